@@ -1,0 +1,96 @@
+// swift-tools-version:6.1
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: an executable reference for hardware-held encryption keys on x86
+// (Intel TME/MKTME and Key Locker) and the kernel policies around them.
+//
+//===----------------------------------------------------------------------===//
+
+import PackageDescription
+
+// Layers look only down (design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel} → Platform →
+// {X86, HWCrypto} → CAESNI. Core modules (X86, HWCrypto, Platform, Kernel) carry no server dependency.
+let swiftSettings: [SwiftSetting] = [
+    // SE-0335: spell existential types `any P`.
+    .enableUpcomingFeature("ExistentialAny"),
+    // SE-0444: a file sees only the members of modules it imports.
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "hwkeys",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hwkeys", targets: ["hwkeys"]),
+        .library(name: "HWCrypto", targets: ["HWCrypto"]),
+        .library(name: "X86", targets: ["X86"]),
+        .library(name: "Platform", targets: ["Platform"]),
+        .library(name: "Kernel", targets: ["Kernel"]),
+        .library(name: "HWKeysStore", targets: ["HWKeysStore"]),
+        .library(name: "HWKeysCommands", targets: ["HWKeysCommands"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // The only C: AES-NI / VAES kernels with run-time CPU dispatch (per-function target attributes,
+        // never global -m flags). Optimized even in debug builds so tests exercise the real kernels at speed.
+        .target(
+            name: "CAESNI",
+            cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]
+        ),
+        .target(
+            name: "HWCrypto",
+            dependencies: [
+                "CAESNI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "X86", swiftSettings: swiftSettings),
+        .target(name: "Platform", dependencies: ["X86", "HWCrypto"], swiftSettings: swiftSettings),
+        .target(name: "Kernel", dependencies: ["Platform", "X86", "HWCrypto"], swiftSettings: swiftSettings),
+        .target(
+            name: "HWKeysStore",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HWKeysCommands",
+            dependencies: [
+                "HWKeysStore", "Kernel", "Platform", "X86", "HWCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "hwkeys", dependencies: ["HWKeysCommands"], swiftSettings: swiftSettings),
+
+        .testTarget(
+            name: "HWCryptoTests",
+            dependencies: ["HWCrypto", "CAESNI"],
+            resources: [.copy("Vectors")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "X86Tests", dependencies: ["X86"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PlatformTests",
+            dependencies: ["Platform", "X86", "HWCrypto"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KernelTests",
+            dependencies: ["Kernel", "Platform", "X86", "HWCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "HWKeysStoreTests", dependencies: ["HWKeysStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HWKeysCommandsTests",
+            dependencies: ["HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "X86", "HWCrypto"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
