@@ -1,0 +1,89 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommands
+//
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import Platform
+import X86
+
+/// `hwkeys hw …`: the debug monitor. Runs single instructions on one logical processor, reads and writes
+/// raw DRAM (what a bus snooper or a stolen DIMM sees) and arms fault injection. Its purpose is to show
+/// hardware state, so it is the one place allowed to reveal what software cannot see.
+public struct HWCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hw",
+        abstract: "Debug monitor: raw DRAM, single instructions on one CPU, fault injection.",
+        subcommands: HWCommand.subcommandTypes
+    )
+
+    public init() {}
+
+    /// Every `hw` subcommand. MKTME and Key Locker commands join this list.
+    static let subcommandTypes: [any ParsableCommand.Type] = [
+        DRAMRead.self,
+        PokeDRAM.self,
+        CPUID.self,
+        RDMSR.self,
+        WRMSR.self,
+        Inject.self,
+    ]
+
+    /// `hw dram PA LEN`: raw DRAM bytes; KeyID bits of PA are ignored.
+    public struct DRAMRead: HWKeysCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "dram",
+            abstract: "Show raw DRAM (the bus / DIMM view: ciphertext unless bypassed); KeyID bits of PA are ignored."
+        )
+        @OptionGroup public var global: GlobalOptions
+        @Argument(help: "Physical address (KeyID bits ignored).") var pa: Number
+        @Argument(help: "Length in bytes (K/M suffixes allowed, at most 16 MiB).") var length: Size
+        public init() {}
+
+        public func execute(in session: Session) throws -> CommandOutput {
+            let machine = try session.machine()
+            let address = machine.keyIDLayout.stripKeyID(PhysicalAddress(pa.value)).rawValue
+            let count = try checkedLength(length.bytes, limit: 16 << 20)
+            guard machine.dram.contains(address, count: count) else {
+                throw CommandError.failed("EFAULT", "range 0x\(String(address, radix: 16))+\(count) is outside DRAM (\(machine.dram.size) bytes)")
+            }
+            var bytes = [UInt8](repeating: 0, count: count)
+            bytes.withUnsafeMutableBytes { machine.dram.read(address, into: $0) }
+            return CommandOutput(json: .object([("pa", .hex(address)), ("bytes", .bytes(bytes))]), text: hexDump(bytes, startingAt: address))
+        }
+    }
+
+    /// `hw poke-dram PA HEX`: write raw DRAM, bypassing caches and encryption.
+    public struct PokeDRAM: HWKeysCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "poke-dram",
+            abstract: "Write raw DRAM, bypassing caches and encryption (for attack experiments)."
+        )
+        @OptionGroup public var global: GlobalOptions
+        @Argument(help: "Physical address (KeyID bits ignored).") var pa: Number
+        @Argument(help: "Bytes to write, as hex.") var bytes: HexBytes
+        public init() {}
+
+        public func execute(in session: Session) throws -> CommandOutput {
+            let machine = try session.machine()
+            let address = machine.keyIDLayout.stripKeyID(PhysicalAddress(pa.value)).rawValue
+            guard !bytes.bytes.isEmpty else { throw CommandError.usage("nothing to write") }
+            guard machine.dram.contains(address, count: bytes.bytes.count) else {
+                throw CommandError.failed("EFAULT", "range 0x\(String(address, radix: 16))+\(bytes.bytes.count) is outside DRAM")
+            }
+            bytes.bytes.withUnsafeBytes { machine.dram.write(address, from: $0) }
+            return CommandOutput(
+                json: .object([("pa", .hex(address)), ("written", .count(bytes.bytes.count))]),
+                text: "wrote \(bytes.bytes.count) bytes of raw DRAM at 0x\(String(address, radix: 16))"
+            )
+        }
+    }
+}
+
+/// A length that must be positive and at most `limit`.
+func checkedLength(_ length: UInt64, limit: UInt64) throws -> Int {
+    guard length > 0 else { throw CommandError.usage("length must be positive") }
+    guard length <= limit else { throw CommandError.usage("length must be at most \(limit) bytes") }
+    return Int(length)
+}

@@ -1,0 +1,235 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommands
+//
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import Platform
+import X86
+
+/// `hwkeys machine …`: create, inspect, list and delete machines.
+public struct MachineCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "machine",
+        abstract: "Create, show, list and delete emulated machines.",
+        subcommands: [Create.self, Show.self, List.self, Delete.self]
+    )
+
+    public init() {}
+
+    /// `machine create`: build a machine from options and power it on.
+    public struct Create: HWKeysCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Create a machine and power it on (firmware activates TME; the kernel boots unless --no-kernel)."
+        )
+
+        @OptionGroup public var global: GlobalOptions
+
+        @Option(help: "Packages (sockets).") var packages: Number = Number(1)
+        @Option(name: .customLong("cpus-per-package"), help: "Logical processors per package.") var cpusPerPackage: Number = Number(2)
+        @Option(help: "DRAM size (K/M/G suffixes).") var memory: Size?
+        @Option(help: "Entropy seed for byte-identical reruns (default: the host CSPRNG).") var seed: Number?
+        @Flag(help: "Replace an existing machine of the same name.") var force = false
+        @Option(name: .customLong("cpu-mhz"), help: "Nominal frequency that converts modelled cycles to emulated time.") var cpuMHz: Number?
+
+        @Option(help: "MAXPHYADDR.") var maxphyaddr: Number?
+        @Option(name: .customLong("keyid-bits"), help: "MKTME KeyID bits k firmware activates.") var keyIDBits: Number?
+        @Option(name: .customLong("max-keys"), help: "MK_TME_MAX_KEYS reported by IA32_TME_CAPABILITY.") var maxKeys: Number?
+        @Option(help: "Firmware enables TME at power-on: on|off.") var tme: OnOff?
+        @Option(name: .customLong("tme-policy"), help: "KeyID-0 algorithm: aes-xts-128|aes-xts-256.") var tmePolicy: TMEAlgorithm?
+        @Option(name: .customLong("mk-algorithms"), help: "Comma-separated algorithms enabled for KeyIDs ≥ 1.") var mkAlgorithms: String?
+        @Flag(name: .customLong("tme-bypass"), help: "TME encryption bypass for KeyID 0.") var tmeBypass = false
+        @Option(name: .customLong("tme-exclude"), help: "TME exclusion range BASE:MASK (KeyID 0 only).") var tmeExclude: String?
+        @Option(name: .customLong("save-key-for-standby"), help: "Keep TME/MKTME keys across S3: on|off.") var saveKeyForStandby: OnOff?
+        @Option(name: .customLong("cache-lines"), help: "Lines per package cache (0 = no cache model).") var cacheLines: Number?
+        @Flag(name: .customLong("no-pconfig"), help: "Build a CPU without PCONFIG.") var noPCONFIG = false
+
+        @Flag(name: .customLong("no-keylocker"), help: "Build a CPU without Key Locker.") var noKeyLocker = false
+        @Flag(name: .customLong("no-wide-kl"), help: "No AESENCWIDE*/AESDECWIDE* (CPUID.19H:EBX[2] = 0).") var noWideKL = false
+        @Flag(name: .customLong("no-kl-backup"), help: "No IWKey backup MSRs (CPUID.19H:EBX[4] = 0).") var noKLBackup = false
+        @Flag(name: .customLong("no-kl-random"), help: "No KeySource 1 (CPUID.19H:ECX[1] = 0).") var noKLRandom = false
+        @Flag(name: .customLong("no-kl-nobackup"), help: "No NoBackup IWKeys (CPUID.19H:ECX[0] = 0).") var noKLNoBackup = false
+        @Option(name: .customLong("kl-restrictions"), help: "Supported handle restrictions: comma list of cpl0,no-encrypt,no-decrypt, or none.")
+        var klRestrictions: String?
+        @Option(name: .customLong("kl-backup-latency"), help: "Time until an IWKey backup becomes valid (e.g. 10ms).")
+        var klBackupLatency: DurationArgument?
+
+        @Flag(name: .customLong("no-kernel"), help: "Power on the hardware only; do not boot the modelled kernel.") var noKernel = false
+        @Option(help: "Kernel command line, e.g. \"mktme.api=rfc-v2 mktme_savekeys\".") var cmdline: String?
+
+        public init() {}
+
+        /// The configuration these options describe.
+        func makeConfiguration() throws -> MachineConfiguration {
+            var config = MachineConfiguration()
+            config.packages = try packages.int("packages")
+            config.cpusPerPackage = try cpusPerPackage.int("cpus-per-package")
+            if let memory { config.memoryBytes = memory.bytes }
+            config.seed = seed?.value
+            if let cpuMHz { config.cpuFrequencyMHz = try cpuMHz.int("cpu-mhz") }
+            if let maxphyaddr { config.maxPhysAddr = try maxphyaddr.int("maxphyaddr") }
+            if let tme { config.tmeEnabled = tme.isOn }
+            if let keyIDBits {
+                config.keyIDBits = try keyIDBits.int("keyid-bits")
+            } else if !config.tmeEnabled {
+                config.keyIDBits = 0
+            }
+            if let maxKeys { config.maxKeys = try maxKeys.int("max-keys") }
+            if let tmePolicy { config.tmePolicy = tmePolicy }
+            if let mkAlgorithms {
+                config.mkAlgorithms = try mkAlgorithms.split(separator: ",").filter { !$0.isEmpty && $0 != "none" }.map { name in
+                    guard let algorithm = TMEAlgorithm(name: String(name)) else {
+                        throw CommandError.usage("unknown algorithm '\(name)' (aes-xts-128, aes-xts-256)")
+                    }
+                    return algorithm
+                }
+            }
+            config.tmeBypass = tmeBypass
+            if let tmeExclude {
+                let parts = tmeExclude.split(separator: ":")
+                guard parts.count == 2, let base = ValueParser.number(String(parts[0])), let mask = ValueParser.number(String(parts[1]))
+                else { throw CommandError.usage("--tme-exclude takes BASE:MASK, e.g. 0x100000:0x3ffffff00000") }
+                config.tmeExclude = TMEExclusion(base: base, mask: mask)
+            }
+            if let saveKeyForStandby { config.saveKeyForStandby = saveKeyForStandby.isOn }
+            if let cacheLines { config.cacheLines = try cacheLines.int("cache-lines") }
+            config.pconfig = !noPCONFIG
+            config.keyLocker = !noKeyLocker
+            config.wideKL = !noWideKL
+            config.klBackup = !noKLBackup
+            config.klRandom = !noKLRandom
+            config.klNoBackup = !noKLNoBackup
+            if let klRestrictions { config.klRestrictions = try parseRestrictions(klRestrictions) }
+            if let klBackupLatency { config.klBackupLatencyNanoseconds = klBackupLatency.nanoseconds }
+            config.bootKernel = !noKernel
+            if let cmdline { config.kernelCommandLine = cmdline }
+            return config
+        }
+
+        public func execute(in session: Session) throws -> CommandOutput {
+            let machine = try session.createMachine(try makeConfiguration(), replace: force)
+            var output = MachineCommand.describe(machine, name: session.machineName)
+            output.text = "created machine '\(session.machineName)' in \(session.statePath)\n" + output.text
+            return output
+        }
+    }
+
+    /// `machine show`: configuration, power state, counters.
+    public struct Show: HWKeysCommand {
+        public static let configuration = CommandConfiguration(abstract: "Show a machine's configuration, state and cost counters.")
+        @OptionGroup public var global: GlobalOptions
+        public init() {}
+
+        public func execute(in session: Session) throws -> CommandOutput {
+            MachineCommand.describe(try session.machine(), name: session.machineName)
+        }
+    }
+
+    /// `machine list`: every machine in the state file.
+    public struct List: HWKeysCommand {
+        public static let configuration = CommandConfiguration(abstract: "List the machines in the state file.")
+        @OptionGroup public var global: GlobalOptions
+        public init() {}
+
+        public func execute(in session: Session) throws -> CommandOutput {
+            let machines = try session.listMachines()
+            let json = JSON.object([
+                ("machines", .array(machines.map { .object([("name", .string($0.name)), ("summary", .string($0.summary))]) }))
+            ])
+            let text = machines.isEmpty ? "no machines in \(session.statePath)" : machines.map { "\($0.name)\t\($0.summary)" }.joined(separator: "\n")
+            return CommandOutput(json: json, text: text)
+        }
+    }
+
+    /// `machine delete`: remove a machine and all its data.
+    public struct Delete: HWKeysCommand {
+        public static let configuration = CommandConfiguration(abstract: "Delete a machine and all its data.")
+        @OptionGroup public var global: GlobalOptions
+        public init() {}
+
+        public func execute(in session: Session) throws -> CommandOutput {
+            try session.deleteMachine()
+            return CommandOutput(json: .object([("deleted", .string(session.machineName))]), text: "deleted machine '\(session.machineName)'")
+        }
+    }
+
+    /// The `machine show` output of `machine`.
+    static func describe(_ machine: Machine, name: String) -> CommandOutput {
+        let config = machine.configuration
+        let counters = machine.counters
+        let cycles = CostItem.allCases.compactMap { item -> (String, JSON)? in
+            guard let count = counters.counts[item] else { return nil }
+            return (item.rawValue, .object([("count", .uint(count)), ("cycles", .uint(counters.cycles[item] ?? 0))]))
+        }
+        let json = JSON.object([
+            ("name", .string(name)),
+            ("packages", .count(config.packages)),
+            ("cpus_per_package", .count(config.cpusPerPackage)),
+            ("memory_bytes", .uint(config.memoryBytes)),
+            ("seed", config.seed.map { .uint($0) } ?? .null),
+            ("power_state", .string(machine.powerState.rawValue)),
+            ("emulated_ns", .uint(machine.nanoseconds)),
+            ("total_cycles", .uint(counters.total)),
+            ("cycles", .object(cycles)),
+            ("configuration", configurationJSON(config)),
+        ])
+        var lines = [
+            "machine \(name): \(config.packages) package(s) × \(config.cpusPerPackage) CPU(s), "
+                + "\(config.memoryBytes >> 20) MiB DRAM, \(machine.powerState.rawValue)",
+            "seed: \(config.seed.map(String.init) ?? "none (host CSPRNG)")",
+            "TME: \(config.tmeEnabled ? "on" : "off"), KeyID bits \(config.keyIDLayout.keyIDBits), MAXPHYADDR \(config.maxPhysAddr), "
+                + "max keys \(config.maxKeys), cache \(config.cacheLines) lines/package",
+            "Key Locker: \(config.keyLocker ? "present" : "absent")",
+            "emulated time: \(machine.nanoseconds) ns, modelled cycles: \(counters.total)",
+        ]
+        for item in CostItem.allCases {
+            if let count = counters.counts[item] {
+                lines.append("  \(item.rawValue): \(count) × = \(counters.cycles[item] ?? 0) cycles")
+            }
+        }
+        return CommandOutput(json: json, text: lines.joined(separator: "\n"))
+    }
+
+    /// Every configuration field, snake_case.
+    static func configurationJSON(_ config: MachineConfiguration) -> JSON {
+        .object([
+            ("maxphyaddr", .count(config.maxPhysAddr)),
+            ("keyid_bits", .count(config.keyIDLayout.keyIDBits)),
+            ("max_keys", .count(config.maxKeys)),
+            ("tme", .bool(config.tmeEnabled)),
+            ("tme_policy", .string(config.tmePolicy.name)),
+            ("mk_algorithms", .array(config.mkAlgorithms.map { .string($0.name) })),
+            ("tme_bypass", .bool(config.tmeBypass)),
+            (
+                "tme_exclude",
+                config.tmeExclude.map { .object([("base", .hex($0.base)), ("mask", .hex($0.mask))]) } ?? .null
+            ),
+            ("save_key_for_standby", .bool(config.saveKeyForStandby)),
+            ("cache_lines", .count(config.cacheLines)),
+            ("pconfig", .bool(config.pconfig)),
+            ("keylocker", .bool(config.keyLocker)),
+            ("wide_kl", .bool(config.wideKL)),
+            ("kl_backup", .bool(config.klBackup)),
+            ("kl_random", .bool(config.klRandom)),
+            ("kl_nobackup", .bool(config.klNoBackup)),
+            ("kl_restrictions", .array(KeyLockerRestrictions.names.filter { config.klRestrictions.contains($0.1) }.map { .string($0.0) })),
+            ("kl_backup_latency_ns", .uint(config.klBackupLatencyNanoseconds)),
+            ("cpu_frequency_mhz", .count(config.cpuFrequencyMHz)),
+            ("kernel", .bool(config.bootKernel)),
+            ("cmdline", .string(config.kernelCommandLine)),
+        ])
+    }
+}
+
+/// Parses a comma-separated Key Locker restriction list (`cpl0,no-encrypt,no-decrypt` or `none`).
+func parseRestrictions(_ text: String) throws -> KeyLockerRestrictions {
+    var result: KeyLockerRestrictions = []
+    for word in text.split(separator: ",") where word != "none" {
+        guard let match = KeyLockerRestrictions.names.first(where: { $0.0 == word }) else {
+            throw CommandError.usage("unknown restriction '\(word)' (cpl0, no-encrypt, no-decrypt)")
+        }
+        result.insert(match.1)
+    }
+    return result
+}

@@ -1,0 +1,44 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommands
+//
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import Platform
+
+/// `hwkeys power off|on|reset|suspend|resume|hibernate` (spec.md §4).
+public struct PowerCommand: HWKeysCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "power",
+        abstract: "Power transitions: off (S5), on (cold boot), reset (warm), suspend (S3), resume, hibernate (S4)."
+    )
+
+    @OptionGroup public var global: GlobalOptions
+    @Argument(help: "off, on, reset, suspend, resume or hibernate.") var action: PowerActionArgument
+    public init() {}
+
+    public func execute(in session: Session) throws -> CommandOutput {
+        let machine = try session.machine()
+        let before = machine.powerState
+        try session.powerTransition(action.action)
+        return CommandOutput(
+            json: .object([
+                ("action", .string(action.action.rawValue)),
+                ("from", .string(before.rawValue)),
+                ("power_state", .string(machine.powerState.rawValue)),
+            ]),
+            text: "\(action.action.rawValue): \(before.rawValue) → \(machine.powerState.rawValue)"
+        )
+    }
+}
+
+/// A power action on the command line.
+struct PowerActionArgument: ExpressibleByArgument {
+    let action: PowerAction
+    init?(argument: String) {
+        guard let action = PowerAction(rawValue: argument) else { return nil }
+        self.action = action
+    }
+    static var allValueStrings: [String] { PowerAction.allCases.map(\.rawValue) }
+}

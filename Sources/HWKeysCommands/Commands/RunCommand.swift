@@ -1,0 +1,163 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommands
+//
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import Foundation
+
+/// `hwkeys run FILE`: runs a script of commands against one machine in one process.
+///
+/// One command per line, without the leading `hwkeys`; `#` starts a comment; words may be quoted with
+/// `"…"` or `'…'`. Each line is its own transaction. The script stops at the first failing line and names
+/// it. `expect-error CODE <command>` succeeds only if the command fails with that code (its changes are
+/// discarded, as for any failed command).
+public struct RunCommand: HWKeysCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a script of hwkeys commands against one machine (one command per line, # comments)."
+    )
+
+    @OptionGroup public var global: GlobalOptions
+    @Argument(help: "The script file.") var file: String
+    @Flag(help: "Do not echo each command before its output (text mode).") var quiet = false
+    public init() {}
+
+    public func execute(in session: Session) throws -> CommandOutput {
+        let script: String
+        do {
+            script = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw CommandError.failed("ENOENT", "cannot read script \(file): \(error.localizedDescription)")
+        }
+        var results: [JSON] = []
+        var executed = 0
+        for (index, rawLine) in script.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = index + 1
+            let words: [String]
+            do {
+                words = try ScriptLexer.words(of: String(rawLine))
+            } catch {
+                throw CommandError.failed("EINVAL", "\(file):\(lineNumber): \(error.message)")
+            }
+            guard !words.isEmpty else { continue }
+            let expected: String?
+            let commandWords: [String]
+            if words[0] == "expect-error" {
+                guard words.count >= 3 else {
+                    throw CommandError.failed("EINVAL", "\(file):\(lineNumber): expect-error needs CODE and a command")
+                }
+                expected = words[1]
+                commandWords = Array(words[2...])
+            } else {
+                expected = nil
+                commandWords = words
+            }
+            if global.format == .text && !quiet { session.emit("$ " + commandWords.joined(separator: " ")) }
+            let outcome = runLine(commandWords, session: session)
+            executed += 1
+            switch (outcome, expected) {
+            case (.success(let output), nil):
+                if global.format == .text {
+                    if !output.text.isEmpty { session.emit(output.text) }
+                } else {
+                    results.append(.object([("line", .count(lineNumber)), ("output", output.json)]))
+                }
+            case (.failure(let error), let code?) where error.code == code:
+                if global.format == .text {
+                    if !quiet { session.emit("(expected error) \(error.code): \(error.message)") }
+                } else {
+                    results.append(.object([("line", .count(lineNumber)), ("expected_error", error.json)]))
+                }
+            case (.failure(let error), let code?):
+                throw CommandError(
+                    code: error.code,
+                    message: "\(file):\(lineNumber): expected \(code) but got \(error.code): \(error.message)",
+                    exitCode: 1
+                )
+            case (.success, let code?):
+                throw CommandError.failed("EINVAL", "\(file):\(lineNumber): expected \(code) but the command succeeded")
+            case (.failure(let error), nil):
+                throw CommandError(code: error.code, message: "\(file):\(lineNumber): \(error.message)", exitCode: 1)
+            }
+        }
+        return CommandOutput(
+            json: .object([("file", .string(file)), ("commands", .count(executed)), ("results", .array(results))]),
+            text: global.format == .text && !quiet ? "ran \(executed) command(s) from \(file)" : ""
+        )
+    }
+
+    private func runLine(_ words: [String], session: Session) -> Result<CommandOutput, CommandError> {
+        let command: any ParsableCommand
+        do {
+            command = try HWKeys.parseAsRoot(words)
+        } catch {
+            return .failure(.usage(HWKeys.message(for: error)))
+        }
+        guard let leaf = command as? any HWKeysCommand else {
+            return .failure(.usage("'\(words.joined(separator: " "))' is not a command"))
+        }
+        if leaf is RunCommand { return .failure(.usage("scripts cannot run scripts")) }
+        if leaf.global.state != nil || leaf.global.machine != nil {
+            return .failure(.usage("a script runs against one machine: --state and --machine belong on `hwkeys run`"))
+        }
+        do {
+            return .success(try session.perform(leaf))
+        } catch {
+            return .failure(CommandError(error))
+        }
+    }
+}
+
+/// Splits a script line into words: whitespace-separated, `"…"`/`'…'` quoting, `\` escapes, `#` comments.
+enum ScriptLexer {
+    struct LexError: Error {
+        let message: String
+    }
+
+    static func words(of line: String) throws(LexError) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var inWord = false
+        var quote: Character?
+        var escaping = false
+        for character in line {
+            if escaping {
+                current.append(character)
+                escaping = false
+                continue
+            }
+            if character == "\\" && quote != "'" {
+                escaping = true
+                inWord = true
+                continue
+            }
+            if let open = quote {
+                if character == open { quote = nil } else { current.append(character) }
+                continue
+            }
+            switch character {
+            case "\"", "'":
+                quote = character
+                inWord = true
+            case "#" where !inWord:
+                if inWord { words.append(current) }
+                return words
+            case " ", "\t", "\r":
+                if inWord {
+                    words.append(current)
+                    current = ""
+                    inWord = false
+                }
+            default:
+                current.append(character)
+                inWord = true
+            }
+        }
+        if quote != nil { throw LexError(message: "unterminated quote") }
+        if escaping { throw LexError(message: "line ends with a backslash") }
+        if inWord { words.append(current) }
+        return words
+    }
+}

@@ -1,0 +1,210 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommands
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import HWKeysStore
+import Platform
+
+/// One CLI invocation's view of the state file: opens the store on first use, loads the named machine on
+/// first use, and commits or discards each command's changes as one transaction (design.md
+/// "Persistence"). `hwkeys run` keeps one session for the whole script.
+public final class Session {
+    /// The state file path.
+    public let statePath: String
+    /// The machine this session works on.
+    public let machineName: String
+    /// Streams text (used by `run` to print as it goes).
+    let emit: (String) -> Void
+
+    private var store: MachineStore?
+    private var loaded: Machine?
+    /// True when `loaded` was created by this session and not yet committed (a full save is needed).
+    private var createdPending = false
+    private var replacePending = false
+
+    /// The default state file name.
+    public static let defaultStatePath = "./hwkeys.sqlite"
+
+    init(options: GlobalOptions, environment: [String: String], emit: @escaping (String) -> Void) {
+        statePath = options.state ?? environment["HWKEYS_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultStatePath
+        machineName = options.machine ?? "default"
+        self.emit = emit
+    }
+
+    /// Closes the state file.
+    func close() {
+        loaded = nil
+        store = nil
+    }
+
+    /// Runs `command` as one transaction: commit on success, discard everything on failure.
+    func perform(_ command: any HWKeysCommand) throws -> CommandOutput {
+        do {
+            let output = try command.execute(in: self)
+            try commit()
+            return output
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    // MARK: Store and machine
+
+    private func openStore(create: Bool) throws -> MachineStore {
+        if let store { return store }
+        try validateMachineName()
+        let opened = try MachineStore.open(path: statePath, create: create)
+        store = opened
+        return opened
+    }
+
+    private func validateMachineName() throws {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._-"))
+        guard !machineName.isEmpty, machineName.count <= 64, machineName.unicodeScalars.allSatisfy(allowed.contains) else {
+            throw CommandError.usage("machine names are 1–64 characters of letters, digits, '.', '_' and '-'")
+        }
+    }
+
+    /// The named machine, loaded from the state file on first use.
+    public func machine() throws -> Machine {
+        if let loaded { return loaded }
+        guard FileManager.default.fileExists(atPath: statePath) else {
+            throw CommandError.failed("ENOENT", "no state file at \(statePath); create a machine with `hwkeys machine create`")
+        }
+        let store = try openStore(create: false)
+        guard let record = try store.loadMachine(named: machineName) else {
+            throw CommandError.failed(
+                "ENOENT",
+                "no machine named '\(machineName)' in \(statePath); create it with `hwkeys machine create`"
+            )
+        }
+        let configuration: MachineConfiguration
+        do {
+            configuration = try JSONDecoder().decode(MachineConfiguration.self, from: record.configuration)
+        } catch {
+            throw CommandError.failed("EIO", "machine '\(machineName)' has an unreadable configuration: \(error)")
+        }
+        let image = MachineImage(
+            volatile: Array(record.components[ComponentName.platformVolatile] ?? Data()),
+            nonVolatile: Array(record.components[ComponentName.platformNonVolatile] ?? Data())
+        )
+        let source = StorePageSource(store: store, machine: machineName)
+        let machine = try Machine.restore(configuration: configuration, image: image, pageSource: source)
+        loaded = machine
+        return machine
+    }
+
+    /// Builds a new machine (refusing to overwrite one unless `replace`), powered on.
+    public func createMachine(_ configuration: MachineConfiguration, replace: Bool) throws -> Machine {
+        let store = try openStore(create: true)
+        if !replace, try store.machineExists(named: machineName) {
+            throw CommandError.failed("EEXIST", "machine '\(machineName)' already exists in \(statePath); use --force to replace it")
+        }
+        let machine = try Machine.create(configuration: configuration)
+        loaded = machine
+        createdPending = true
+        replacePending = replace
+        return machine
+    }
+
+    /// Every machine in the state file.
+    public func listMachines() throws -> [(name: String, summary: String)] {
+        guard FileManager.default.fileExists(atPath: statePath) else { return [] }
+        return try openStore(create: false).listMachines().map { entry in
+            let summary: String
+            if let config = try? JSONDecoder().decode(MachineConfiguration.self, from: entry.configuration) {
+                summary = "\(config.packages)×\(config.cpusPerPackage) CPUs, \(config.memoryBytes >> 20) MiB, seed \(config.seed.map(String.init) ?? "none")"
+            } else {
+                summary = "unreadable configuration"
+            }
+            return (entry.name, summary)
+        }
+    }
+
+    /// Deletes the named machine.
+    public func deleteMachine() throws {
+        guard FileManager.default.fileExists(atPath: statePath) else {
+            throw CommandError.failed("ENOENT", "no state file at \(statePath)")
+        }
+        let store = try openStore(create: false)
+        guard try store.machineExists(named: machineName) else {
+            throw CommandError.failed("ENOENT", "no machine named '\(machineName)' in \(statePath)")
+        }
+        try store.deleteMachine(named: machineName)
+        loaded = nil
+    }
+
+    /// A power action: the kernel's part (when a kernel runs) around the hardware's.
+    public func powerTransition(_ action: PowerAction) throws {
+        try machine().power(action)
+    }
+
+    // MARK: Transactions
+
+    /// Saves the loaded machine's changed state and DRAM pages in one transaction.
+    func commit() throws {
+        guard let machine = loaded, let store else { return }
+        if let error = machine.dram.pageSourceError {
+            throw CommandError.failed("EIO", "reading stored DRAM failed; nothing saved: \(error)")
+        }
+        let image = machine.makeImage()
+        var update = MachineUpdate(
+            configuration: createdPending ? try JSONEncoder().encode(machine.configuration) : nil,
+            components: [
+                ComponentName.platformVolatile: Data(image.volatile),
+                ComponentName.platformNonVolatile: Data(image.nonVolatile),
+            ]
+        )
+        for frame in machine.dram.dirtyFrames {
+            machine.dram.withPage(frame) { page in
+                update.pages.append(PageWrite(space: PageSpace.dram, index: Int64(frame), data: Data(page)))
+            }
+        }
+        try store.commit(update, machine: machineName, mode: createdPending ? (replacePending ? .replace : .create) : .update)
+        machine.dram.clearDirty()
+        createdPending = false
+        replacePending = false
+    }
+
+    /// Forgets uncommitted changes: the next use reloads the machine from the state file.
+    func rollback() {
+        loaded = nil
+        createdPending = false
+        replacePending = false
+    }
+}
+
+/// Names of the state components and page spaces (docs/state-file.md).
+enum ComponentName {
+    static let platformVolatile = "platform.volatile"
+    static let platformNonVolatile = "platform.nonvolatile"
+    static let kernel = "kernel"
+}
+
+enum PageSpace {
+    static let dram = "dram"
+}
+
+/// Serves DRAM pages from the state file on first touch.
+final class StorePageSource: DRAMPageSource {
+    let store: MachineStore
+    let machine: String
+
+    init(store: MachineStore, machine: String) {
+        self.store = store
+        self.machine = machine
+    }
+
+    func loadPage(_ frame: UInt64, into page: UnsafeMutableRawBufferPointer) throws -> Bool {
+        guard let data = try store.readPage(machine: machine, space: PageSpace.dram, index: Int64(frame)) else { return false }
+        guard data.count == page.count else {
+            throw CommandError.failed("EIO", "stored DRAM page \(frame) has \(data.count) bytes")
+        }
+        data.withUnsafeBytes { page.copyMemory(from: $0) }
+        return true
+    }
+}

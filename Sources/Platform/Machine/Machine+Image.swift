@@ -1,0 +1,89 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: Platform
+//
+//===----------------------------------------------------------------------===//
+
+import HWCrypto
+
+/// A machine's state outside DRAM, in two parts (design.md "Persistence"):
+/// - `volatile`: what a power loss may erase (processors, caches, key tables, TME MSRs, power state,
+///   counters, armed faults);
+/// - `nonVolatile`: what outlives power events (the IWKey backup storage, the emulated clock, the entropy
+///   position).
+/// DRAM pages are saved separately, page by page (``DRAM/dirtyFrames``).
+///
+/// Both parts hold emulated-hardware secrets (key tables, IWKeys): they go only to the 0600 state file.
+public struct MachineImage {
+    public var volatile: [UInt8]
+    public var nonVolatile: [UInt8]
+
+    public init(volatile: [UInt8], nonVolatile: [UInt8]) {
+        self.volatile = volatile
+        self.nonVolatile = nonVolatile
+    }
+}
+
+extension Machine {
+    /// Encodes the machine's state (not DRAM). The same state always gives the same bytes.
+    public func makeImage() -> MachineImage {
+        var volatile = ImageWriter()
+        volatile.section("machine", version: 1)
+        volatile.string(powerState.rawValue)
+        volatile.u32(UInt32(processors.count))
+        for processor in processors { processor.encode(into: &volatile) }
+        memory.encode(into: &volatile)
+        tme.encode(into: &volatile)
+        counters.encode(into: &volatile)
+        faults.encode(into: &volatile)
+
+        var nonVolatile = ImageWriter()
+        nonVolatile.section("platform-nv", version: 1)
+        nonVolatile.u64(nanoseconds)
+        nonVolatile.optional((entropy as? SeededEntropySource)?.blocksConsumed) { $0.u64($1) }
+        iwKeyBackup.encode(into: &nonVolatile)
+        return MachineImage(volatile: volatile.bytes, nonVolatile: nonVolatile.bytes)
+    }
+
+    /// Rebuilds a machine from its configuration, an image made by ``makeImage()`` and its stored DRAM.
+    public static func restore(
+        configuration: MachineConfiguration,
+        image: MachineImage,
+        pageSource: (any DRAMPageSource)?
+    ) throws(ImageError) -> Machine {
+        do {
+            try configuration.validate()
+        } catch {
+            throw ImageError("stored machine configuration is invalid: \(error.message)")
+        }
+        var nv = ImageReader(image.nonVolatile)
+        try nv.section("platform-nv", maxVersion: 1)
+        let clock = try nv.u64()
+        let blocks = try nv.optional { (reader: inout ImageReader) throws(ImageError) in try reader.u64() }
+        let entropy: any EntropySource
+        switch (configuration.seed, blocks) {
+        case (let seed?, let blocks?): entropy = SeededEntropySource(seed: seed, blocksConsumed: blocks)
+        case (nil, nil): entropy = SystemEntropySource()
+        default: throw ImageError("machine image entropy state does not match its configuration")
+        }
+        let machine = Machine(restoring: configuration, entropy: entropy, pageSource: pageSource)
+        machine.nanoseconds = clock
+        try machine.iwKeyBackup.decode(from: &nv)
+        try nv.expectEnd()
+
+        var v = ImageReader(image.volatile)
+        try v.section("machine", maxVersion: 1)
+        guard let state = PowerState(rawValue: try v.string()) else { throw ImageError("machine image: unknown power state") }
+        machine.powerState = state
+        guard Int(try v.u32()) == machine.processors.count else {
+            throw ImageError("machine image processor count does not match its configuration")
+        }
+        for processor in machine.processors { try processor.decode(from: &v) }
+        try machine.memory.decode(from: &v, machine: machine)
+        try machine.tme.decode(from: &v)
+        machine.counters = try CycleCounters.decode(from: &v)
+        machine.faults = try FaultInjection.decode(from: &v, packages: configuration.packages)
+        try v.expectEnd()
+        return machine
+    }
+}

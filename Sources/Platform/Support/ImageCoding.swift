@@ -1,0 +1,156 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: Platform
+//
+//===----------------------------------------------------------------------===//
+
+import HWCrypto
+
+/// A machine image could not be decoded (truncated, corrupt, or from an incompatible version).
+public struct ImageError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A compact, deterministic binary encoder for machine state.
+///
+/// Explicit rather than `Codable`: hardware-internal secrets (key tables, IWKeys) must be written into
+/// the image, and secret types deliberately do not conform to `Codable`. The same state always
+/// encodes to the same bytes, which is what "saved and reloaded byte-identically" checks.
+public struct ImageWriter {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public mutating func u8(_ value: UInt8) { bytes.append(value) }
+    public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+    public mutating func u16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func int(_ value: Int) { u64(UInt64(bitPattern: Int64(value))) }
+
+    /// A length-prefixed byte string.
+    public mutating func data(_ value: some Collection<UInt8>) {
+        u32(UInt32(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    /// Bytes of a known fixed length (no prefix).
+    public mutating func raw(_ value: UnsafeRawBufferPointer) { bytes.append(contentsOf: value) }
+
+    /// A length-prefixed UTF-8 string.
+    public mutating func string(_ value: String) { data(Array(value.utf8)) }
+
+    /// A secret, length-prefixed. Only state encoders of emulated hardware call this.
+    public mutating func secret(_ value: SecretBytes) {
+        u32(UInt32(value.count))
+        value.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
+
+    /// An optional value: a presence byte, then the value.
+    public mutating func optional<T>(_ value: T?, _ write: (inout ImageWriter, T) -> Void) {
+        if let value {
+            u8(1)
+            write(&self, value)
+        } else {
+            u8(0)
+        }
+    }
+
+    /// A section: a tag and a version, so readers can refuse images they do not understand.
+    public mutating func section(_ tag: String, version: UInt8) {
+        string(tag)
+        u8(version)
+    }
+
+    /// Wipes the encoded bytes (they may contain secrets) and empties the writer.
+    public mutating func wipe() {
+        for index in bytes.indices { bytes[index] = 0 }
+        bytes.removeAll()
+    }
+}
+
+/// Reads what ``ImageWriter`` wrote. Every read checks bounds and throws ``ImageError`` rather than trapping.
+public struct ImageReader {
+    private let bytes: [UInt8]
+    public private(set) var offset = 0
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public var isAtEnd: Bool { offset == bytes.count }
+
+    private mutating func take(_ count: Int) throws(ImageError) -> ArraySlice<UInt8> {
+        guard count >= 0, count <= bytes.count - offset else {
+            throw ImageError("machine image truncated at byte \(offset) (wanted \(count) more)")
+        }
+        defer { offset += count }
+        return bytes[offset..<offset + count]
+    }
+
+    private mutating func little<T: FixedWidthInteger>(_ type: T.Type) throws(ImageError) -> T {
+        let slice = try take(MemoryLayout<T>.size)
+        var value: T = 0
+        for (shift, byte) in slice.enumerated() { value |= T(byte) << (8 * shift) }
+        return value
+    }
+
+    public mutating func u8() throws(ImageError) -> UInt8 { try take(1).first! }
+    public mutating func bool() throws(ImageError) -> Bool {
+        let value = try u8()
+        guard value <= 1 else { throw ImageError("machine image has an invalid boolean at byte \(offset - 1)") }
+        return value == 1
+    }
+    public mutating func u16() throws(ImageError) -> UInt16 { try little(UInt16.self) }
+    public mutating func u32() throws(ImageError) -> UInt32 { try little(UInt32.self) }
+    public mutating func u64() throws(ImageError) -> UInt64 { try little(UInt64.self) }
+    public mutating func int() throws(ImageError) -> Int { Int(Int64(bitPattern: try u64())) }
+
+    /// An int that must lie in `range`.
+    public mutating func int(in range: ClosedRange<Int>, _ what: String) throws(ImageError) -> Int {
+        let value = try int()
+        guard range.contains(value) else { throw ImageError("machine image: \(what) \(value) out of range") }
+        return value
+    }
+
+    public mutating func data() throws(ImageError) -> [UInt8] { Array(try take(Int(try u32()))) }
+    public mutating func raw(count: Int) throws(ImageError) -> [UInt8] { Array(try take(count)) }
+
+    public mutating func string() throws(ImageError) -> String {
+        let raw = try data()
+        guard let text = String(validating: raw, as: UTF8.self) else { throw ImageError("machine image has invalid UTF-8") }
+        return text
+    }
+
+    /// A secret of exactly `count` bytes.
+    public mutating func secret(count: Int) throws(ImageError) -> SecretBytes {
+        let length = Int(try u32())
+        guard length == count else { throw ImageError("machine image: secret of \(length) bytes, expected \(count)") }
+        let slice = try take(length)
+        return slice.withUnsafeBytes { SecretBytes(copying: $0) }
+    }
+
+    public mutating func optional<T>(_ read: (inout ImageReader) throws(ImageError) -> T) throws(ImageError) -> T? {
+        switch try u8() {
+        case 0: return nil
+        case 1: return try read(&self)
+        default: throw ImageError("machine image has an invalid optional marker")
+        }
+    }
+
+    /// Checks a section tag and returns its version, which must be ≤ `maxVersion`.
+    @discardableResult
+    public mutating func section(_ tag: String, maxVersion: UInt8) throws(ImageError) -> UInt8 {
+        let found = try string()
+        guard found == tag else { throw ImageError("machine image: expected section \(tag), found \(found)") }
+        let version = try u8()
+        guard version >= 1, version <= maxVersion else {
+            throw ImageError("machine image section \(tag) has version \(version); this hwkeys reads up to \(maxVersion)")
+        }
+        return version
+    }
+
+    public func expectEnd() throws(ImageError) {
+        guard isAtEnd else { throw ImageError("machine image has \(bytes.count - offset) unexpected trailing bytes") }
+    }
+}
