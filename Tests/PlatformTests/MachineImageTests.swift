@@ -9,7 +9,7 @@ import Testing
 
 @testable import Platform
 
-@Suite struct MachineImageTests {
+@Suite struct PlatformImageTests {
     @Test func configurationDefaultsMatchSpec() {
         let config = MachineConfiguration()
         #expect(config.packages == 1)
@@ -92,7 +92,7 @@ import Testing
         config.seed = 1
         let image = try Machine.create(configuration: config).makeImage()
         for cut in stride(from: 0, to: image.volatile.count, by: max(1, image.volatile.count / 50)) {
-            let truncated = MachineImage(volatile: Array(image.volatile[0..<cut]), nonVolatile: image.nonVolatile)
+            let truncated = PlatformImage(volatile: Array(image.volatile[0..<cut]), nonVolatile: image.nonVolatile)
             #expect(throws: ImageError.self) { try Machine.restore(configuration: config, image: truncated, pageSource: nil) }
         }
         var garbage = image

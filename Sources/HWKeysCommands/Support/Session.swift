@@ -88,7 +88,7 @@ public final class Session {
         } catch {
             throw CommandError.failed("EIO", "machine '\(machineName)' has an unreadable configuration: \(error)")
         }
-        let image = MachineImage(
+        let image = PlatformImage(
             volatile: Array(record.components[ComponentName.platformVolatile] ?? Data()),
             nonVolatile: Array(record.components[ComponentName.platformNonVolatile] ?? Data())
         )

@@ -14,7 +14,7 @@ import HWCrypto
 /// DRAM pages are saved separately, page by page (``DRAM/dirtyFrames``).
 ///
 /// Both parts hold emulated-hardware secrets (key tables, IWKeys): they go only to the 0600 state file.
-public struct MachineImage {
+public struct PlatformImage {
     public var volatile: [UInt8]
     public var nonVolatile: [UInt8]
 
@@ -26,7 +26,7 @@ public struct MachineImage {
 
 extension Machine {
     /// Encodes the machine's state (not DRAM). The same state always gives the same bytes.
-    public func makeImage() -> MachineImage {
+    public func makeImage() -> PlatformImage {
         var volatile = ImageWriter()
         volatile.section("machine", version: 1)
         volatile.string(powerState.rawValue)
@@ -42,13 +42,13 @@ extension Machine {
         nonVolatile.u64(nanoseconds)
         nonVolatile.optional((entropy as? SeededEntropySource)?.blocksConsumed) { $0.u64($1) }
         iwKeyBackup.encode(into: &nonVolatile)
-        return MachineImage(volatile: volatile.bytes, nonVolatile: nonVolatile.bytes)
+        return PlatformImage(volatile: volatile.bytes, nonVolatile: nonVolatile.bytes)
     }
 
     /// Rebuilds a machine from its configuration, an image made by ``makeImage()`` and its stored DRAM.
     public static func restore(
         configuration: MachineConfiguration,
-        image: MachineImage,
+        image: PlatformImage,
         pageSource: (any DRAMPageSource)?
     ) throws(ImageError) -> Machine {
         do {
