@@ -1,0 +1,192 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysStore
+//
+//===----------------------------------------------------------------------===//
+
+import GRDB
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An error from the state store.
+///
+/// The error is opaque: callers look at ``code`` (an errno-style name the command line prints, such as
+/// `ENOENT`) and ``message`` (one human sentence). The store builds errors only through its static
+/// factories, and a message never contains statement arguments, so page bytes and component blobs
+/// (which hold emulated-hardware secrets) cannot leak into logs.
+///
+/// | Code | Meaning |
+/// |------|---------|
+/// | `ENOENT` | No such machine, or no state file and creation was not requested. |
+/// | `EEXIST` | Creating a machine that already exists. |
+/// | `EINVAL` | A malformed update (bad name, wrong page size, undeclared page space). |
+/// | `EAGAIN` | The machine changed since it was loaded (another process committed first). |
+/// | `EISDIR` | The state path is a directory. |
+/// | `ENOEXEC` | Not an hwkeys state file: empty, not a regular file, or another application's database. |
+/// | `ENOTSUP` | The file was written by a newer hwkeys (unknown format version or migrations). |
+/// | `EIO` | The file is not an SQLite database, is damaged, or an I/O error occurred. |
+/// | `EACCES` | Permission denied, or the file is read-only. |
+/// | `EBUSY` | Another process kept the file locked longer than the busy timeout. |
+/// | `ENOSPC` | The disk is full. |
+public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// An errno-style error name.
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The errno name, such as `"ENOENT"`.
+        public let rawValue: String
+
+        /// Creates a code from its errno name.
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        public var description: String { rawValue }
+
+        /// No such machine, or no state file.
+        public static let ENOENT = Code(rawValue: "ENOENT")
+        /// The machine already exists.
+        public static let EEXIST = Code(rawValue: "EEXIST")
+        /// The update is malformed.
+        public static let EINVAL = Code(rawValue: "EINVAL")
+        /// The machine changed since it was loaded.
+        public static let EAGAIN = Code(rawValue: "EAGAIN")
+        /// The state path is a directory.
+        public static let EISDIR = Code(rawValue: "EISDIR")
+        /// The file is not an hwkeys state file.
+        public static let ENOEXEC = Code(rawValue: "ENOEXEC")
+        /// The file was written by a newer hwkeys.
+        public static let ENOTSUP = Code(rawValue: "ENOTSUP")
+        /// The file is not a database, is damaged, or I/O failed.
+        public static let EIO = Code(rawValue: "EIO")
+        /// Permission denied or read-only file.
+        public static let EACCES = Code(rawValue: "EACCES")
+        /// The file stayed locked past the busy timeout.
+        public static let EBUSY = Code(rawValue: "EBUSY")
+        /// No space left on the device.
+        public static let ENOSPC = Code(rawValue: "ENOSPC")
+        /// Out of memory.
+        public static let ENOMEM = Code(rawValue: "ENOMEM")
+    }
+
+    /// The errno-style name of the error.
+    public let code: Code
+    /// A human-readable explanation, without any stored bytes.
+    public let message: String
+
+    private init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+// MARK: - Factories
+
+extension StoreError {
+    static func machineNotFound(_ name: String) -> StoreError {
+        StoreError(.ENOENT, "no machine named '\(name)'")
+    }
+
+    static func machineExists(_ name: String) -> StoreError {
+        StoreError(.EEXIST, "machine '\(name)' already exists")
+    }
+
+    static func staleRevision(_ name: String) -> StoreError {
+        StoreError(
+            .EAGAIN,
+            "machine '\(name)' was changed by another hwkeys process since it was loaded; run the command again"
+        )
+    }
+
+    static func invalidUpdate(_ reason: String) -> StoreError {
+        StoreError(.EINVAL, reason)
+    }
+
+    static func stateFileMissing(_ path: String) -> StoreError {
+        StoreError(.ENOENT, "no state file at '\(path)'")
+    }
+
+    static func isDirectory(_ path: String) -> StoreError {
+        StoreError(.EISDIR, "state file '\(path)' is a directory")
+    }
+
+    static func notRegularFile(_ path: String) -> StoreError {
+        StoreError(.ENOEXEC, "state file '\(path)' is not a regular file")
+    }
+
+    static func emptyFile(_ path: String) -> StoreError {
+        StoreError(
+            .ENOEXEC,
+            "'\(path)' is an empty file, not an hwkeys state file (hwkeys never leaves one behind); "
+                + "remove it or choose another path"
+        )
+    }
+
+    static func notADatabase(_ path: String) -> StoreError {
+        StoreError(.EIO, "'\(path)' is not an SQLite database or is damaged")
+    }
+
+    static func foreignDatabase(_ path: String, applicationID: UInt32) -> StoreError {
+        let owner =
+            applicationID == 0
+            ? "it has no application id"
+            : "its application id is 0x\(String(applicationID, radix: 16, uppercase: true))"
+        return StoreError(
+            .ENOEXEC,
+            "'\(path)' is an SQLite database of another application, not an hwkeys state file (\(owner))"
+        )
+    }
+
+    static func newerFormat(_ path: String, detail: String) -> StoreError {
+        StoreError(.ENOTSUP, "state file '\(path)' was written by a newer hwkeys (\(detail)); upgrade hwkeys to use it")
+    }
+
+    /// An error from a system call, named after its errno.
+    static func system(_ errnoValue: Int32, _ what: String, _ path: String) -> StoreError {
+        let reason = String(cString: strerror(errnoValue))
+        let code: Code
+        switch errnoValue {
+        case ENOENT, ENOTDIR: code = .ENOENT
+        case EACCES, EPERM, EROFS: code = .EACCES
+        case EISDIR: code = .EISDIR
+        case ENOSPC, EDQUOT: code = .ENOSPC
+        case ENOMEM: code = .ENOMEM
+        case EEXIST: code = .EEXIST
+        default: code = .EIO
+        }
+        return StoreError(code, "\(what) '\(path)': \(reason)")
+    }
+
+    /// Maps any error thrown inside the store to a `StoreError`.
+    ///
+    /// GRDB errors are described by their SQLite code and SQLite's own message only: never by
+    /// `DatabaseError.description`, which may quote SQL and, if enabled, statement arguments.
+    static func wrapping(_ error: any Error, path: String?) -> StoreError {
+        if let error = error as? StoreError { return error }
+        let file = path.map { "state file '\($0)'" } ?? "state store"
+        guard let error = error as? DatabaseError else {
+            return StoreError(.EIO, "\(file): unexpected \(type(of: error))")
+        }
+        let sqlite = error.message ?? "SQLite error \(error.extendedResultCode.rawValue)"
+        switch error.resultCode {
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return StoreError(.EIO, "\(file) is damaged: \(sqlite)")
+        case .SQLITE_FULL:
+            return StoreError(.ENOSPC, "\(file): \(sqlite)")
+        case .SQLITE_READONLY:
+            return StoreError(.EACCES, "\(file) is read-only: \(sqlite)")
+        case .SQLITE_PERM, .SQLITE_AUTH:
+            return StoreError(.EACCES, "\(file): \(sqlite)")
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return StoreError(.EBUSY, "\(file) is locked by another process: \(sqlite)")
+        case .SQLITE_NOMEM:
+            return StoreError(.ENOMEM, "\(file): \(sqlite)")
+        case .SQLITE_CONSTRAINT:
+            return StoreError(.EINVAL, "update rejected by \(file): \(sqlite)")
+        default:
+            return StoreError(.EIO, "\(file): \(sqlite)")
+        }
+    }
+}
