@@ -91,7 +91,9 @@ public final class SeededEntropySource: EntropySource {
             scratch.initializeMemory(as: UInt8.self, repeating: 0)
             for index in 0..<blocks {
                 withUnsafeBytes(of: (blocksConsumed &+ UInt64(index)).littleEndian) { counter in
-                    UnsafeMutableRawBufferPointer(rebasing: scratch[16 * index..<16 * index + 8]).copyMemory(from: counter)
+                    UnsafeMutableRawBufferPointer(rebasing: scratch[16 * index..<16 * index + 8]).copyMemory(
+                        from: counter
+                    )
                 }
             }
             cipher.encrypt(scratch)

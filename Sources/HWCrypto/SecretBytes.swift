@@ -39,7 +39,9 @@ public final class SecretBytes {
     public convenience init(_ bytes: some Sequence<UInt8>) {
         let array = Array(bytes)
         self.init(count: array.count)
-        array.withUnsafeBytes { UnsafeMutableRawPointer(storage.baseAddress!).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        array.withUnsafeBytes {
+            UnsafeMutableRawPointer(storage.baseAddress!).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+        }
     }
 
     private let storageCount: Int

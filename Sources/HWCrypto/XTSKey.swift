@@ -50,7 +50,11 @@ public final class XTSKey {
     private let portableTweak: SymmetricKey?
 
     /// Expands K1 (`dataKey`) and K2 (`tweakKey`), each 16 or 32 bytes and of equal length.
-    public init(dataKey: UnsafeRawBufferPointer, tweakKey: UnsafeRawBufferPointer, path: AESPath = AESEngine.defaultPath) {
+    public init(
+        dataKey: UnsafeRawBufferPointer,
+        tweakKey: UnsafeRawBufferPointer,
+        path: AESPath = AESEngine.defaultPath
+    ) {
         precondition(dataKey.count == tweakKey.count, "XTS data and tweak keys have equal lengths")
         guard let size = KeySize(rawValue: dataKey.count) else { preconditionFailure("XTS keys are 16 or 32 bytes") }
         precondition(AESEngine.availablePaths.contains(path), "AES path \(path) is not available on this CPU")
@@ -205,7 +209,13 @@ public final class XTSKey {
             }
         } else {
             for (index, sequence) in sequences.enumerated() {
-                portableUnit(source + 64 * index, destination + 64 * index, 64, tweak: .sequence(sequence), encrypt: encrypt)
+                portableUnit(
+                    source + 64 * index,
+                    destination + 64 * index,
+                    64,
+                    tweak: .sequence(sequence),
+                    encrypt: encrypt
+                )
             }
         }
     }
@@ -276,9 +286,25 @@ public final class XTSKey {
             let d = destination.baseAddress!.assumingMemoryBound(to: UInt8.self)
             switch (tweaks, encrypt) {
             case (let tweaks?, true):
-                hwk_xts_encrypt_units(path.cPath, native, s, d, unitLength, count, tweaks.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                hwk_xts_encrypt_units(
+                    path.cPath,
+                    native,
+                    s,
+                    d,
+                    unitLength,
+                    count,
+                    tweaks.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                )
             case (let tweaks?, false):
-                hwk_xts_decrypt_units(path.cPath, native, s, d, unitLength, count, tweaks.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                hwk_xts_decrypt_units(
+                    path.cPath,
+                    native,
+                    s,
+                    d,
+                    unitLength,
+                    count,
+                    tweaks.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                )
             case (nil, true):
                 hwk_xts_encrypt_units_seq(path.cPath, native, s, d, unitLength, count, firstSequence!)
             case (nil, false):
@@ -371,7 +397,9 @@ public final class XTSKey {
                     penultimate.copyMemory(from: UnsafeRawBufferPointer(block))
                 }
             }
-            UnsafeMutableRawBufferPointer(start: destination, count: length).copyMemory(from: UnsafeRawBufferPointer(work))
+            UnsafeMutableRawBufferPointer(start: destination, count: length).copyMemory(
+                from: UnsafeRawBufferPointer(work)
+            )
             hwk_secure_zero(scratch.baseAddress, scratch.count)
         }
     }

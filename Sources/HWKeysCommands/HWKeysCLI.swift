@@ -36,6 +36,19 @@ public struct CLIResult: Sendable {
     public var exitCode: Int32
 }
 
+/// Collects what a command prints while passing it on.
+private final class OutputCollector {
+    private(set) var lines: [String] = []
+    let sink: (String) -> Void
+
+    init(sink: @escaping (String) -> Void) { self.sink = sink }
+
+    func emit(_ text: String) {
+        lines.append(text)
+        sink(text)
+    }
+}
+
 /// Entry points of the `hwkeys` CLI.
 public enum HWKeysCLI {
     /// Global options that may appear before the subcommand; moved behind it before parsing.
@@ -43,9 +56,12 @@ public enum HWKeysCLI {
 
     /// Runs `arguments` (without the program name), printing as it goes. Returns the exit status.
     public static func main(_ arguments: [String]) -> Int32 {
-        let result = run(arguments, stdout: { text in
-            FileHandle.standardOutput.write(Data((text + "\n").utf8))
-        })
+        let result = run(
+            arguments,
+            stdout: { text in
+                FileHandle.standardOutput.write(Data((text + "\n").utf8))
+            }
+        )
         if !result.stderr.isEmpty { FileHandle.standardError.write(Data((result.stderr + "\n").utf8)) }
         return result.exitCode
     }
@@ -55,13 +71,11 @@ public enum HWKeysCLI {
     public static func run(
         _ arguments: [String],
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        stdout: (String) -> Void = { _ in }
+        stdout: @escaping (String) -> Void = { _ in }
     ) -> CLIResult {
-        var collected: [String] = []
-        let emit: (String) -> Void = { text in
-            collected.append(text)
-            stdout(text)
-        }
+        let collector = OutputCollector(sink: stdout)
+        let emit: (String) -> Void = collector.emit
+        var collected: [String] { collector.lines }
         let arguments = hoistGlobalOptions(arguments)
         let format = requestedFormat(arguments)
         let command: any ParsableCommand
@@ -77,10 +91,25 @@ public enum HWKeysCLI {
             return CLIResult(stdout: collected.joined(separator: "\n"), stderr: render(failure, format), exitCode: 2)
         }
         guard let leaf = command as? any HWKeysCommand else {
-            // A command group given without a subcommand: show its help.
-            let help = HWKeys.helpMessage(for: type(of: command))
-            let failure = CommandError.usage("missing subcommand\n\(help)")
-            return CLIResult(stdout: "", stderr: render(failure, format), exitCode: 2)
+            let commandType = type(of: command)
+            if !commandType.configuration.subcommands.isEmpty {
+                // A command group given without a subcommand: a usage error that shows its help.
+                let failure = CommandError.usage("missing subcommand\n\(HWKeys.helpMessage(for: commandType))")
+                return CLIResult(stdout: "", stderr: render(failure, format), exitCode: 2)
+            }
+            // ArgumentParser's own commands (`help`, `--help`) report through a clean exit.
+            do {
+                var builtin = command
+                try builtin.run()
+                return CLIResult(stdout: collected.joined(separator: "\n"), stderr: "", exitCode: 0)
+            } catch {
+                let status = HWKeys.exitCode(for: error)
+                if status == .success {
+                    emit(HWKeys.fullMessage(for: error))
+                    return CLIResult(stdout: collected.joined(separator: "\n"), stderr: "", exitCode: 0)
+                }
+                return CLIResult(stdout: "", stderr: render(.usage(HWKeys.message(for: error)), format), exitCode: 2)
+            }
         }
         let session = Session(options: leaf.global, environment: environment, emit: emit)
         defer { session.close() }
@@ -127,7 +156,8 @@ public enum HWKeysCLI {
     static func requestedFormat(_ arguments: [String]) -> OutputFormat {
         var format = OutputFormat.text
         for (index, word) in arguments.enumerated() {
-            if word == "--format", index + 1 < arguments.count, let value = OutputFormat(rawValue: arguments[index + 1]) {
+            if word == "--format", index + 1 < arguments.count, let value = OutputFormat(rawValue: arguments[index + 1])
+            {
                 format = value
             } else if word.hasPrefix("--format="), let value = OutputFormat(rawValue: String(word.dropFirst(9))) {
                 format = value

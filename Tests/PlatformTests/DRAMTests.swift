@@ -69,7 +69,12 @@ final class DictionaryPageSource: DRAMPageSource {
         #expect(dram.pageSourceError != nil)
     }
 
-    @Test(arguments: [(UInt64(0), 4096, true), (1 << 20 - 1, 1, true), (1 << 20 - 1, 2, false), (1 << 20, 0, true), (UInt64.max, 1, false)])
+    @Test(
+        arguments: [
+            (0, 4096, true), (1 << 20 - 1, 1, true), (1 << 20 - 1, 2, false), (1 << 20, 0, true),
+            (UInt64.max, 1, false),
+        ] as [(UInt64, Int, Bool)]
+    )
     func containsChecksBoundsWithoutOverflow(address: UInt64, count: Int, expected: Bool) {
         #expect(DRAM(size: 1 << 20).contains(address, count: count) == expected)
     }

@@ -6,6 +6,7 @@
 
 import Foundation
 import Testing
+import X86
 
 @testable import Platform
 
@@ -36,18 +37,21 @@ import Testing
         #expect(partial == expected)
     }
 
-    @Test(arguments: [
-        { (c: inout MachineConfiguration) in c.packages = 0 },
-        { (c: inout MachineConfiguration) in c.cpusPerPackage = 0 },
-        { (c: inout MachineConfiguration) in c.memoryBytes = 4096 },
-        { (c: inout MachineConfiguration) in c.memoryBytes = (64 << 20) + 1 },
-        { (c: inout MachineConfiguration) in c.keyIDBits = 16 },
-        { (c: inout MachineConfiguration) in c.maxPhysAddr = 30 },
-        { (c: inout MachineConfiguration) in c.tmeEnabled = false },
-        { (c: inout MachineConfiguration) in c.maxKeys = 40_000 },
-        { (c: inout MachineConfiguration) in c.mkAlgorithms = [.aesXTS128, .aesXTS128] },
-        { (c: inout MachineConfiguration) in c.tmeExclude = TMEExclusion(base: 0, mask: 0x3FFF_FFF0_1000 & ~0x1000 | 0x2000_0000) },
-    ])
+    static let invalidChanges: [@Sendable (inout MachineConfiguration) -> Void] = [
+        { c in c.packages = 0 },
+        { c in c.cpusPerPackage = 0 },
+        { c in c.memoryBytes = 4096 },
+        { c in c.memoryBytes = (64 << 20) + 1 },
+        { c in c.keyIDBits = 16 },
+        { c in c.maxPhysAddr = 30 },
+        { c in c.tmeEnabled = false },
+        { c in c.maxKeys = 40_000 },
+        { c in c.mkAlgorithms = [.aesXTS128, .aesXTS128] },
+        { c in c.tmeExclude = TMEExclusion(base: 0, mask: 0x3FFF_FFF0_0000 & ~0x1000_0000) },
+        { c in c.tmeExclude = TMEExclusion(base: 0x123, mask: 0x3FFF_FFF0_0000) },
+    ]
+
+    @Test(arguments: invalidChanges)
     func invalidConfigurationsAreRefused(change: @Sendable (inout MachineConfiguration) -> Void) {
         var config = MachineConfiguration()
         change(&config)
@@ -93,7 +97,9 @@ import Testing
         let image = try Machine.create(configuration: config).makeImage()
         for cut in stride(from: 0, to: image.volatile.count, by: max(1, image.volatile.count / 50)) {
             let truncated = PlatformImage(volatile: Array(image.volatile[0..<cut]), nonVolatile: image.nonVolatile)
-            #expect(throws: ImageError.self) { try Machine.restore(configuration: config, image: truncated, pageSource: nil) }
+            #expect(throws: ImageError.self) {
+                try Machine.restore(configuration: config, image: truncated, pageSource: nil)
+            }
         }
         var garbage = image
         garbage.nonVolatile = [UInt8](repeating: 0xFF, count: 40)

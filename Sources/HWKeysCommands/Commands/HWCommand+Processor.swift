@@ -105,7 +105,8 @@ extension HWCommand {
     public struct Inject: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "inject",
-            abstract: "Arm failures: pconfig-busy N, pconfig-entropy N [--package P], rdseed-fail N, iwkey-backup-error [clear]."
+            abstract:
+                "Arm failures: pconfig-busy N, pconfig-entropy N [--package P], rdseed-fail N, iwkey-backup-error [clear]."
         )
         @OptionGroup public var global: GlobalOptions
         @Argument(help: "pconfig-busy, pconfig-entropy, rdseed-fail or iwkey-backup-error.") var kind: String
@@ -125,13 +126,20 @@ extension HWCommand {
             switch kind {
             case "pconfig-busy", "pconfig-entropy":
                 guard package < machine.configuration.packages else {
-                    throw CommandError.usage("no package \(package): the machine has packages 0…\(machine.configuration.packages - 1)")
+                    throw CommandError.usage(
+                        "no package \(package): the machine has packages 0…\(machine.configuration.packages - 1)"
+                    )
                 }
                 let n = try number()
-                if kind == "pconfig-busy" { machine.faults.pconfigBusy[package] = n } else { machine.faults.pconfigEntropy[package] = n }
+                if kind == "pconfig-busy" {
+                    machine.faults.pconfigBusy[package] = n
+                } else {
+                    machine.faults.pconfigEntropy[package] = n
+                }
                 return CommandOutput(
                     json: .object([("kind", .string(kind)), ("package", .count(package)), ("count", .count(n))]),
-                    text: "the next \(n) PCONFIG(s) on package \(package) will fail with \(kind == "pconfig-busy" ? "DEVICE_BUSY" : "ENTROPY_ERROR")"
+                    text:
+                        "the next \(n) PCONFIG(s) on package \(package) will fail with \(kind == "pconfig-busy" ? "DEVICE_BUSY" : "ENTROPY_ERROR")"
                 )
             case "rdseed-fail":
                 let n = try number()
@@ -142,14 +150,19 @@ extension HWCommand {
                 )
             case "iwkey-backup-error":
                 let armed = count != "clear"
-                if let count, count != "clear" { throw CommandError.usage("iwkey-backup-error takes no count (or 'clear')") }
+                if let count, count != "clear" {
+                    throw CommandError.usage("iwkey-backup-error takes no count (or 'clear')")
+                }
                 machine.faults.iwkeyBackupError = armed
                 return CommandOutput(
                     json: .object([("kind", .string(kind)), ("armed", .bool(armed))]),
-                    text: armed ? "IWKey backup storage now reports a read/write error" : "IWKey backup storage error cleared"
+                    text: armed
+                        ? "IWKey backup storage now reports a read/write error" : "IWKey backup storage error cleared"
                 )
             default:
-                throw CommandError.usage("unknown injection '\(kind)' (pconfig-busy, pconfig-entropy, rdseed-fail, iwkey-backup-error)")
+                throw CommandError.usage(
+                    "unknown injection '\(kind)' (pconfig-busy, pconfig-entropy, rdseed-fail, iwkey-backup-error)"
+                )
             }
         }
     }

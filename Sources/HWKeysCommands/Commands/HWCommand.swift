@@ -46,11 +46,17 @@ public struct HWCommand: ParsableCommand {
             let address = machine.keyIDLayout.stripKeyID(PhysicalAddress(pa.value)).rawValue
             let count = try checkedLength(length.bytes, limit: 16 << 20)
             guard machine.dram.contains(address, count: count) else {
-                throw CommandError.failed("EFAULT", "range 0x\(String(address, radix: 16))+\(count) is outside DRAM (\(machine.dram.size) bytes)")
+                throw CommandError.failed(
+                    "EFAULT",
+                    "range 0x\(String(address, radix: 16))+\(count) is outside DRAM (\(machine.dram.size) bytes)"
+                )
             }
             var bytes = [UInt8](repeating: 0, count: count)
             bytes.withUnsafeMutableBytes { machine.dram.read(address, into: $0) }
-            return CommandOutput(json: .object([("pa", .hex(address)), ("bytes", .bytes(bytes))]), text: hexDump(bytes, startingAt: address))
+            return CommandOutput(
+                json: .object([("pa", .hex(address)), ("bytes", .bytes(bytes))]),
+                text: hexDump(bytes, startingAt: address)
+            )
         }
     }
 
@@ -70,7 +76,10 @@ public struct HWCommand: ParsableCommand {
             let address = machine.keyIDLayout.stripKeyID(PhysicalAddress(pa.value)).rawValue
             guard !bytes.bytes.isEmpty else { throw CommandError.usage("nothing to write") }
             guard machine.dram.contains(address, count: bytes.bytes.count) else {
-                throw CommandError.failed("EFAULT", "range 0x\(String(address, radix: 16))+\(bytes.bytes.count) is outside DRAM")
+                throw CommandError.failed(
+                    "EFAULT",
+                    "range 0x\(String(address, radix: 16))+\(bytes.bytes.count) is outside DRAM"
+                )
             }
             bytes.bytes.withUnsafeBytes { machine.dram.write(address, from: $0) }
             return CommandOutput(

@@ -27,35 +27,50 @@ public struct MachineCommand: ParsableCommand {
         @OptionGroup public var global: GlobalOptions
 
         @Option(help: "Packages (sockets).") var packages: Number = Number(1)
-        @Option(name: .customLong("cpus-per-package"), help: "Logical processors per package.") var cpusPerPackage: Number = Number(2)
+        @Option(name: .customLong("cpus-per-package"), help: "Logical processors per package.") var cpusPerPackage:
+            Number = Number(2)
         @Option(help: "DRAM size (K/M/G suffixes).") var memory: Size?
         @Option(help: "Entropy seed for byte-identical reruns (default: the host CSPRNG).") var seed: Number?
         @Flag(help: "Replace an existing machine of the same name.") var force = false
-        @Option(name: .customLong("cpu-mhz"), help: "Nominal frequency that converts modelled cycles to emulated time.") var cpuMHz: Number?
+        @Option(name: .customLong("cpu-mhz"), help: "Nominal frequency that converts modelled cycles to emulated time.")
+        var cpuMHz: Number?
 
         @Option(help: "MAXPHYADDR.") var maxphyaddr: Number?
         @Option(name: .customLong("keyid-bits"), help: "MKTME KeyID bits k firmware activates.") var keyIDBits: Number?
-        @Option(name: .customLong("max-keys"), help: "MK_TME_MAX_KEYS reported by IA32_TME_CAPABILITY.") var maxKeys: Number?
+        @Option(name: .customLong("max-keys"), help: "MK_TME_MAX_KEYS reported by IA32_TME_CAPABILITY.") var maxKeys:
+            Number?
         @Option(help: "Firmware enables TME at power-on: on|off.") var tme: OnOff?
-        @Option(name: .customLong("tme-policy"), help: "KeyID-0 algorithm: aes-xts-128|aes-xts-256.") var tmePolicy: TMEAlgorithm?
-        @Option(name: .customLong("mk-algorithms"), help: "Comma-separated algorithms enabled for KeyIDs ≥ 1.") var mkAlgorithms: String?
+        @Option(name: .customLong("tme-policy"), help: "KeyID-0 algorithm: aes-xts-128|aes-xts-256.") var tmePolicy:
+            TMEAlgorithm?
+        @Option(name: .customLong("mk-algorithms"), help: "Comma-separated algorithms enabled for KeyIDs ≥ 1.")
+        var mkAlgorithms: String?
         @Flag(name: .customLong("tme-bypass"), help: "TME encryption bypass for KeyID 0.") var tmeBypass = false
-        @Option(name: .customLong("tme-exclude"), help: "TME exclusion range BASE:MASK (KeyID 0 only).") var tmeExclude: String?
-        @Option(name: .customLong("save-key-for-standby"), help: "Keep TME/MKTME keys across S3: on|off.") var saveKeyForStandby: OnOff?
-        @Option(name: .customLong("cache-lines"), help: "Lines per package cache (0 = no cache model).") var cacheLines: Number?
+        @Option(name: .customLong("tme-exclude"), help: "TME exclusion range BASE:MASK (KeyID 0 only).") var tmeExclude:
+            String?
+        @Option(name: .customLong("save-key-for-standby"), help: "Keep TME/MKTME keys across S3: on|off.")
+        var saveKeyForStandby: OnOff?
+        @Option(name: .customLong("cache-lines"), help: "Lines per package cache (0 = no cache model).") var cacheLines:
+            Number?
         @Flag(name: .customLong("no-pconfig"), help: "Build a CPU without PCONFIG.") var noPCONFIG = false
 
         @Flag(name: .customLong("no-keylocker"), help: "Build a CPU without Key Locker.") var noKeyLocker = false
-        @Flag(name: .customLong("no-wide-kl"), help: "No AESENCWIDE*/AESDECWIDE* (CPUID.19H:EBX[2] = 0).") var noWideKL = false
-        @Flag(name: .customLong("no-kl-backup"), help: "No IWKey backup MSRs (CPUID.19H:EBX[4] = 0).") var noKLBackup = false
+        @Flag(name: .customLong("no-wide-kl"), help: "No AESENCWIDE*/AESDECWIDE* (CPUID.19H:EBX[2] = 0).")
+        var noWideKL = false
+        @Flag(name: .customLong("no-kl-backup"), help: "No IWKey backup MSRs (CPUID.19H:EBX[4] = 0).") var noKLBackup =
+            false
         @Flag(name: .customLong("no-kl-random"), help: "No KeySource 1 (CPUID.19H:ECX[1] = 0).") var noKLRandom = false
-        @Flag(name: .customLong("no-kl-nobackup"), help: "No NoBackup IWKeys (CPUID.19H:ECX[0] = 0).") var noKLNoBackup = false
-        @Option(name: .customLong("kl-restrictions"), help: "Supported handle restrictions: comma list of cpl0,no-encrypt,no-decrypt, or none.")
+        @Flag(name: .customLong("no-kl-nobackup"), help: "No NoBackup IWKeys (CPUID.19H:ECX[0] = 0).")
+        var noKLNoBackup = false
+        @Option(
+            name: .customLong("kl-restrictions"),
+            help: "Supported handle restrictions: comma list of cpl0,no-encrypt,no-decrypt, or none."
+        )
         var klRestrictions: String?
         @Option(name: .customLong("kl-backup-latency"), help: "Time until an IWKey backup becomes valid (e.g. 10ms).")
         var klBackupLatency: DurationArgument?
 
-        @Flag(name: .customLong("no-kernel"), help: "Power on the hardware only; do not boot the modelled kernel.") var noKernel = false
+        @Flag(name: .customLong("no-kernel"), help: "Power on the hardware only; do not boot the modelled kernel.")
+        var noKernel = false
         @Option(help: "Kernel command line, e.g. \"mktme.api=rfc-v2 mktme_savekeys\".") var cmdline: String?
 
         public init() {}
@@ -78,7 +93,8 @@ public struct MachineCommand: ParsableCommand {
             if let maxKeys { config.maxKeys = try maxKeys.int("max-keys") }
             if let tmePolicy { config.tmePolicy = tmePolicy }
             if let mkAlgorithms {
-                config.mkAlgorithms = try mkAlgorithms.split(separator: ",").filter { !$0.isEmpty && $0 != "none" }.map { name in
+                config.mkAlgorithms = try mkAlgorithms.split(separator: ",").filter { !$0.isEmpty && $0 != "none" }.map
+                { name in
                     guard let algorithm = TMEAlgorithm(name: String(name)) else {
                         throw CommandError.usage("unknown algorithm '\(name)' (aes-xts-128, aes-xts-256)")
                     }
@@ -88,7 +104,8 @@ public struct MachineCommand: ParsableCommand {
             config.tmeBypass = tmeBypass
             if let tmeExclude {
                 let parts = tmeExclude.split(separator: ":")
-                guard parts.count == 2, let base = ValueParser.number(String(parts[0])), let mask = ValueParser.number(String(parts[1]))
+                guard parts.count == 2, let base = ValueParser.number(String(parts[0])),
+                    let mask = ValueParser.number(String(parts[1]))
                 else { throw CommandError.usage("--tme-exclude takes BASE:MASK, e.g. 0x100000:0x3ffffff00000") }
                 config.tmeExclude = TMEExclusion(base: base, mask: mask)
             }
@@ -117,7 +134,9 @@ public struct MachineCommand: ParsableCommand {
 
     /// `machine show`: configuration, power state, counters.
     public struct Show: HWKeysCommand {
-        public static let configuration = CommandConfiguration(abstract: "Show a machine's configuration, state and cost counters.")
+        public static let configuration = CommandConfiguration(
+            abstract: "Show a machine's configuration, state and cost counters."
+        )
         @OptionGroup public var global: GlobalOptions
         public init() {}
 
@@ -135,9 +154,15 @@ public struct MachineCommand: ParsableCommand {
         public func execute(in session: Session) throws -> CommandOutput {
             let machines = try session.listMachines()
             let json = JSON.object([
-                ("machines", .array(machines.map { .object([("name", .string($0.name)), ("summary", .string($0.summary))]) }))
+                (
+                    "machines",
+                    .array(machines.map { .object([("name", .string($0.name)), ("summary", .string($0.summary))]) })
+                )
             ])
-            let text = machines.isEmpty ? "no machines in \(session.statePath)" : machines.map { "\($0.name)\t\($0.summary)" }.joined(separator: "\n")
+            let text =
+                machines.isEmpty
+                ? "no machines in \(session.statePath)"
+                : machines.map { "\($0.name)\t\($0.summary)" }.joined(separator: "\n")
             return CommandOutput(json: json, text: text)
         }
     }
@@ -150,7 +175,10 @@ public struct MachineCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             try session.deleteMachine()
-            return CommandOutput(json: .object([("deleted", .string(session.machineName))]), text: "deleted machine '\(session.machineName)'")
+            return CommandOutput(
+                json: .object([("deleted", .string(session.machineName))]),
+                text: "deleted machine '\(session.machineName)'"
+            )
         }
     }
 
@@ -213,7 +241,12 @@ public struct MachineCommand: ParsableCommand {
             ("kl_backup", .bool(config.klBackup)),
             ("kl_random", .bool(config.klRandom)),
             ("kl_nobackup", .bool(config.klNoBackup)),
-            ("kl_restrictions", .array(KeyLockerRestrictions.names.filter { config.klRestrictions.contains($0.1) }.map { .string($0.0) })),
+            (
+                "kl_restrictions",
+                .array(
+                    KeyLockerRestrictions.names.filter { config.klRestrictions.contains($0.1) }.map { .string($0.0) }
+                )
+            ),
             ("kl_backup_latency_ns", .uint(config.klBackupLatencyNanoseconds)),
             ("cpu_frequency_mhz", .count(config.cpuFrequencyMHz)),
             ("kernel", .bool(config.bootKernel)),

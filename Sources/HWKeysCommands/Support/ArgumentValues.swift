@@ -58,7 +58,9 @@ public enum ValueParser {
     /// A duration: a number with unit `ns`, `us`, `ms` or `s` (default `ns`). Returns nanoseconds.
     public static func duration(_ text: String) -> UInt64? {
         let lower = text.lowercased()
-        let units: [(String, UInt64)] = [("ns", 1), ("us", 1_000), ("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)]
+        let units: [(String, UInt64)] = [
+            ("ns", 1), ("us", 1_000), ("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000),
+        ]
         for (suffix, scale) in units where lower.hasSuffix(suffix) {
             let body = String(lower.dropLast(suffix.count))
             if let whole = number(body) {
@@ -142,7 +144,7 @@ public enum OnOff: String, ExpressibleByArgument, CaseIterable, Sendable {
 
 extension OutputFormat: ExpressibleByArgument {}
 
-extension TMEAlgorithm: @retroactive ExpressibleByArgument {
+extension TMEAlgorithm: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map(\.name) }
 }

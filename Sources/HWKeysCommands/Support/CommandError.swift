@@ -45,7 +45,7 @@ public struct CommandError: Error, Sendable, CustomStringConvertible {
         case let power as PowerError: self.init(code: power.code, message: power.message)
         case let config as ConfigurationError: self.init(code: "EINVAL", message: config.message, exitCode: 2)
         case let image as ImageError: self.init(code: "EIO", message: "cannot read machine image: \(image.message)")
-        case let store as StoreError: self.init(code: store.code, message: store.message)
+        case let store as StoreError: self.init(code: store.code.rawValue, message: store.message)
         default: self.init(code: "EIO", message: "\(error)")
         }
     }

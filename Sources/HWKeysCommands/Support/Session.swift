@@ -19,7 +19,9 @@ public final class Session {
     /// Streams text (used by `run` to print as it goes).
     let emit: (String) -> Void
 
-    private var store: MachineStore?
+    private var store: StateStore?
+    /// The revision of the loaded machine, so a commit fails (EAGAIN) if another process changed it meanwhile.
+    private var revision: MachineRevision?
     private var loaded: Machine?
     /// True when `loaded` was created by this session and not yet committed (a full save is needed).
     private var createdPending = false
@@ -29,7 +31,8 @@ public final class Session {
     public static let defaultStatePath = "./hwkeys.sqlite"
 
     init(options: GlobalOptions, environment: [String: String], emit: @escaping (String) -> Void) {
-        statePath = options.state ?? environment["HWKEYS_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultStatePath
+        statePath =
+            options.state ?? environment["HWKEYS_STATE"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultStatePath
         machineName = options.machine ?? "default"
         self.emit = emit
     }
@@ -54,17 +57,18 @@ public final class Session {
 
     // MARK: Store and machine
 
-    private func openStore(create: Bool) throws -> MachineStore {
+    private func openStore(create: Bool) throws -> StateStore {
         if let store { return store }
         try validateMachineName()
-        let opened = try MachineStore.open(path: statePath, create: create)
+        let opened = try StateStore.open(atPath: statePath, createIfMissing: create)
         store = opened
         return opened
     }
 
     private func validateMachineName() throws {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._-"))
-        guard !machineName.isEmpty, machineName.count <= 64, machineName.unicodeScalars.allSatisfy(allowed.contains) else {
+        guard !machineName.isEmpty, machineName.count <= 64, machineName.unicodeScalars.allSatisfy(allowed.contains)
+        else {
             throw CommandError.usage("machine names are 1–64 characters of letters, digits, '.', '_' and '-'")
         }
     }
@@ -73,15 +77,19 @@ public final class Session {
     public func machine() throws -> Machine {
         if let loaded { return loaded }
         guard FileManager.default.fileExists(atPath: statePath) else {
-            throw CommandError.failed("ENOENT", "no state file at \(statePath); create a machine with `hwkeys machine create`")
+            throw CommandError.failed(
+                "ENOENT",
+                "no state file at \(statePath); create a machine with `hwkeys machine create`"
+            )
         }
         let store = try openStore(create: false)
-        guard let record = try store.loadMachine(named: machineName) else {
+        guard try store.machineExists(named: machineName) else {
             throw CommandError.failed(
                 "ENOENT",
                 "no machine named '\(machineName)' in \(statePath); create it with `hwkeys machine create`"
             )
         }
+        let record = try store.loadMachine(named: machineName)
         let configuration: MachineConfiguration
         do {
             configuration = try JSONDecoder().decode(MachineConfiguration.self, from: record.configuration)
@@ -95,6 +103,7 @@ public final class Session {
         let source = StorePageSource(store: store, machine: machineName)
         let machine = try Machine.restore(configuration: configuration, image: image, pageSource: source)
         loaded = machine
+        revision = record.revision
         return machine
     }
 
@@ -102,7 +111,10 @@ public final class Session {
     public func createMachine(_ configuration: MachineConfiguration, replace: Bool) throws -> Machine {
         let store = try openStore(create: true)
         if !replace, try store.machineExists(named: machineName) {
-            throw CommandError.failed("EEXIST", "machine '\(machineName)' already exists in \(statePath); use --force to replace it")
+            throw CommandError.failed(
+                "EEXIST",
+                "machine '\(machineName)' already exists in \(statePath); use --force to replace it"
+            )
         }
         let machine = try Machine.create(configuration: configuration)
         loaded = machine
@@ -114,10 +126,11 @@ public final class Session {
     /// Every machine in the state file.
     public func listMachines() throws -> [(name: String, summary: String)] {
         guard FileManager.default.fileExists(atPath: statePath) else { return [] }
-        return try openStore(create: false).listMachines().map { entry in
+        return try openStore(create: false).machines().map { entry in
             let summary: String
             if let config = try? JSONDecoder().decode(MachineConfiguration.self, from: entry.configuration) {
-                summary = "\(config.packages)×\(config.cpusPerPackage) CPUs, \(config.memoryBytes >> 20) MiB, seed \(config.seed.map(String.init) ?? "none")"
+                summary =
+                    "\(config.packages)×\(config.cpusPerPackage) CPUs, \(config.memoryBytes >> 20) MiB, seed \(config.seed.map(String.init) ?? "none")"
             } else {
                 summary = "unreadable configuration"
             }
@@ -152,19 +165,25 @@ public final class Session {
             throw CommandError.failed("EIO", "reading stored DRAM failed; nothing saved: \(error)")
         }
         let image = machine.makeImage()
-        var update = MachineUpdate(
-            configuration: createdPending ? try JSONEncoder().encode(machine.configuration) : nil,
-            components: [
-                ComponentName.platformVolatile: Data(image.volatile),
-                ComponentName.platformNonVolatile: Data(image.nonVolatile),
-            ]
-        )
+        var update: MachineUpdate
+        if createdPending {
+            let configuration = try JSONEncoder().encode(machine.configuration)
+            update =
+                replacePending
+                ? .replace(machineName, configuration: configuration)
+                : .create(machineName, configuration: configuration)
+            update.declarePageSpace(PageSpace.dram, pageSize: DRAM.pageSize)
+        } else {
+            update = .modify(machineName, expecting: revision)
+        }
+        update.setComponent(ComponentName.platformVolatile, to: Data(image.volatile))
+        update.setComponent(ComponentName.platformNonVolatile, to: Data(image.nonVolatile))
         for frame in machine.dram.dirtyFrames {
             machine.dram.withPage(frame) { page in
-                update.pages.append(PageWrite(space: PageSpace.dram, index: Int64(frame), data: Data(page)))
+                update.writePage(Int(frame), in: PageSpace.dram, bytes: Data(page))
             }
         }
-        try store.commit(update, machine: machineName, mode: createdPending ? (replacePending ? .replace : .create) : .update)
+        revision = try store.commit(update)
         machine.dram.clearDirty()
         createdPending = false
         replacePending = false
@@ -173,6 +192,7 @@ public final class Session {
     /// Forgets uncommitted changes: the next use reloads the machine from the state file.
     func rollback() {
         loaded = nil
+        revision = nil
         createdPending = false
         replacePending = false
     }
@@ -191,16 +211,16 @@ enum PageSpace {
 
 /// Serves DRAM pages from the state file on first touch.
 final class StorePageSource: DRAMPageSource {
-    let store: MachineStore
+    let store: StateStore
     let machine: String
 
-    init(store: MachineStore, machine: String) {
+    init(store: StateStore, machine: String) {
         self.store = store
         self.machine = machine
     }
 
     func loadPage(_ frame: UInt64, into page: UnsafeMutableRawBufferPointer) throws -> Bool {
-        guard let data = try store.readPage(machine: machine, space: PageSpace.dram, index: Int64(frame)) else { return false }
+        guard let data = try store.page(Int(frame), in: PageSpace.dram, of: machine) else { return false }
         guard data.count == page.count else {
             throw CommandError.failed("EIO", "stored DRAM page \(frame) has \(data.count) bytes")
         }

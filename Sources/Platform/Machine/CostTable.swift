@@ -52,7 +52,8 @@ public enum CostItem: String, CaseIterable, Sendable, Codable {
         case .pconfig:
             "Not published. Modelled like a serializing WRMSR-class operation on the memory controller key table; "
                 + "MKTME spec 336907 describes no latency (docs/costs.md)."
-        case .clflush: "Agner Fog, instruction tables: CLFLUSH ~ 100–300 cycles on recent cores; dirty line write-back dominates."
+        case .clflush:
+            "Agner Fog, instruction tables: CLFLUSH ~ 100–300 cycles on recent cores; dirty line write-back dominates."
         case .wbinvd: "Fixed part of WBINVD; the rest scales with dirty lines (design.md rule 5)."
         case .wbinvdPerDirtyLine: "One line written back through the memory encryption engine per dirty line."
         case .lineFill: "DRAM access plus AES-XTS decryption in the memory controller (~100 ns at 3 GHz)."
@@ -109,7 +110,9 @@ public struct CycleCounters: Hashable, Sendable {
         let count = try reader.u32()
         for _ in 0..<count {
             let name = try reader.string()
-            guard let item = CostItem(rawValue: name) else { throw ImageError("machine image: unknown cost item \(name)") }
+            guard let item = CostItem(rawValue: name) else {
+                throw ImageError("machine image: unknown cost item \(name)")
+            }
             counters.counts[item] = try reader.u64()
             counters.cycles[item] = try reader.u64()
         }

@@ -31,10 +31,14 @@ public struct FaultInjection: Hashable, Sendable {
 
     static func decode(from reader: inout ImageReader, packages: Int) throws(ImageError) -> FaultInjection {
         try reader.section("faults", maxVersion: 1)
-        guard Int(try reader.u32()) == packages else { throw ImageError("machine image: fault table does not match packages") }
+        guard Int(try reader.u32()) == packages else {
+            throw ImageError("machine image: fault table does not match packages")
+        }
         var faults = FaultInjection(packages: packages)
         for index in 0..<packages { faults.pconfigBusy[index] = try reader.int(in: 0...Int(Int32.max), "pconfig-busy") }
-        for index in 0..<packages { faults.pconfigEntropy[index] = try reader.int(in: 0...Int(Int32.max), "pconfig-entropy") }
+        for index in 0..<packages {
+            faults.pconfigEntropy[index] = try reader.int(in: 0...Int(Int32.max), "pconfig-entropy")
+        }
         faults.rdseedFailures = try reader.int(in: 0...Int(Int32.max), "rdseed failures")
         faults.iwkeyBackupError = try reader.bool()
         return faults

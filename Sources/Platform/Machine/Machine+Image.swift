@@ -73,7 +73,9 @@ extension Machine {
 
         var v = ImageReader(image.volatile)
         try v.section("machine", maxVersion: 1)
-        guard let state = PowerState(rawValue: try v.string()) else { throw ImageError("machine image: unknown power state") }
+        guard let state = PowerState(rawValue: try v.string()) else {
+            throw ImageError("machine image: unknown power state")
+        }
         machine.powerState = state
         guard Int(try v.u32()) == machine.processors.count else {
             throw ImageError("machine image processor count does not match its configuration")

@@ -74,16 +74,25 @@ extension Machine {
         case (.off, .off):
             throw PowerError(code: "EINVAL", message: "the machine is already off")
         case (.on, _), (.resume, .running), (.resume, .off):
-            throw PowerError(code: "EINVAL", message: "cannot \(action.rawValue): the machine is \(powerState.rawValue)")
+            throw PowerError(
+                code: "EINVAL",
+                message: "cannot \(action.rawValue): the machine is \(powerState.rawValue)"
+            )
         case (.reset, _), (.suspend, _), (.hibernate, _):
-            throw PowerError(code: "EHOSTDOWN", message: "cannot \(action.rawValue): the machine is \(powerState.rawValue)")
+            throw PowerError(
+                code: "EHOSTDOWN",
+                message: "cannot \(action.rawValue): the machine is \(powerState.rawValue)"
+            )
         }
     }
 
     /// Fails unless the machine is running (instructions need a powered processor).
     public func requireRunning() throws(PowerError) {
         guard powerState == .running else {
-            throw PowerError(code: "EHOSTDOWN", message: "the machine is \(powerState.rawValue); power it on or resume it first")
+            throw PowerError(
+                code: "EHOSTDOWN",
+                message: "the machine is \(powerState.rawValue); power it on or resume it first"
+            )
         }
     }
 

@@ -138,18 +138,32 @@ extension MachineConfiguration {
         guard (memoryBytes / UInt64(packages)) % 4096 == 0 else {
             throw ConfigurationError("memory must split into whole 4 KiB pages per package")
         }
-        guard (100...10_000).contains(cpuFrequencyMHz) else { throw ConfigurationError("cpu frequency must be 100…10000 MHz") }
-        guard (36...52).contains(maxPhysAddr) else { throw ConfigurationError("maxphyaddr must be 36…52 (got \(maxPhysAddr))") }
-        guard (0...15).contains(keyIDBits) else { throw ConfigurationError("keyid-bits must be 0…15 (got \(keyIDBits))") }
-        guard keyIDBits == 0 || tmeEnabled else {
-            throw ConfigurationError("keyid-bits > 0 needs TME enabled (IA32_TME_ACTIVATE: k > 0 without enable is #GP)")
+        guard (100...10_000).contains(cpuFrequencyMHz) else {
+            throw ConfigurationError("cpu frequency must be 100…10000 MHz")
         }
-        guard (0...32767).contains(maxKeys) else { throw ConfigurationError("max-keys must be 0…32767 (15-bit MK_TME_MAX_KEYS)") }
+        guard (36...52).contains(maxPhysAddr) else {
+            throw ConfigurationError("maxphyaddr must be 36…52 (got \(maxPhysAddr))")
+        }
+        guard (0...15).contains(keyIDBits) else {
+            throw ConfigurationError("keyid-bits must be 0…15 (got \(keyIDBits))")
+        }
+        guard keyIDBits == 0 || tmeEnabled else {
+            throw ConfigurationError(
+                "keyid-bits > 0 needs TME enabled (IA32_TME_ACTIVATE: k > 0 without enable is #GP)"
+            )
+        }
+        guard (0...32767).contains(maxKeys) else {
+            throw ConfigurationError("max-keys must be 0…32767 (15-bit MK_TME_MAX_KEYS)")
+        }
         let usable = maxPhysAddr - (tmeEnabled ? keyIDBits : 0)
         guard usable > 20, memoryBytes <= UInt64(1) << UInt64(usable) else {
-            throw ConfigurationError("memory does not fit below the KeyID bits (MAXPHYADDR \(maxPhysAddr) - k \(keyIDBits))")
+            throw ConfigurationError(
+                "memory does not fit below the KeyID bits (MAXPHYADDR \(maxPhysAddr) - k \(keyIDBits))"
+            )
         }
-        guard Set(mkAlgorithms).count == mkAlgorithms.count else { throw ConfigurationError("mk-algorithms lists an algorithm twice") }
+        guard Set(mkAlgorithms).count == mkAlgorithms.count else {
+            throw ConfigurationError("mk-algorithms lists an algorithm twice")
+        }
         if let exclusion = tmeExclude {
             let field = ((UInt64(1) << UInt64(maxPhysAddr)) - 1) & ~UInt64(0xFFF)
             guard exclusion.base & ~field == 0, exclusion.mask & ~field == 0 else {
@@ -163,22 +177,39 @@ extension MachineConfiguration {
         }
         guard (0...(1 << 22)).contains(cacheLines) else { throw ConfigurationError("cache-lines must be 0…4194304") }
         guard klRestrictions.rawValue & ~0x7 == 0 else { throw ConfigurationError("unknown Key Locker restriction") }
-        guard kernelCommandLine.utf8.count <= 4096 else { throw ConfigurationError("kernel command line longer than 4096 bytes") }
+        guard kernelCommandLine.utf8.count <= 4096 else {
+            throw ConfigurationError("kernel command line longer than 4096 bytes")
+        }
     }
 }
 
 extension MachineConfiguration: Codable {
     private enum CodingKeys: String, CodingKey {
-        case packages, cpusPerPackage = "cpus_per_package", memoryBytes = "memory_bytes", seed
+        case packages
+        case cpusPerPackage = "cpus_per_package"
+        case memoryBytes = "memory_bytes"
+        case seed
         case cpuFrequencyMHz = "cpu_frequency_mhz"
-        case maxPhysAddr = "maxphyaddr", keyIDBits = "keyid_bits", maxKeys = "max_keys", tmeEnabled = "tme"
-        case tmePolicy = "tme_policy", mkAlgorithms = "mk_algorithms", tmeBypass = "tme_bypass"
-        case tmeExclude = "tme_exclude", saveKeyForStandby = "save_key_for_standby", cacheLines = "cache_lines"
+        case maxPhysAddr = "maxphyaddr"
+        case keyIDBits = "keyid_bits"
+        case maxKeys = "max_keys"
+        case tmeEnabled = "tme"
+        case tmePolicy = "tme_policy"
+        case mkAlgorithms = "mk_algorithms"
+        case tmeBypass = "tme_bypass"
+        case tmeExclude = "tme_exclude"
+        case saveKeyForStandby = "save_key_for_standby"
+        case cacheLines = "cache_lines"
         case pconfig
-        case keyLocker = "keylocker", wideKL = "wide_kl", klBackup = "kl_backup", klRandom = "kl_random"
-        case klNoBackup = "kl_nobackup", klRestrictions = "kl_restrictions"
+        case keyLocker = "keylocker"
+        case wideKL = "wide_kl"
+        case klBackup = "kl_backup"
+        case klRandom = "kl_random"
+        case klNoBackup = "kl_nobackup"
+        case klRestrictions = "kl_restrictions"
         case klBackupLatencyNanoseconds = "kl_backup_latency_ns"
-        case bootKernel = "kernel", kernelCommandLine = "cmdline"
+        case bootKernel = "kernel"
+        case kernelCommandLine = "cmdline"
     }
 
     public init(from decoder: any Decoder) throws {

@@ -46,7 +46,14 @@ public final class DRAM {
         self.size = size
         self.frameCount = Int(size / UInt64(Self.pageSize))
         guard
-            let mapping = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+            let mapping = mmap(
+                nil,
+                Int(size),
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                -1,
+                0
+            ),
             mapping != MAP_FAILED
         else {
             preconditionFailure("cannot reserve \(size) bytes of address space for emulated DRAM")
@@ -132,7 +139,10 @@ public final class DRAM {
         precondition(contains(address, count: buffer.count), "DRAM read out of range")
         forEachPage(address, buffer.count) { frame, pageOffset, bufferOffset, length in
             ensurePresent(frame)
-            (buffer.baseAddress! + bufferOffset).copyMemory(from: base + frame * Self.pageSize + pageOffset, byteCount: length)
+            (buffer.baseAddress! + bufferOffset).copyMemory(
+                from: base + frame * Self.pageSize + pageOffset,
+                byteCount: length
+            )
         }
     }
 
@@ -142,7 +152,10 @@ public final class DRAM {
         forEachPage(address, buffer.count) { frame, pageOffset, bufferOffset, length in
             ensurePresent(frame)
             markDirty(frame)
-            (base + frame * Self.pageSize + pageOffset).copyMemory(from: buffer.baseAddress! + bufferOffset, byteCount: length)
+            (base + frame * Self.pageSize + pageOffset).copyMemory(
+                from: buffer.baseAddress! + bufferOffset,
+                byteCount: length
+            )
         }
     }
 

@@ -25,9 +25,15 @@ public struct ImageWriter {
 
     public mutating func u8(_ value: UInt8) { bytes.append(value) }
     public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
-    public mutating func u16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
-    public mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
-    public mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u16(_ value: UInt16) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+    public mutating func u32(_ value: UInt32) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+    public mutating func u64(_ value: UInt64) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
     public mutating func int(_ value: Int) { u64(UInt64(bitPattern: Int64(value))) }
 
     /// A length-prefixed byte string.
@@ -118,7 +124,9 @@ public struct ImageReader {
 
     public mutating func string() throws(ImageError) -> String {
         let raw = try data()
-        guard let text = String(validating: raw, as: UTF8.self) else { throw ImageError("machine image has invalid UTF-8") }
+        guard let text = String(validating: raw, as: UTF8.self) else {
+            throw ImageError("machine image has invalid UTF-8")
+        }
         return text
     }
 
@@ -145,7 +153,9 @@ public struct ImageReader {
         guard found == tag else { throw ImageError("machine image: expected section \(tag), found \(found)") }
         let version = try u8()
         guard version >= 1, version <= maxVersion else {
-            throw ImageError("machine image section \(tag) has version \(version); this hwkeys reads up to \(maxVersion)")
+            throw ImageError(
+                "machine image section \(tag) has version \(version); this hwkeys reads up to \(maxVersion)"
+            )
         }
         return version
     }

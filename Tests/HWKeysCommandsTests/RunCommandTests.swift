@@ -1,0 +1,109 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommandsTests
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Testing
+
+@testable import HWKeysCommands
+
+@Suite struct RunCommandTests {
+    @Test func runsEveryLineWithCommentsQuotesAndExpectedErrors() throws {
+        let scratch = Scratch()
+        let script = scratch.write(
+            "ok.hwk",
+            """
+            # a comment line
+            machine create --seed 7 --force   # trailing comment
+            hw poke-dram 0x100 "00 11 22"
+            expect-error EFAULT hw dram 0x4000000 1
+            expect-error EHOSTDOWN hw cpuid 0 --cpu 0
+            """.replacingOccurrences(of: "expect-error EHOSTDOWN hw cpuid 0 --cpu 0", with: "power off\nexpect-error EHOSTDOWN hw cpuid 0\npower on")
+        )
+        let result = scratch.run("run", script, "--format", "json")
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["commands"] as? Int == 6)
+        #expect(try scratch.json("hw", "dram", "0x100", "3")["bytes"] as? String == "001122")
+    }
+
+    @Test func stopsAtTheFirstFailingLineAndNamesIt() throws {
+        let scratch = Scratch()
+        let script = scratch.write(
+            "fail.hwk",
+            """
+            machine create --seed 7
+            hw poke-dram 0x10 aa
+            hw dram 0x4000000 1
+            hw poke-dram 0x10 bb
+            """
+        )
+        let result = scratch.run("run", script, "--format", "json")
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("\"error\":\"EFAULT\""))
+        #expect(result.stderr.contains("fail.hwk:3"))
+        // Lines before the failure were committed; the line after never ran.
+        #expect(try scratch.json("hw", "dram", "0x10", "1")["bytes"] as? String == "aa")
+    }
+
+    @Test func expectErrorFailsWhenTheCommandSucceedsOrFailsDifferently() throws {
+        let scratch = Scratch()
+        scratch.run("machine", "create", "--seed", "7")
+        let succeeds = scratch.write("s.hwk", "expect-error EFAULT hw dram 0 1\n")
+        #expect(scratch.run("run", succeeds).exitCode == 1)
+        let differs = scratch.write("d.hwk", "expect-error ENOKEY hw dram 0x4000000 1\n")
+        let result = scratch.run("run", differs, "--format", "json")
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("EFAULT"))
+    }
+
+    @Test func scriptsRefuseOtherMachinesNestedRunsAndBadQuoting() throws {
+        let scratch = Scratch()
+        scratch.run("machine", "create", "--seed", "7")
+        for (name, line) in [("m", "machine show --machine other"), ("n", "run x.hwk"), ("q", "hw poke-dram 0 \"aa")] {
+            let script = scratch.write("\(name).hwk", line + "\n")
+            let result = scratch.run("run", script, "--format", "json")
+            #expect(result.exitCode == 1, "\(line)")
+            #expect(result.stderr.contains("EINVAL"), "\(line): \(result.stderr)")
+        }
+        #expect(try scratch.error("run", scratch.directory.appendingPathComponent("missing.hwk").path).code == "ENOENT")
+    }
+
+    @Test func lexerSplitsLikeAShell() throws {
+        #expect(try ScriptLexer.words(of: #"keyctl add user k "a b" @u # note"#) == ["keyctl", "add", "user", "k", "a b", "@u"])
+        #expect(try ScriptLexer.words(of: #"a 'b "c"' d\ e"#) == ["a", #"b "c""#, "d e"])
+        #expect(try ScriptLexer.words(of: "   # only a comment") == [])
+        #expect(try ScriptLexer.words(of: "x#y") == ["x#y"])
+    }
+}
+
+@Suite struct ValueParserTests {
+    @Test func numbersSizesBytesAndDurations() {
+        #expect(ValueParser.number("0x1F") == 31)
+        #expect(ValueParser.number("1_000") == 1000)
+        #expect(ValueParser.number("0x") == nil)
+        #expect(ValueParser.number("-1") == nil)
+        #expect(ValueParser.size("64M") == 64 << 20)
+        #expect(ValueParser.size("4KiB") == 4096)
+        #expect(ValueParser.size("2G") == 2 << 30)
+        #expect(ValueParser.size("16") == 16)
+        #expect(ValueParser.size("99999999999G") == nil)
+        #expect(ValueParser.hexBytes("0xDEad BE:ef") == [0xDE, 0xAD, 0xBE, 0xEF])
+        #expect(ValueParser.hexBytes("abc") == nil)
+        #expect(ValueParser.hexBytes("zz") == nil)
+        #expect(ValueParser.duration("10ms") == 10_000_000)
+        #expect(ValueParser.duration("1.5us") == 1500)
+        #expect(ValueParser.duration("42") == 42)
+        #expect(ValueParser.duration("5 parsecs") == nil)
+    }
+
+    @Test func globalOptionsAreHoistedBehindTheSubcommand() {
+        #expect(
+            HWKeysCLI.hoistGlobalOptions(["--format", "json", "--state=x", "machine", "show"])
+                == ["machine", "show", "--format", "json", "--state=x"]
+        )
+        #expect(HWKeysCLI.hoistGlobalOptions(["machine", "show", "--format", "json"]) == ["machine", "show", "--format", "json"])
+    }
+}
