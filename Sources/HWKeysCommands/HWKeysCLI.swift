@@ -23,6 +23,7 @@ public struct HWKeys: ParsableCommand {
             HWCommand.self,
             PowerCommand.self,
             RunCommand.self,
+            CostsCommand.self,
         ]
     )
 
