@@ -36,10 +36,6 @@
 /// Code that may use VAES and VPCLMULQDQ on YMM registers (AVX2 for the integer lane operations).
 #define HWK_TARGET_VAES __attribute__((target("aes,sse4.1,avx,avx2,vaes,vpclmulqdq,pclmul")))
 
-/// Lines per chunk of the line engine: the tweaks of one chunk (4 per line) live in a 2 KiB stack
-/// buffer between the K2 pass and the K1 pass.
-#define HWK_LINE_CHUNK 32
-
 /// Where the line engine finds each line's sequence number and buffers.
 enum hwk_line_mode {
     HWK_LINES_ARRAY = 0,  // line l: src + 64l, dst + 64l, seqs[l]

@@ -42,82 +42,108 @@ HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_expand_line_tweaks(__m256i t0, __m12
     _mm256_store_si256(o + 3, _mm256_permute2x128_si256(t2, t3, 0x31));
 }
 
-/// Pass 1: the tweak inputs of sixteen lines go through K2 in eight registers, then expand.
-HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_line_tweaks(const hwk_aes_key *k2, const __m256i *rk, const hwk_line_job *job,
-                                                        int mode, size_t base, size_t count, __m128i *tw) {
-    const uint32_t rounds = k2->rounds;
-    size_t l = 0;
-    for (; l + 16 <= count; l += 16) {
-        __m256i t[8];
-        for (int j = 0; j < 8; j++) t[j] = _mm256_xor_si256(vaes_line_tweak_inputs(job, mode, base + l + 2 * j), rk[0]);
-        for (uint32_t r = 1; r < rounds; r++) vaes_round8(t, rk[r], 0);
-        for (int j = 0; j < 8; j++) vaes_expand_line_tweaks(_mm256_aesenclast_epi128(t[j], rk[rounds]), tw + 4 * (l + 2 * j));
-    }
-    for (; l + 2 <= count; l += 2) {
-        __m256i t = _mm256_xor_si256(vaes_line_tweak_inputs(job, mode, base + l), rk[0]);
-        for (uint32_t r = 1; r < rounds; r++) t = _mm256_aesenc_epi128(t, rk[r]);
-        vaes_expand_line_tweaks(_mm256_aesenclast_epi128(t, rk[rounds]), tw + 4 * l);
-    }
-    if (l < count) {
-        __m128i t0 = hwk_aesni_encrypt1(k2, hwk_line_tweak_input(job, mode, base + l));
-        __m128i t1 = hwk_xts_mul_alpha(t0), t2 = hwk_xts_mul_alpha(t1);
-        __m128i *out = tw + 4 * l;
-        out[0] = t0, out[1] = t1, out[2] = t2, out[3] = hwk_xts_mul_alpha(t2);
-    }
-}
-
-/// Pass 2: four lines (eight registers) per iteration through K1, the tweak folded into the first
-/// and last round keys as in xts_aesni.c.
-HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_line_data(const __m256i *rk, uint32_t rounds, const hwk_line_job *job,
-                                                      int mode, size_t base, size_t count, const __m128i *tw,
-                                                      int decrypt) {
-    const __m256i first = rk[0], last = rk[rounds];
-    const __m256i *t = (const __m256i *)tw; // two registers per line
-    size_t l = 0;
-    for (; l + 4 <= count; l += 4) {
-        __m256i x[8];
-        for (int j = 0; j < 4; j++) {
-            const uint8_t *s = hwk_line_src(job, mode, base + l + j);
-            x[2 * j] = _mm256_xor_si256(vaes_load(s), _mm256_xor_si256(t[2 * (l + j)], first));
-            x[2 * j + 1] = _mm256_xor_si256(vaes_load(s + 32), _mm256_xor_si256(t[2 * (l + j) + 1], first));
-        }
-        for (uint32_t r = 1; r < rounds; r++) vaes_round8(x, rk[r], decrypt);
-        for (int j = 0; j < 4; j++) {
-            uint8_t *d = hwk_line_dst(job, mode, base + l + j);
-            vaes_store(d, vaes_last(x[2 * j], _mm256_xor_si256(t[2 * (l + j)], last), decrypt));
-            vaes_store(d + 32, vaes_last(x[2 * j + 1], _mm256_xor_si256(t[2 * (l + j) + 1], last), decrypt));
-        }
-    }
-    for (; l < count; l++) {
-        const uint8_t *s = hwk_line_src(job, mode, base + l);
-        uint8_t *d = hwk_line_dst(job, mode, base + l);
-        __m256i x0 = _mm256_xor_si256(vaes_load(s), _mm256_xor_si256(t[2 * l], first));
-        __m256i x1 = _mm256_xor_si256(vaes_load(s + 32), _mm256_xor_si256(t[2 * l + 1], first));
-        for (uint32_t r = 1; r < rounds; r++) x0 = vaes_round(x0, rk[r], decrypt), x1 = vaes_round(x1, rk[r], decrypt);
-        vaes_store(d, vaes_last(x0, _mm256_xor_si256(t[2 * l], last), decrypt));
-        vaes_store(d + 32, vaes_last(x1, _mm256_xor_si256(t[2 * l + 1], last), decrypt));
+/// One line at a time, for the (at most three) lines after the last whole group: K2 on the tweak
+/// input, expansion, then the line's two registers through K1.
+HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_lines_tail(const __m256i *rk1, const __m256i *rk2, uint32_t rounds,
+                                                       const hwk_line_job *job, int mode, size_t l, int decrypt) {
+    for (; l < job->n; l++) {
+        // Lane 1 repeats line l's input; only lane 0's tweaks are used.
+        __m256i t = _mm256_broadcastsi128_si256(hwk_line_tweak_input(job, mode, l));
+        t = _mm256_xor_si256(t, rk2[0]);
+        for (uint32_t r = 1; r < rounds; r++) t = _mm256_aesenc_epi128(t, rk2[r]);
+        _Alignas(32) __m128i tw[8];
+        vaes_expand_line_tweaks(_mm256_aesenclast_epi128(t, rk2[rounds]), tw);
+        const __m256i t01 = _mm256_load_si256((const __m256i *)tw), t23 = _mm256_load_si256((const __m256i *)tw + 1);
+        const uint8_t *s = hwk_line_src(job, mode, l);
+        uint8_t *d = hwk_line_dst(job, mode, l);
+        __m256i x0 = _mm256_xor_si256(vaes_load(s), _mm256_xor_si256(t01, rk1[0]));
+        __m256i x1 = _mm256_xor_si256(vaes_load(s + 32), _mm256_xor_si256(t23, rk1[0]));
+        for (uint32_t r = 1; r < rounds; r++) x0 = vaes_round(x0, rk1[r], decrypt), x1 = vaes_round(x1, rk1[r], decrypt);
+        vaes_store(d, vaes_last(x0, _mm256_xor_si256(t01, rk1[rounds]), decrypt));
+        vaes_store(d + 32, vaes_last(x1, _mm256_xor_si256(t23, rk1[rounds]), decrypt));
+        hwk_secure_zero(tw, sizeof tw);
     }
 }
 
+/// The line engine, software-pipelined over groups of four lines (eight registers of data).
+///
+/// The K2 pass (tweak encryption, then expansion of each T_0 to T_0..T_3 with doublings and lane
+/// permutes) is light on AES and heavy on shuffles; the K1 pass is almost all AES. Run one after
+/// the other over many lines, each leaves half of the execution ports idle. So iteration g does
+/// three independent things at once: the K1 rounds of group g (eight registers), the K2 rounds of
+/// group g+2 (two more registers in the same round loop), and the expansion of group g+1, whose T_0
+/// values came out of K2 in iteration g-1. Expanded tweaks alternate between two 256-byte slots.
+/// Past the last group, the look-ahead indices are clamped to it (harmless repeated work).
 HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_lines_kernel(const hwk_xts_key *key, const hwk_line_job *job, int mode,
-                                                         int decrypt) {
+                                                         int decrypt, uint32_t rounds) {
+    enum { G = 4 };
     __m256i rk1[15], rk2[15];
-    _Alignas(32) __m128i tw[4 * HWK_LINE_CHUNK];
-    vaes_broadcast_keys(rk1, decrypt ? key->data.dec : key->data.enc, key->data.rounds);
-    vaes_broadcast_keys(rk2, key->tweak.enc, key->tweak.rounds);
-    for (size_t base = 0; base < job->n; base += HWK_LINE_CHUNK) {
-        size_t count = job->n - base < HWK_LINE_CHUNK ? job->n - base : HWK_LINE_CHUNK;
-        vaes_line_tweaks(&key->tweak, rk2, job, mode, base, count, tw);
-        vaes_line_data(rk1, key->data.rounds, job, mode, base, count, tw, decrypt);
+    _Alignas(32) __m128i tw[2][4 * G];
+    vaes_broadcast_keys(rk1, decrypt ? key->data.dec : key->data.enc, rounds);
+    vaes_broadcast_keys(rk2, key->tweak.enc, rounds);
+    const size_t groups = job->n / G;
+    if (groups > 0) {
+        // Prologue: K2 of groups 0 and 1; expand group 0.
+        __m256i pending[2], first[2];
+        first[0] = _mm256_xor_si256(vaes_line_tweak_inputs(job, mode, 0), rk2[0]);
+        first[1] = _mm256_xor_si256(vaes_line_tweak_inputs(job, mode, 2), rk2[0]);
+        const size_t g1 = groups > 1 ? G : 0;
+        pending[0] = _mm256_xor_si256(vaes_line_tweak_inputs(job, mode, g1), rk2[0]);
+        pending[1] = _mm256_xor_si256(vaes_line_tweak_inputs(job, mode, g1 + 2), rk2[0]);
+        for (uint32_t r = 1; r < rounds; r++) {
+            first[0] = _mm256_aesenc_epi128(first[0], rk2[r]), first[1] = _mm256_aesenc_epi128(first[1], rk2[r]);
+            pending[0] = _mm256_aesenc_epi128(pending[0], rk2[r]), pending[1] = _mm256_aesenc_epi128(pending[1], rk2[r]);
+        }
+        vaes_expand_line_tweaks(_mm256_aesenclast_epi128(first[0], rk2[rounds]), tw[0]);
+        vaes_expand_line_tweaks(_mm256_aesenclast_epi128(first[1], rk2[rounds]), tw[0] + 8);
+        pending[0] = _mm256_aesenclast_epi128(pending[0], rk2[rounds]);
+        pending[1] = _mm256_aesenclast_epi128(pending[1], rk2[rounds]);
+
+        for (size_t g = 0; g < groups; g++) {
+            // Stage 1: start K2 for group g+2.
+            const size_t ahead = G * (g + 2 < groups ? g + 2 : groups - 1);
+            __m256i k2[2];
+            k2[0] = _mm256_xor_si256(vaes_line_tweak_inputs(job, mode, ahead), rk2[0]);
+            k2[1] = _mm256_xor_si256(vaes_line_tweak_inputs(job, mode, ahead + 2), rk2[0]);
+            // Stage 2: expand group g+1's tweaks into the other slot.
+            __m128i *next = tw[(g + 1) & 1];
+            vaes_expand_line_tweaks(pending[0], next);
+            vaes_expand_line_tweaks(pending[1], next + 8);
+            // Stage 3: group g through K1, with K2 of group g+2 in the same rounds.
+            const __m256i *t = (const __m256i *)tw[g & 1];
+            __m256i x[8];
+            for (int j = 0; j < G; j++) {
+                const uint8_t *s = hwk_line_src(job, mode, G * g + j);
+                x[2 * j] = _mm256_xor_si256(vaes_load(s), _mm256_xor_si256(t[2 * j], rk1[0]));
+                x[2 * j + 1] = _mm256_xor_si256(vaes_load(s + 32), _mm256_xor_si256(t[2 * j + 1], rk1[0]));
+            }
+            for (uint32_t r = 1; r < rounds; r++) {
+                vaes_round8(x, rk1[r], decrypt);
+                k2[0] = _mm256_aesenc_epi128(k2[0], rk2[r]), k2[1] = _mm256_aesenc_epi128(k2[1], rk2[r]);
+            }
+            pending[0] = _mm256_aesenclast_epi128(k2[0], rk2[rounds]);
+            pending[1] = _mm256_aesenclast_epi128(k2[1], rk2[rounds]);
+            for (int j = 0; j < G; j++) {
+                uint8_t *d = hwk_line_dst(job, mode, G * g + j);
+                vaes_store(d, vaes_last(x[2 * j], _mm256_xor_si256(t[2 * j], rk1[rounds]), decrypt));
+                vaes_store(d + 32, vaes_last(x[2 * j + 1], _mm256_xor_si256(t[2 * j + 1], rk1[rounds]), decrypt));
+            }
+        }
     }
+    vaes_lines_tail(rk1, rk2, rounds, job, mode, G * groups, decrypt);
     hwk_secure_zero(tw, sizeof tw);
     hwk_secure_zero(rk1, sizeof rk1);
     hwk_secure_zero(rk2, sizeof rk2);
 }
 
+// One instantiation per (mode, direction, key size): mode and direction fold away at compile time
+// and the round loops unroll completely.
 #define LINES_FN(name, mode, decrypt)                                                                          \
     HWK_TARGET_VAES static void name(const hwk_xts_key *key, const hwk_line_job *job) {                        \
-        vaes_lines_kernel(key, job, mode, decrypt);                                                            \
+        if (key->data.rounds == 10)                                                                            \
+            vaes_lines_kernel(key, job, mode, decrypt, 10);                                                    \
+        else                                                                                                   \
+            vaes_lines_kernel(key, job, mode, decrypt, 14);                                                    \
     }
 LINES_FN(vaes_lines_array_enc, HWK_LINES_ARRAY, 0)
 LINES_FN(vaes_lines_array_dec, HWK_LINES_ARRAY, 1)
@@ -144,9 +170,8 @@ void vaes_xts_lines(const hwk_xts_key *key, const hwk_line_job *job, int mode, i
 /// One data unit with encrypted tweak T_0 = `t`. Sixteen blocks per iteration in eight registers
 /// whose tweaks [T_2j T_2j+1] advance by alpha^16 each iteration; the remaining blocks take their
 /// tweaks from a small table; then ciphertext stealing if the length is not a multiple of 16.
-HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_unit(const hwk_aes_key *k1, const __m256i *rk, __m128i t, const uint8_t *src,
-                                                 uint8_t *dst, size_t len, int decrypt) {
-    const uint32_t rounds = k1->rounds;
+HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_unit(const hwk_aes_key *k1, const __m256i *rk, uint32_t rounds, __m128i t,
+                                                 const uint8_t *src, uint8_t *dst, size_t len, int decrypt) {
     const size_t tail = len % 16;
     const size_t nblocks = len / 16 - (tail ? 1 : 0);
     // Tweaks of the blocks after the wide loop: up to 15 remaining blocks plus T_m for stealing.
@@ -188,11 +213,12 @@ HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_unit(const hwk_aes_key *k1, const __
     hwk_secure_zero(tt, sizeof tt);
 }
 
-HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_units_kernel(const hwk_xts_key *key, const hwk_unit_job *job, int decrypt) {
+HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_units_kernel(const hwk_xts_key *key, const hwk_unit_job *job, int decrypt,
+                                                         uint32_t rounds) {
     __m256i rk[15];
-    vaes_broadcast_keys(rk, decrypt ? key->data.dec : key->data.enc, key->data.rounds);
+    vaes_broadcast_keys(rk, decrypt ? key->data.dec : key->data.enc, rounds);
     const __m128i *rk2 = (const __m128i *)key->tweak.enc;
-    const uint32_t rounds2 = key->tweak.rounds;
+    const uint32_t rounds2 = rounds;
     for (size_t u = 0; u < job->n; u += 8) {
         // The tweak inputs of up to eight units go through K2 together.
         const size_t group = job->n - u < 8 ? job->n - u : 8;
@@ -209,17 +235,23 @@ HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_units_kernel(const hwk_xts_key *key,
         for (int j = 0; j < 8; j++) t[j] = _mm_aesenclast_si128(t[j], rk2[rounds2]);
         for (size_t j = 0; j < group; j++) {
             const size_t offset = (u + j) * job->unit_len;
-            vaes_unit(&key->data, rk, t[j], job->src + offset, job->dst + offset, job->unit_len, decrypt);
+            vaes_unit(&key->data, rk, rounds, t[j], job->src + offset, job->dst + offset, job->unit_len, decrypt);
         }
     }
     hwk_secure_zero(rk, sizeof rk);
 }
 
 HWK_TARGET_VAES static void vaes_units_enc(const hwk_xts_key *key, const hwk_unit_job *job) {
-    vaes_units_kernel(key, job, 0);
+    if (key->data.rounds == 10)
+        vaes_units_kernel(key, job, 0, 10);
+    else
+        vaes_units_kernel(key, job, 0, 14);
 }
 HWK_TARGET_VAES static void vaes_units_dec(const hwk_xts_key *key, const hwk_unit_job *job) {
-    vaes_units_kernel(key, job, 1);
+    if (key->data.rounds == 10)
+        vaes_units_kernel(key, job, 1, 10);
+    else
+        vaes_units_kernel(key, job, 1, 14);
 }
 
 void vaes_xts_units(const hwk_xts_key *key, const hwk_unit_job *job, int decrypt) {
