@@ -30,7 +30,11 @@ public enum KeyLockerWrap {
     ) -> [UInt8] {
         precondition(key.count == 16 || key.count == 32, "Key Locker wraps AES-128 or AES-256 keys")
         precondition(aad.count == 16 && encryptionKey.count == 32 && integrityKey.count == 16)
-        let (symmetricKey, nonce, associatedData) = parameters(aad: aad, encryptionKey: encryptionKey, integrityKey: integrityKey)
+        let (symmetricKey, nonce, associatedData) = parameters(
+            aad: aad,
+            encryptionKey: encryptionKey,
+            integrityKey: integrityKey
+        )
         do {
             let box = try key.withUnsafeBytes { plaintext in
                 try AES.GCM._SIV.seal(plaintext, using: symmetricKey, nonce: nonce, authenticating: associatedData)
@@ -52,7 +56,11 @@ public enum KeyLockerWrap {
         guard handle.count == handle128Size || handle.count == handle256Size else { return nil }
         precondition(encryptionKey.count == 32 && integrityKey.count == 16)
         let aad = Array(handle[0..<16])
-        let (symmetricKey, nonce, associatedData) = parameters(aad: aad, encryptionKey: encryptionKey, integrityKey: integrityKey)
+        let (symmetricKey, nonce, associatedData) = parameters(
+            aad: aad,
+            encryptionKey: encryptionKey,
+            integrityKey: integrityKey
+        )
         guard
             let box = try? AES.GCM._SIV.SealedBox(
                 nonce: nonce,
