@@ -158,6 +158,22 @@ HWK_TARGET_AESNI HWK_ALWAYS_INLINE void hwk_aesni_steal(const hwk_aes_key *k1, c
     hwk_secure_zero(tail, sizeof tail);
 }
 
+/// T_0 = E_K2(i) for units u ..< u + group (group <= 8) of `job`, eight AESENC chains side by side.
+HWK_TARGET_AESNI HWK_ALWAYS_INLINE void hwk_aesni_unit_tweaks(const hwk_aes_key *k2, const hwk_unit_job *job, size_t u,
+                                                              size_t group, __m128i t[8]) {
+    const __m128i *rk = (const __m128i *)k2->enc;
+    for (size_t j = 0; j < 8; j++) {
+        __m128i in = _mm_setzero_si128();
+        if (j < group)
+            in = job->tweaks ? _mm_loadu_si128((const __m128i *)(job->tweaks + 16 * (u + j)))
+                             : _mm_cvtsi64_si128((long long)(job->first + (uint64_t)(u + j)));
+        t[j] = _mm_xor_si128(in, rk[0]);
+    }
+    for (uint32_t r = 1; r < k2->rounds; r++)
+        for (int j = 0; j < 8; j++) t[j] = _mm_aesenc_si128(t[j], rk[r]);
+    for (int j = 0; j < 8; j++) t[j] = _mm_aesenclast_si128(t[j], rk[k2->rounds]);
+}
+
 #endif // HWK_X86_64
 
 #endif // CAESNI_INTERNAL_H

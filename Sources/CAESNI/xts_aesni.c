@@ -181,21 +181,10 @@ HWK_TARGET_AESNI HWK_ALWAYS_INLINE void aesni_unit(const hwk_aes_key *k1, __m128
 /// Units in groups of eight: the eight tweak inputs go through K2 together, then each unit runs.
 HWK_TARGET_AESNI HWK_ALWAYS_INLINE void aesni_units_kernel(const hwk_xts_key *key, const hwk_unit_job *job,
                                                            int decrypt) {
-    const __m128i *rk2 = (const __m128i *)key->tweak.enc;
-    const uint32_t rounds2 = key->tweak.rounds;
     for (size_t u = 0; u < job->n; u += 8) {
         const size_t group = job->n - u < 8 ? job->n - u : 8;
         __m128i t[8];
-        for (size_t j = 0; j < 8; j++) {
-            __m128i in = _mm_setzero_si128();
-            if (j < group)
-                in = job->tweaks ? _mm_loadu_si128((const __m128i *)(job->tweaks + 16 * (u + j)))
-                                 : _mm_cvtsi64_si128((long long)(job->first + (uint64_t)(u + j)));
-            t[j] = _mm_xor_si128(in, rk2[0]);
-        }
-        for (uint32_t r = 1; r < rounds2; r++)
-            for (int j = 0; j < 8; j++) t[j] = _mm_aesenc_si128(t[j], rk2[r]);
-        for (int j = 0; j < 8; j++) t[j] = _mm_aesenclast_si128(t[j], rk2[rounds2]);
+        hwk_aesni_unit_tweaks(&key->tweak, job, u, group, t);
         for (size_t j = 0; j < group; j++) {
             const size_t offset = (u + j) * job->unit_len;
             aesni_unit(&key->data, t[j], job->src + offset, job->dst + offset, job->unit_len, decrypt);

@@ -217,22 +217,11 @@ HWK_TARGET_VAES HWK_ALWAYS_INLINE void vaes_units_kernel(const hwk_xts_key *key,
                                                          uint32_t rounds) {
     __m256i rk[15];
     vaes_broadcast_keys(rk, decrypt ? key->data.dec : key->data.enc, rounds);
-    const __m128i *rk2 = (const __m128i *)key->tweak.enc;
-    const uint32_t rounds2 = rounds;
     for (size_t u = 0; u < job->n; u += 8) {
         // The tweak inputs of up to eight units go through K2 together.
         const size_t group = job->n - u < 8 ? job->n - u : 8;
         __m128i t[8];
-        for (size_t j = 0; j < 8; j++) {
-            __m128i in = _mm_setzero_si128();
-            if (j < group)
-                in = job->tweaks ? _mm_loadu_si128((const __m128i *)(job->tweaks + 16 * (u + j)))
-                                 : _mm_cvtsi64_si128((long long)(job->first + (uint64_t)(u + j)));
-            t[j] = _mm_xor_si128(in, rk2[0]);
-        }
-        for (uint32_t r = 1; r < rounds2; r++)
-            for (int j = 0; j < 8; j++) t[j] = _mm_aesenc_si128(t[j], rk2[r]);
-        for (int j = 0; j < 8; j++) t[j] = _mm_aesenclast_si128(t[j], rk2[rounds2]);
+        hwk_aesni_unit_tweaks(&key->tweak, job, u, group, t);
         for (size_t j = 0; j < group; j++) {
             const size_t offset = (u + j) * job->unit_len;
             vaes_unit(&key->data, rk, rounds, t[j], job->src + offset, job->dst + offset, job->unit_len, decrypt);
