@@ -70,7 +70,11 @@ let package = Package(
 
         .testTarget(
             name: "HWCryptoTests",
-            dependencies: ["HWCrypto", "CAESNI"],
+            dependencies: [
+                "HWCrypto", "CAESNI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),

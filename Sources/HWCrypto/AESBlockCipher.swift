@@ -22,25 +22,35 @@ public final class AESBlockCipher {
     private let portableKey: SymmetricKey?
 
     /// Expands `key` (16 or 32 bytes).
+    ///
+    /// - Parameters:
+    ///   - key: the AES key, 16 bytes (AES-128) or 32 bytes (AES-256).
+    ///   - path: the implementation; it must be in ``AESEngine/availablePaths``.
     public init(key: UnsafeRawBufferPointer, path: AESPath = AESEngine.defaultPath) {
-        precondition(key.count == 16 || key.count == 32, "AES keys are 16 or 32 bytes")
-        precondition(AESEngine.availablePaths.contains(path), "AES path \(path) is not available on this CPU")
-        self.keyLength = key.count
-        self.path = path
-        if path == .portable {
-            native = nil
-            portableKey = SymmetricKey(data: key)
-        } else {
-            let schedule = UnsafeMutablePointer<hwk_aes_key>.allocate(capacity: 1)
-            hwk_aes_expand(schedule, key.baseAddress!.assumingMemoryBound(to: UInt8.self), key.count)
-            native = schedule
-            portableKey = nil
-        }
+        (keyLength, self.path, native, portableKey) = Self.expand(key, path: path)
     }
 
     /// Expands a secret key (16 or 32 bytes).
-    public convenience init(key: SecretBytes, path: AESPath = AESEngine.defaultPath) {
-        self.init(key: key.withUnsafeBytes { $0 }, path: path)
+    ///
+    /// - Parameters:
+    ///   - key: the AES key, 16 or 32 bytes.
+    ///   - path: the implementation; it must be in ``AESEngine/availablePaths``.
+    public init(key: SecretBytes, path: AESPath = AESEngine.defaultPath) {
+        (keyLength, self.path, native, portableKey) = key.withUnsafeBytes { Self.expand($0, path: path) }
+    }
+
+    private static func expand(
+        _ key: UnsafeRawBufferPointer,
+        path: AESPath
+    ) -> (Int, AESPath, UnsafeMutablePointer<hwk_aes_key>?, SymmetricKey?) {
+        precondition(key.count == 16 || key.count == 32, "AES keys are 16 or 32 bytes")
+        precondition(AESEngine.availablePaths.contains(path), "AES path \(path) is not available on this CPU")
+        if path == .portable {
+            return (key.count, path, nil, SymmetricKey(data: key))
+        }
+        let schedule = UnsafeMutablePointer<hwk_aes_key>.allocate(capacity: 1)
+        hwk_aes_expand(schedule, key.baseAddress!.assumingMemoryBound(to: UInt8.self), key.count)
+        return (key.count, path, schedule, nil)
     }
 
     deinit {
@@ -50,7 +60,9 @@ public final class AESBlockCipher {
         }
     }
 
-    /// Encrypts `blocks` in place; its length must be a multiple of 16.
+    /// Encrypts `blocks` in place (FIPS 197 cipher on each 16-byte block).
+    ///
+    /// - Parameter blocks: whole 16-byte blocks; its length must be a multiple of 16.
     public func encrypt(_ blocks: UnsafeMutableRawBufferPointer) {
         precondition(blocks.count % 16 == 0, "AES works on whole 16-byte blocks")
         guard !blocks.isEmpty else { return }
@@ -62,7 +74,9 @@ public final class AESBlockCipher {
         }
     }
 
-    /// Decrypts `blocks` in place; its length must be a multiple of 16.
+    /// Decrypts `blocks` in place (FIPS 197 inverse cipher on each 16-byte block).
+    ///
+    /// - Parameter blocks: whole 16-byte blocks; its length must be a multiple of 16.
     public func decrypt(_ blocks: UnsafeMutableRawBufferPointer) {
         precondition(blocks.count % 16 == 0, "AES works on whole 16-byte blocks")
         guard !blocks.isEmpty else { return }
@@ -75,12 +89,13 @@ public final class AESBlockCipher {
     }
 }
 
-/// The portable path: one block at a time through swift-crypto's raw AES block function.
+/// The portable path: one block at a time through swift-crypto's raw AES block function (which
+/// expands the key on every call; there is no multi-block entry point). No allocation per block.
 enum PortableAES {
     static func permute(_ blocks: UnsafeMutableRawBufferPointer, key: SymmetricKey, inverse: Bool) {
         var offset = 0
         while offset < blocks.count {
-            var block = UnsafeMutableRawBufferPointer(rebasing: blocks[offset..<offset + 16])
+            var block = UnsafeMutableRawBufferPointer(start: blocks.baseAddress! + offset, count: 16)
             do {
                 if inverse {
                     try AES.inversePermute(&block, key: key)

@@ -45,8 +45,12 @@ extension EntropySource {
 
 /// The host's CSPRNG (`getrandom` via `SystemRandomNumberGenerator`).
 public final class SystemEntropySource: EntropySource {
+    /// A source over the host's CSPRNG.
     public init() {}
 
+    /// Fills `buffer` from the host's CSPRNG.
+    ///
+    /// - Parameter buffer: the bytes to overwrite.
     public func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         var generator = SystemRandomNumberGenerator()
         var offset = 0
@@ -84,6 +88,10 @@ public final class SeededEntropySource: EntropySource {
         cipher = digest.withUnsafeBytes { AESBlockCipher(key: UnsafeRawBufferPointer(rebasing: $0[0..<16])) }
     }
 
+    /// Fills `buffer` with the next bytes of the stream, consuming `ceil(buffer.count / 16)` whole
+    /// blocks (the unused end of the last block is discarded).
+    ///
+    /// - Parameter buffer: the bytes to overwrite.
     public func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         guard !buffer.isEmpty else { return }
         let blocks = (buffer.count + 15) / 16

@@ -15,8 +15,8 @@ import CAESNI
 public final class SecretBytes {
     private let storage: UnsafeMutableRawBufferPointer
 
-    /// The number of bytes held.
-    public var count: Int { storage.count }
+    /// The number of bytes held. (The allocation is at least one byte, so it is not `storage.count`.)
+    public var count: Int { storageCount }
 
     /// A buffer of `count` zero bytes.
     public init(count: Int) {
@@ -35,12 +35,14 @@ public final class SecretBytes {
         }
     }
 
-    /// A copy of `bytes`.
+    /// A copy of `bytes`. The intermediate array is wiped after the copy.
     public convenience init(_ bytes: some Sequence<UInt8>) {
-        let array = Array(bytes)
+        var array = Array(bytes)
         self.init(count: array.count)
-        array.withUnsafeBytes {
-            UnsafeMutableRawPointer(storage.baseAddress!).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+        array.withUnsafeMutableBytes { source in
+            guard let base = source.baseAddress, !source.isEmpty else { return }
+            UnsafeMutableRawPointer(storage.baseAddress!).copyMemory(from: base, byteCount: source.count)
+            hwk_secure_zero(base, source.count)
         }
     }
 
@@ -133,6 +135,8 @@ extension SecretBytes: Equatable {
 }
 
 extension SecretBytes: CustomStringConvertible, CustomDebugStringConvertible {
+    /// `<redacted N bytes>`: never the contents.
     public var description: String { "<redacted \(count) bytes>" }
+    /// The same as ``description``.
     public var debugDescription: String { description }
 }

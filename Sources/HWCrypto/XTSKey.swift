@@ -10,11 +10,23 @@ import CryptoExtras
 
 /// One line for the scatter/gather line engine: 64 bytes from `source` to `destination` under
 /// sequence number `sequence`. Layout-compatible with CAESNI's `hwk_line_io`.
+///
+/// The field order and types must stay as they are: the engine reinterprets an array of `LineIO` as
+/// an array of `hwk_line_io` (a test checks size, stride, alignment and offsets).
 public struct LineIO {
+    /// The 64 bytes to read.
     public var source: UnsafeRawPointer
+    /// Where the 64 result bytes go; may equal `source`, must not otherwise overlap any line.
     public var destination: UnsafeMutableRawPointer
+    /// The data-unit sequence number (spec.md §2: the line's physical address >> 6).
     public var sequence: UInt64
 
+    /// One line: 64 bytes from `source` to `destination` under sequence number `sequence`.
+    ///
+    /// - Parameters:
+    ///   - source: the 64 bytes to read.
+    ///   - destination: where the 64 result bytes go.
+    ///   - sequence: the data-unit sequence number.
     public init(source: UnsafeRawPointer, destination: UnsafeMutableRawPointer, sequence: UInt64) {
         self.source = source
         self.destination = destination
@@ -50,48 +62,67 @@ public final class XTSKey {
     private let portableTweak: SymmetricKey?
 
     /// Expands K1 (`dataKey`) and K2 (`tweakKey`), each 16 or 32 bytes and of equal length.
+    ///
+    /// - Parameters:
+    ///   - dataKey: K1, which encrypts the data blocks.
+    ///   - tweakKey: K2, which encrypts the tweak inputs.
+    ///   - path: the implementation; it must be in ``AESEngine/availablePaths``.
     public init(
         dataKey: UnsafeRawBufferPointer,
         tweakKey: UnsafeRawBufferPointer,
         path: AESPath = AESEngine.defaultPath
     ) {
-        precondition(dataKey.count == tweakKey.count, "XTS data and tweak keys have equal lengths")
-        guard let size = KeySize(rawValue: dataKey.count) else { preconditionFailure("XTS keys are 16 or 32 bytes") }
-        precondition(AESEngine.availablePaths.contains(path), "AES path \(path) is not available on this CPU")
-        self.keySize = size
-        self.path = path
-        if path == .portable {
-            native = nil
-            portableData = SymmetricKey(data: dataKey)
-            portableTweak = SymmetricKey(data: tweakKey)
-        } else {
-            let schedule = UnsafeMutablePointer<hwk_xts_key>.allocate(capacity: 1)
-            hwk_xts_expand(
-                schedule,
-                dataKey.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                tweakKey.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                dataKey.count
+        (keySize, self.path, native, portableData, portableTweak) = Self.expand(dataKey, tweakKey, path: path)
+    }
+
+    /// Expands an XTS key given as K1 ‖ K2 (32 or 64 bytes), the IEEE 1619 "Key" layout.
+    ///
+    /// - Parameters:
+    ///   - key: K1 ‖ K2: 32 bytes for XTS-AES-128, 64 bytes for XTS-AES-256.
+    ///   - path: the implementation; it must be in ``AESEngine/availablePaths``.
+    public init(combined key: SecretBytes, path: AESPath = AESEngine.defaultPath) {
+        precondition(key.count == 32 || key.count == 64, "XTS keys are 32 or 64 bytes (K1 ‖ K2)")
+        (keySize, self.path, native, portableData, portableTweak) = key.withUnsafeBytes { bytes in
+            let half = bytes.count / 2
+            return Self.expand(
+                UnsafeRawBufferPointer(rebasing: bytes[0..<half]),
+                UnsafeRawBufferPointer(rebasing: bytes[half...]),
+                path: path
             )
-            native = schedule
-            portableData = nil
-            portableTweak = nil
         }
     }
 
-    /// Expands an XTS key given as K1 ‖ K2 (32 or 64 bytes).
-    public convenience init(combined key: SecretBytes, path: AESPath = AESEngine.defaultPath) {
-        precondition(key.count == 32 || key.count == 64, "XTS keys are 32 or 64 bytes (K1 ‖ K2)")
-        let half = key.count / 2
-        self.init(
-            dataKey: key.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[0..<half]) },
-            tweakKey: key.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[half..<key.count]) },
-            path: path
-        )
+    /// Expands K1 and K2 held as secrets.
+    ///
+    /// - Parameters:
+    ///   - dataKey: K1, 16 or 32 bytes.
+    ///   - tweakKey: K2, the same length as K1.
+    ///   - path: the implementation; it must be in ``AESEngine/availablePaths``.
+    public init(dataKey: SecretBytes, tweakKey: SecretBytes, path: AESPath = AESEngine.defaultPath) {
+        (keySize, self.path, native, portableData, portableTweak) = dataKey.withUnsafeBytes { data in
+            tweakKey.withUnsafeBytes { tweak in Self.expand(data, tweak, path: path) }
+        }
     }
 
-    /// Expands K1 and K2 held as secrets.
-    public convenience init(dataKey: SecretBytes, tweakKey: SecretBytes, path: AESPath = AESEngine.defaultPath) {
-        self.init(dataKey: dataKey.withUnsafeBytes { $0 }, tweakKey: tweakKey.withUnsafeBytes { $0 }, path: path)
+    private static func expand(
+        _ dataKey: UnsafeRawBufferPointer,
+        _ tweakKey: UnsafeRawBufferPointer,
+        path: AESPath
+    ) -> (KeySize, AESPath, UnsafeMutablePointer<hwk_xts_key>?, SymmetricKey?, SymmetricKey?) {
+        precondition(dataKey.count == tweakKey.count, "XTS data and tweak keys have equal lengths")
+        guard let size = KeySize(rawValue: dataKey.count) else { preconditionFailure("XTS keys are 16 or 32 bytes") }
+        precondition(AESEngine.availablePaths.contains(path), "AES path \(path) is not available on this CPU")
+        if path == .portable {
+            return (size, path, nil, SymmetricKey(data: dataKey), SymmetricKey(data: tweakKey))
+        }
+        let schedule = UnsafeMutablePointer<hwk_xts_key>.allocate(capacity: 1)
+        hwk_xts_expand(
+            schedule,
+            dataKey.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            tweakKey.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            dataKey.count
+        )
+        return (size, path, schedule, nil, nil)
     }
 
     deinit {
@@ -103,7 +134,16 @@ public final class XTSKey {
 
     // MARK: Line engine
 
-    /// Encrypts `count` 64-byte lines; line `l` uses `sequenceNumbers[l]`.
+    /// Encrypts 64-byte lines, each a data unit with its own sequence number (the MKTME write-back).
+    ///
+    /// Line `l` is the 64 bytes at `source + 64·l`; its tweak input is `sequenceNumbers[l]` as a
+    /// little-endian 128-bit integer. The native paths encrypt the tweaks of several lines together
+    /// and interleave many lines per pass. `source` may equal `destination`.
+    ///
+    /// - Parameters:
+    ///   - source: `64 · sequenceNumbers.count` bytes of plaintext.
+    ///   - destination: room for as many bytes of ciphertext.
+    ///   - sequenceNumbers: one sequence number per line (spec.md §2: physical address >> 6).
     public func encryptLines(
         from source: UnsafeRawPointer,
         to destination: UnsafeMutableRawPointer,
@@ -112,7 +152,13 @@ public final class XTSKey {
         lines(source, destination, sequenceNumbers, encrypt: true)
     }
 
-    /// Decrypts `count` 64-byte lines; line `l` uses `sequenceNumbers[l]`.
+    /// Decrypts 64-byte lines, each with its own sequence number (the MKTME fill); the inverse of
+    /// ``encryptLines(from:to:sequenceNumbers:)``.
+    ///
+    /// - Parameters:
+    ///   - source: `64 · sequenceNumbers.count` bytes of ciphertext.
+    ///   - destination: room for as many bytes of plaintext; may equal `source`.
+    ///   - sequenceNumbers: one sequence number per line.
     public func decryptLines(
         from source: UnsafeRawPointer,
         to destination: UnsafeMutableRawPointer,
@@ -121,7 +167,15 @@ public final class XTSKey {
         lines(source, destination, sequenceNumbers, encrypt: false)
     }
 
-    /// Encrypts `count` consecutive 64-byte lines with sequence numbers `firstSequence + l`.
+    /// Encrypts `count` 64-byte lines with consecutive sequence numbers (a run of physical lines).
+    ///
+    /// Line `l` uses sequence number `firstSequence + l`, wrapping modulo 2^64.
+    ///
+    /// - Parameters:
+    ///   - source: `64 · count` bytes of plaintext.
+    ///   - destination: room for as many bytes of ciphertext; may equal `source`.
+    ///   - firstSequence: the sequence number of the first line.
+    ///   - count: the number of lines (≥ 0).
     public func encryptLines(
         from source: UnsafeRawPointer,
         to destination: UnsafeMutableRawPointer,
@@ -131,7 +185,13 @@ public final class XTSKey {
         linesSeq(source, destination, firstSequence, count, encrypt: true)
     }
 
-    /// Decrypts `count` consecutive 64-byte lines with sequence numbers `firstSequence + l`.
+    /// Decrypts `count` 64-byte lines with consecutive sequence numbers `firstSequence + l`.
+    ///
+    /// - Parameters:
+    ///   - source: `64 · count` bytes of ciphertext.
+    ///   - destination: room for as many bytes of plaintext; may equal `source`.
+    ///   - firstSequence: the sequence number of the first line (wrapping modulo 2^64).
+    ///   - count: the number of lines (≥ 0).
     public func decryptLines(
         from source: UnsafeRawPointer,
         to destination: UnsafeMutableRawPointer,
@@ -141,16 +201,27 @@ public final class XTSKey {
         linesSeq(source, destination, firstSequence, count, encrypt: false)
     }
 
-    /// Encrypts each line of a scatter/gather list.
+    /// Encrypts each line of a scatter/gather list (cache write-back of lines scattered in memory).
+    ///
+    /// - Parameter lines: per line, its source, destination and sequence number.
     public func encryptLines(_ lines: UnsafeBufferPointer<LineIO>) { linesIOV(lines, encrypt: true) }
 
-    /// Decrypts each line of a scatter/gather list.
+    /// Decrypts each line of a scatter/gather list (cache fill of lines scattered in memory).
+    ///
+    /// - Parameter lines: per line, its source, destination and sequence number.
     public func decryptLines(_ lines: UnsafeBufferPointer<LineIO>) { linesIOV(lines, encrypt: false) }
 
     // MARK: Data units
 
-    /// Encrypts `source.count / unitLength` data units; unit `u` uses the 16-byte tweak input
-    /// `tweaks[16u ..< 16u+16]`. `unitLength` ≥ 16; `source.count` is a multiple of it.
+    /// Encrypts `source.count / unitLength` data units, each with its own 16-byte tweak input.
+    ///
+    /// Units whose length is not a multiple of 16 end with ciphertext stealing (IEEE 1619 §5.3.2).
+    ///
+    /// - Parameters:
+    ///   - source: whole data units of plaintext.
+    ///   - destination: at least `source.count` bytes; may be the same memory as `source`.
+    ///   - unitLength: the data-unit length in bytes, at least 16.
+    ///   - tweaks: `16 · units` bytes; unit `u` uses `tweaks[16u ..< 16u + 16]`.
     public func encrypt(
         units source: UnsafeRawBufferPointer,
         into destination: UnsafeMutableRawBufferPointer,
@@ -160,7 +231,14 @@ public final class XTSKey {
         units(source, destination, unitLength, tweaks: tweaks, firstSequence: nil, encrypt: true)
     }
 
-    /// Decrypts data units; see ``encrypt(units:into:unitLength:tweaks:)``.
+    /// Decrypts data units, each with its own 16-byte tweak input; the inverse of
+    /// ``encrypt(units:into:unitLength:tweaks:)``.
+    ///
+    /// - Parameters:
+    ///   - source: whole data units of ciphertext.
+    ///   - destination: at least `source.count` bytes; may be the same memory as `source`.
+    ///   - unitLength: the data-unit length in bytes, at least 16.
+    ///   - tweaks: `16 · units` bytes; unit `u` uses `tweaks[16u ..< 16u + 16]`.
     public func decrypt(
         units source: UnsafeRawBufferPointer,
         into destination: UnsafeMutableRawBufferPointer,
@@ -170,7 +248,14 @@ public final class XTSKey {
         units(source, destination, unitLength, tweaks: tweaks, firstSequence: nil, encrypt: false)
     }
 
-    /// Encrypts consecutive data units with sequence numbers `firstSequence + u` (disk sectors, plain64).
+    /// Encrypts data units with consecutive sequence numbers (disk sectors: dm-crypt's plain64).
+    ///
+    /// - Parameters:
+    ///   - source: whole data units of plaintext.
+    ///   - destination: at least `source.count` bytes; may be the same memory as `source`.
+    ///   - unitLength: the data-unit length in bytes, at least 16.
+    ///   - firstSequence: the sequence number of the first unit; unit `u` uses `firstSequence + u`
+    ///     (wrapping modulo 2^64).
     public func encrypt(
         units source: UnsafeRawBufferPointer,
         into destination: UnsafeMutableRawBufferPointer,
@@ -180,7 +265,13 @@ public final class XTSKey {
         units(source, destination, unitLength, tweaks: nil, firstSequence: firstSequence, encrypt: true)
     }
 
-    /// Decrypts consecutive data units with sequence numbers `firstSequence + u`.
+    /// Decrypts data units with consecutive sequence numbers `firstSequence + u`.
+    ///
+    /// - Parameters:
+    ///   - source: whole data units of ciphertext.
+    ///   - destination: at least `source.count` bytes; may be the same memory as `source`.
+    ///   - unitLength: the data-unit length in bytes, at least 16.
+    ///   - firstSequence: the sequence number of the first unit (wrapping modulo 2^64).
     public func decrypt(
         units source: UnsafeRawBufferPointer,
         into destination: UnsafeMutableRawBufferPointer,
@@ -336,6 +427,9 @@ public final class XTSKey {
         case raw(UnsafeRawBufferPointer)
     }
 
+    /// One data unit on the portable path. The tweaks T_j = E_K2(i)·α^j and the XORs come from
+    /// CAESNI's portable helpers (plain C on every CPU); each block goes through swift-crypto once.
+    /// Stack scratch only, wiped before returning.
     private func portableUnit(
         _ source: UnsafeRawPointer,
         _ destination: UnsafeMutableRawPointer,
@@ -343,81 +437,61 @@ public final class XTSKey {
         tweak: PortableTweak,
         encrypt: Bool
     ) {
-        withUnsafeTemporaryAllocation(byteCount: 48 + length, alignment: 16) { scratch in
-            let t = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<16])
-            let block = UnsafeMutableRawBufferPointer(rebasing: scratch[16..<32])
-            let spare = UnsafeMutableRawBufferPointer(rebasing: scratch[32..<48])
-            let work = UnsafeMutableRawBufferPointer(rebasing: scratch[48..<48 + length])
-            work.copyMemory(from: UnsafeRawBufferPointer(start: source, count: length))
+        let blocks = length / 16
+        let tail = length % 16
+        withUnsafeTemporaryAllocation(byteCount: 16 * (blocks + 2) + length, alignment: 16) { scratch in
+            let first = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<16])
+            let tweaks = UnsafeMutableRawBufferPointer(rebasing: scratch[16..<16 * (blocks + 2)])
+            let work = UnsafeMutableRawBufferPointer(rebasing: scratch[(16 * (blocks + 2))...])
+            let t = tweaks.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let w = work.baseAddress!.assumingMemoryBound(to: UInt8.self)
             switch tweak {
             case .sequence(let value):
-                t.initializeMemory(as: UInt8.self, repeating: 0)
-                withUnsafeBytes(of: value.littleEndian) { t.copyMemory(from: $0) }
+                first.storeBytes(of: value.littleEndian, toByteOffset: 0, as: UInt64.self)
+                first.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
             case .raw(let bytes):
-                t.copyMemory(from: bytes)
+                first.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: 16)
             }
-            PortableAES.permute(t, key: portableTweak!, inverse: false)
+            PortableAES.permute(first, key: portableTweak!, inverse: false)
+            // Block j of `tweaks` holds T_j = T_0·α^j.
+            hwk_xts_tweak_sequence(first.baseAddress!.assumingMemoryBound(to: UInt8.self), t, blocks + 1)
+            work.baseAddress!.copyMemory(from: source, byteCount: length)
 
-            let fullBlocks = length / 16
-            let tail = length % 16
             // With stealing, the last full block is handled together with the tail.
-            let plainBlocks = tail == 0 ? fullBlocks : fullBlocks - 1
-            for index in 0..<plainBlocks {
-                let chunk = UnsafeMutableRawBufferPointer(rebasing: work[16 * index..<16 * index + 16])
-                xex(chunk, tweak: t, encrypt: encrypt)
-                Self.multiplyByAlpha(t)
-            }
-            if tail != 0 {
-                let last = 16 * plainBlocks
-                let penultimate = UnsafeMutableRawBufferPointer(rebasing: work[last..<last + 16])
-                let partial = UnsafeMutableRawBufferPointer(rebasing: work[last + 16..<last + 16 + tail])
-                if encrypt {
-                    // CC = E(P_{m-1}, T_{m-1}); C_m = CC[0..<b]; C_{m-1} = E(P_m ‖ CC[b...], T_m)
-                    block.copyMemory(from: UnsafeRawBufferPointer(penultimate))
-                    xex(block, tweak: t, encrypt: true)
-                    Self.multiplyByAlpha(t)
-                    spare.copyMemory(from: UnsafeRawBufferPointer(block))
-                    for i in 0..<tail { spare[i] = partial[i] }
-                    for i in 0..<tail { partial[i] = block[i] }
-                    xex(spare, tweak: t, encrypt: true)
-                    penultimate.copyMemory(from: UnsafeRawBufferPointer(spare))
-                } else {
-                    // PP = D(C_{m-1}, T_m); P_m = PP[0..<b]; P_{m-1} = D(C_m ‖ PP[b...], T_{m-1})
-                    let previous = UnsafeMutableRawBufferPointer(rebasing: spare[0..<16])
-                    previous.copyMemory(from: UnsafeRawBufferPointer(t))
-                    Self.multiplyByAlpha(t)
-                    block.copyMemory(from: UnsafeRawBufferPointer(penultimate))
-                    xex(block, tweak: t, encrypt: false)
-                    for i in 0..<tail {
-                        let plain = block[i]
-                        block[i] = partial[i]
-                        partial[i] = plain
-                    }
-                    xex(block, tweak: previous, encrypt: false)
-                    penultimate.copyMemory(from: UnsafeRawBufferPointer(block))
-                }
-            }
-            UnsafeMutableRawBufferPointer(start: destination, count: length).copyMemory(
-                from: UnsafeRawBufferPointer(work)
+            let plain = tail == 0 ? blocks : blocks - 1
+            hwk_xor_bytes(w, w, t, 16 * plain)
+            PortableAES.permute(
+                UnsafeMutableRawBufferPointer(rebasing: work[0..<16 * plain]),
+                key: portableData!,
+                inverse: !encrypt
             )
+            hwk_xor_bytes(w, w, t, 16 * plain)
+            if tail != 0 {
+                // Encrypt: CC = XEX(P_{m-1}, T_{m-1}); C_m = CC[0..<b]; C_{m-1} = XEX(P_m ‖ CC[b...], T_m).
+                // Decrypt: PP = XEX⁻¹(C_{m-1}, T_m); P_m = PP[0..<b]; P_{m-1} = XEX⁻¹(C_m ‖ PP[b...], T_{m-1}).
+                let last = 16 * plain
+                let previous = t + last
+                let final = t + last + 16
+                xex(w + last, tweak: encrypt ? previous : final, encrypt: encrypt)
+                for i in 0..<tail {
+                    let byte = w[last + i]
+                    w[last + i] = w[last + 16 + i]
+                    w[last + 16 + i] = byte
+                }
+                xex(w + last, tweak: encrypt ? final : previous, encrypt: encrypt)
+            }
+            destination.copyMemory(from: w, byteCount: length)
             hwk_secure_zero(scratch.baseAddress, scratch.count)
         }
     }
 
-    private func xex(_ block: UnsafeMutableRawBufferPointer, tweak: UnsafeMutableRawBufferPointer, encrypt: Bool) {
-        for i in 0..<16 { block[i] ^= tweak[i] }
-        PortableAES.permute(block, key: portableData!, inverse: !encrypt)
-        for i in 0..<16 { block[i] ^= tweak[i] }
-    }
-
-    /// T ← T·α in GF(2^128), little-endian byte order (IEEE 1619 §5.2).
-    static func multiplyByAlpha(_ t: UnsafeMutableRawBufferPointer) {
-        var carry: UInt8 = 0
-        for i in 0..<16 {
-            let next = t[i] >> 7
-            t[i] = (t[i] << 1) | carry
-            carry = next
-        }
-        if carry != 0 { t[0] ^= 0x87 }
+    private func xex(_ block: UnsafeMutablePointer<UInt8>, tweak: UnsafePointer<UInt8>, encrypt: Bool) {
+        hwk_xor_bytes(block, block, tweak, 16)
+        PortableAES.permute(
+            UnsafeMutableRawBufferPointer(start: block, count: 16),
+            key: portableData!,
+            inverse: !encrypt
+        )
+        hwk_xor_bytes(block, block, tweak, 16)
     }
 }

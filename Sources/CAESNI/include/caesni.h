@@ -12,7 +12,11 @@
 // in Swift (HWCrypto, over swift-crypto's AES.permute); this library never holds an S-box.
 //
 // Conventions for every bulk function:
-//  - `path` is HWK_PATH_AESNI or HWK_PATH_VAES and must be in hwk_supported_paths();
+//  - `path` is HWK_PATH_AESNI or HWK_PATH_VAES and must be in hwk_supported_paths(); a VAES
+//    request on a CPU without VAES, and any call shorter than 512 bytes, runs the AES-NI kernels
+//    (identical bytes; VAES pays a per-call setup that only pays off on longer calls). Calling a
+//    bulk function or an expansion on a CPU without AES-NI aborts (host misuse);
+//  - zero counts are no-ops; a data-unit length below 16 bytes writes nothing;
 //  - `src` and `dst` may be the same pointer (in place) but must not otherwise overlap;
 //  - no allocation, no per-block or per-line key schedule;
 //  - tweaks follow NIST XTSGen / IEEE 1619: the tweak input `i` is 16 bytes; the
@@ -32,7 +36,8 @@ extern "C" {
 
 /// AES-NI (128-bit XMM AESENC, PCLMULQDQ not required).
 #define HWK_PATH_AESNI 1u
-/// VAES with 256-bit YMM registers (needs VAES + AVX2 and OS-enabled YMM state).
+/// VAES with 256-bit YMM registers (needs VAES, VPCLMULQDQ, AVX2 and OS-enabled YMM state; every
+/// CPU with VAES also has VPCLMULQDQ, which advances XTS tweaks by alpha^16 in four instructions).
 #define HWK_PATH_VAES 2u
 
 /// Bit mask of HWK_PATH_* that this CPU and OS support, computed once with CPUID and XGETBV.
@@ -109,9 +114,10 @@ void hwk_xts_decrypt_lines_iov(uint32_t path, const hwk_xts_key *key, const hwk_
 // MARK: - XTS tweak helpers (for XTS composed from single-block or Key Locker instructions)
 
 /// out[j] = t0 * alpha^j in GF(2^128) (IEEE 1619 little-endian convention), j = 0 ..< n.
+/// Works on every CPU (SSE2 or plain C); out must not overlap t0.
 void hwk_xts_tweak_sequence(const uint8_t t0[16], uint8_t *out, size_t n);
 
-/// dst[k] = a[k] ^ b[k] for k < nbytes.
+/// dst[k] = a[k] ^ b[k] for k < nbytes. dst may be a or b; otherwise the buffers must not overlap.
 void hwk_xor_bytes(uint8_t *dst, const uint8_t *a, const uint8_t *b, size_t nbytes);
 
 #ifdef __cplusplus
