@@ -13,28 +13,25 @@ import Glibc
 import Darwin
 #endif
 
-/// The memory system: one write-back cache per package (``PackageCache``, tagged by full physical address,
-/// KeyID included) and one memory controller per package (``MemoryController``) that encrypts its DRAM
-/// range with its key table (spec.md §1–§2; docs/mktme.md "The cache model").
+/// The memory system: one write-back cache per package (``PackageCache``, sectored, tagged by full physical
+/// address, KeyID included) and one memory controller per package (``MemoryController``) that encrypts its
+/// DRAM range with its key table (spec.md §1–§2; docs/mktme.md "The cache model").
 ///
 /// - Loads fill lines, decrypting with the key in the home controller's table **at fill time**; stores
 ///   dirty them. A store that covers a whole line allocates it without reading DRAM.
 /// - Write-back (eviction, CLFLUSH, WBINVD, S3 entry) encrypts with the key in the table **at write-back
 ///   time**; clean lines are dropped, never written back.
-/// - Coherence between packages holds for one alias only: a miss takes over a dirty copy of the same
-///   alias from another package's cache (the data moves, still dirty; nothing is written to DRAM) and a
-///   store invalidates clean copies elsewhere. Aliases with different KeyIDs are never coherent.
+/// - Coherence between packages holds for one alias only: a miss takes over dirty copies of the same alias
+///   from another package's cache (the data moves, still dirty; nothing is written to DRAM) and a store
+///   drops clean copies elsewhere. Aliases with different KeyIDs are never coherent.
 /// - `--cache-lines 0`: no caches; every access goes straight through the controller (a partial-line store
 ///   is a read-modify-write of the line).
 ///
-/// Bulk (design.md rule 6): an access is cut into chunks of at most one page and at most one line per set;
-/// the chunk's victims are written back with one engine call per key (``LineBatcher``), its fills decrypted
-/// with one engine call, its data copied; nothing is allocated per line and key schedules live in the key
-/// table entries.
+/// Bulk (design.md rule 6): an access is cut into chunks of at most one cache block (one page with the
+/// default geometry); a chunk costs one tag lookup, its fills and write-backs are runs of consecutive lines
+/// handed to the line engine in one call each, and its data is one copy. Nothing is allocated per access
+/// and key schedules live in the key table entries.
 final class MemorySystem {
-    /// Lines per chunk: one page.
-    static let chunkLines = 64
-
     let configuration: MachineConfiguration
     /// One per package.
     let controllers: [MemoryController]
@@ -45,13 +42,6 @@ final class MemorySystem {
     private(set) var standbyKeysSaved = false
 
     private let dramShare: UInt64
-    private let writebacks = LineBatcher(encrypting: true)
-    // Per-chunk scratch, allocated once.
-    private let slots: UnsafeMutablePointer<Int>
-    private let fillList: UnsafeMutablePointer<Int>
-    private let fillIOs: UnsafeMutablePointer<LineIO>
-    private let transferList: UnsafeMutablePointer<Int>
-    private let transferSources: UnsafeMutablePointer<UnsafeRawPointer>
 
     init(configuration: MachineConfiguration) {
         self.configuration = configuration
@@ -62,19 +52,6 @@ final class MemorySystem {
             configuration.cacheLines == 0
             ? [] : (0..<configuration.packages).map { _ in PackageCache(lines: configuration.cacheLines) }
         dramShare = configuration.memoryBytes / UInt64(configuration.packages)
-        slots = .allocate(capacity: Self.chunkLines)
-        fillList = .allocate(capacity: Self.chunkLines)
-        fillIOs = .allocate(capacity: Self.chunkLines)
-        transferList = .allocate(capacity: Self.chunkLines)
-        transferSources = .allocate(capacity: Self.chunkLines)
-    }
-
-    deinit {
-        slots.deallocate()
-        fillList.deallocate()
-        fillIOs.deallocate()
-        transferList.deallocate()
-        transferSources.deallocate()
     }
 
     /// The package whose controller owns DRAM address `address`.
@@ -87,6 +64,56 @@ final class MemorySystem {
     @inline(__always)
     func cipher(keyID: Int, dramAddress: UInt64, tme: TMEUnit) -> XTSKey? {
         controllers[homePackage(of: dramAddress)].cipher(keyID: keyID, dramAddress: dramAddress, tme: tme)
+    }
+
+    /// What the memory path needs from the KeyID layout, read once per operation (the layout lives in
+    /// another module, so its methods would be calls).
+    struct Geometry {
+        /// Physical address bits below the KeyID: address >> this = KeyID.
+        let keyIDShift: UInt64
+        /// The DRAM address of a physical address: address & addressMask.
+        let addressMask: UInt64
+        let dramSize: UInt64
+
+        init(_ layout: KeyIDLayout, dramSize: UInt64) {
+            keyIDShift = UInt64(layout.keyIDShift)
+            addressMask = layout.addressMask
+            self.dramSize = dramSize
+        }
+    }
+
+    /// `lines` consecutive lines through `cipher`, or copied when it is nil (plaintext).
+    @inline(__always)
+    private static func transform(
+        _ cipher: XTSKey?,
+        encrypt: Bool,
+        from source: UnsafeRawPointer,
+        to destination: UnsafeMutableRawPointer,
+        firstSequence: UInt64,
+        lines: Int
+    ) {
+        guard let cipher else {
+            destination.copyMemory(from: source, byteCount: lines &* 64)
+            return
+        }
+        if encrypt {
+            cipher.encryptLines(from: source, to: destination, firstSequence: firstSequence, count: lines)
+        } else {
+            cipher.decryptLines(from: source, to: destination, firstSequence: firstSequence, count: lines)
+        }
+    }
+
+    /// Calls `body(first, count)` for each run of consecutive set bits of `mask`.
+    @inline(__always)
+    private static func forEachRun(_ mask: UInt64, _ body: (Int, Int) -> Void) {
+        var rest = mask
+        while rest != 0 {
+            let first = rest.trailingZeroBitCount
+            let shifted = rest >> UInt64(first)
+            let count = shifted == .max ? 64 - first : (~shifted).trailingZeroBitCount
+            body(first, count)
+            rest = count + first >= 64 ? 0 : rest & ~(((UInt64(1) << UInt64(count)) &- 1) << UInt64(first))
+        }
     }
 
     // MARK: Loads and stores
@@ -123,146 +150,124 @@ final class MemorySystem {
         let layout = tme.keyIDLayout
         precondition(address.rawValue >> UInt64(layout.maxPhysAddr) == 0, "physical address above MAXPHYADDR")
         precondition(count <= 1 << 40, "access too large")
-        let keyID = Int(layout.keyID(of: address))
-        let keyTag = (address.rawValue & layout.keyIDMask) >> 6
-        let dramSize = machine.dram.size
+        let geometry = Geometry(layout, dramSize: machine.dram.size)
+        let keyIDBits = address.rawValue & ~layout.addressMask
+        let keyID = Int(truncatingIfNeeded: keyIDBits >> geometry.keyIDShift)
         let cache = caches.isEmpty ? nil : caches[package]
-        let chunkBytes = UInt64(cache.map { min(Self.chunkLines, $0.sets) } ?? Self.chunkLines) * 64
+        let chunkBytes = UInt64(cache?.blocks.blockLines ?? 64) &* 64
         var dram = address.rawValue & layout.addressMask
         var done = 0
-        var fills = 0
-        var writebackCount = 0
+        var counts = (fills: 0, writebacks: 0)
         while done < count {
-            let pageEnd = (dram | 0xFFF) &+ 1
-            var length = min(count - done, Int(pageEnd - dram))
-            if dram >= dramSize {
+            let chunkEnd = (dram | (chunkBytes &- 1)) &+ 1
+            let length = min(count - done, Int(truncatingIfNeeded: chunkEnd &- dram))
+            if dram >= geometry.dramSize {
                 if !store { memset(bytes + done, 0xFF, length) }
             } else if let cache {
-                length = min(length, Int((dram & ~63) &+ chunkBytes - dram))
-                let counts = accessCached(
+                accessCached(
                     cache,
                     package: package,
                     keyID: keyID,
-                    keyTag: keyTag,
+                    keyIDBits: keyIDBits,
                     dram: dram,
                     bytes: bytes + done,
                     length: length,
                     store: store,
+                    geometry: geometry,
+                    counts: &counts,
                     machine: machine
                 )
-                fills += counts.fills
-                writebackCount += counts.writebacks
             } else {
-                let counts = accessUncached(
+                accessUncached(
                     keyID: keyID,
                     dram: dram,
                     bytes: bytes + done,
                     length: length,
                     store: store,
+                    counts: &counts,
                     machine: machine
                 )
-                fills += counts.fills
-                writebackCount += counts.writebacks
             }
-            done += length
+            done &+= length
             dram &+= UInt64(length)
         }
-        if fills > 0 { machine.charge(.lineFill, count: UInt64(fills)) }
-        if writebackCount > 0 { machine.charge(.lineWriteback, count: UInt64(writebackCount)) }
+        if counts.fills > 0 { machine.charge(.lineFill, count: UInt64(counts.fills)) }
+        if counts.writebacks > 0 { machine.charge(.lineWriteback, count: UInt64(counts.writebacks)) }
     }
 
-    /// One chunk through the cache: `[dram, dram + length)` lies in one page, in DRAM, and spans at most one
-    /// line per set, so every line of the chunk has its own set and its own victim.
+    /// One chunk through the cache: `[dram, dram + length)` lies in one cache block, in DRAM.
     private func accessCached(
         _ cache: PackageCache,
         package: Int,
         keyID: Int,
-        keyTag: UInt64,
+        keyIDBits: UInt64,
         dram: UInt64,
         bytes: UnsafeMutableRawPointer,
         length: Int,
         store: Bool,
+        geometry: Geometry,
+        counts: inout (fills: Int, writebacks: Int),
         machine: Machine
-    ) -> (fills: Int, writebacks: Int) {
+    ) {
+        let blocks = cache.blocks
         let end = dram &+ UInt64(length)
-        let firstLine = dram >> 6
-        let lineCount = Int(((end &- 1) >> 6) &- firstLine) &+ 1
-        let multiPackage = caches.count > 1
-        var fillCount = 0
-        var transferCount = 0
-        var writebackCount = 0
+        let shift = UInt64(blocks.blockShift)
+        let blockLine = (dram >> 6) >> shift  // DRAM block number
+        let tag = ((keyIDBits | dram) >> 6) >> shift
+        let firstLine = Int(truncatingIfNeeded: (dram >> 6) & UInt64(blocks.blockLines &- 1))
+        let lineCount = Int(truncatingIfNeeded: ((end &- 1) >> 6) &- (dram >> 6)) &+ 1
+        let touched = (lineCount == 64 ? UInt64.max : (UInt64(1) << UInt64(lineCount)) &- 1) << UInt64(firstLine)
+        let set = blocks.set(ofDRAMBlock: blockLine)
 
-        // 1. Look every line up; on a miss queue the victim's write-back (if dirty) and install the tag.
-        for index in 0..<lineCount {
-            let line = firstLine &+ UInt64(index)
-            let tag = keyTag | line
-            let (hit, victim) = cache.find(tag, setBase: cache.setBase(ofDRAMLine: line))
-            if hit >= 0 {
-                slots[index] = hit
-                cache.touch(hit)
-                if store, multiPackage, !cache.dirty[hit] { invalidateCopies(of: tag, dramLine: line, except: package) }
-                continue
+        // 1. Find the block, or replace a victim (writing its dirty lines back with their keys as of now).
+        var slot = blocks.lookup(tag, set: set)
+        if slot >= 0 {
+            blocks.touch(slot, set: set)
+        } else {
+            slot = blocks.victim(set: set)
+            if blocks.dirty[slot] != 0 {
+                counts.writebacks &+= writeBack(blocks, slot, geometry: geometry, machine: machine)
             }
-            if cache.tags[victim] != PackageCache.invalid, cache.dirty[victim] {
-                queueWriteback(cache, victim, machine: machine)
-                writebackCount += 1
-            }
-            cache.install(tag, in: victim)
-            slots[index] = victim
-            if multiPackage, let source = takeCopy(of: tag, dramLine: line, except: package, forStore: store) {
-                cache.dirty[victim] = true
-                transferList[transferCount] = index
-                transferSources[transferCount] = source
-                transferCount += 1
-                continue
-            }
-            let lineStart = line << 6
-            if store, dram <= lineStart, end >= lineStart &+ 64 { continue }  // whole line written: no fill
-            fillList[fillCount] = index
-            fillCount += 1
+            blocks.install(tag, in: slot, set: set)
         }
 
-        // 2. Write the victims back before their slots are refilled.
-        writebacks.flush()
+        // 2. Coherence: dirty copies of these lines in other packages move here; a store drops clean copies.
+        if caches.count > 1 { gather(tag, set: set, lines: touched, into: blocks, slot, store: store, except: package) }
 
-        // 3. Fill: copies taken over from other packages, then lines decrypted from DRAM in one call.
-        for transfer in 0..<transferCount {
-            cache.line(slots[transferList[transfer]]).copyMemory(from: transferSources[transfer], byteCount: 64)
+        // 3. Fill what is missing (a store skips lines it overwrites whole): runs decrypted in one call each.
+        var missing = touched & ~blocks.valid[slot]
+        if store {
+            var partial: UInt64 = 0
+            if dram & 63 != 0 { partial |= UInt64(1) << UInt64(firstLine) }
+            if end & 63 != 0 { partial |= UInt64(1) << UInt64(firstLine &+ lineCount &- 1) }
+            missing &= partial
         }
-        if fillCount > 0 {
-            let pageAddress = dram & ~0xFFF
-            let page = machine.dram.pointer(pageAddress, count: 4096, forWriting: false)
-            let cipher = cipher(keyID: keyID, dramAddress: pageAddress, tme: machine.tme)
-            for fill in 0..<fillCount {
-                let index = fillList[fill]
-                let line = firstLine &+ UInt64(index)
-                let source = page + Int(line & 63) &* 64
-                if cipher != nil {
-                    fillIOs[fill] = LineIO(source: source, destination: cache.line(slots[index]), sequence: line)
-                } else {
-                    cache.line(slots[index]).copyMemory(from: source, byteCount: 64)
-                }
+        if missing != 0 {
+            let blockAddress = blockLine << (shift &+ 6)
+            let memory = machine.dram.pointer(blockAddress, count: blocks.blockLines &* 64, forWriting: false)
+            let cipher = cipher(keyID: keyID, dramAddress: blockAddress & ~0xFFF, tme: machine.tme)
+            Self.forEachRun(missing) { first, run in
+                Self.transform(
+                    cipher,
+                    encrypt: false,
+                    from: memory + first &* 64,
+                    to: blocks.line(slot, first),
+                    firstSequence: (blockAddress >> 6) &+ UInt64(first),
+                    lines: run
+                )
             }
-            cipher?.decryptLines(UnsafeBufferPointer(start: fillIOs, count: fillCount))
+            counts.fills &+= missing.nonzeroBitCount
         }
+        blocks.valid[slot] |= touched
 
-        // 4. Move the data.
-        var offset = 0
-        for index in 0..<lineCount {
-            let lineStart = (firstLine &+ UInt64(index)) << 6
-            let from = max(dram, lineStart)
-            let count = Int(min(end, lineStart &+ 64) &- from)
-            let slot = slots[index]
-            let data = cache.line(slot) + Int(from &- lineStart)
-            if store {
-                data.copyMemory(from: bytes + offset, byteCount: count)
-                cache.dirty[slot] = true
-            } else {
-                (bytes + offset).copyMemory(from: data, byteCount: count)
-            }
-            offset &+= count
+        // 4. The data: one copy (a block's lines are contiguous).
+        let data = blocks.line(slot, firstLine) + Int(truncatingIfNeeded: dram & 63)
+        if store {
+            data.copyMemory(from: bytes, byteCount: length)
+            blocks.dirty[slot] |= touched
+        } else {
+            bytes.copyMemory(from: data, byteCount: length)
         }
-        return (fillCount, writebackCount)
     }
 
     /// One chunk straight through the controller (no cache model): whole lines are transformed in one
@@ -273,14 +278,13 @@ final class MemorySystem {
         bytes: UnsafeMutableRawPointer,
         length: Int,
         store: Bool,
+        counts: inout (fills: Int, writebacks: Int),
         machine: Machine
-    ) -> (fills: Int, writebacks: Int) {
+    ) {
         let pageAddress = dram & ~0xFFF
         let cipher = cipher(keyID: keyID, dramAddress: pageAddress, tme: machine.tme)
         let page = machine.dram.pointer(pageAddress, count: 4096, forWriting: store)
         let end = dram &+ UInt64(length)
-        var fills = 0
-        var writebacks = 0
         var cursor = dram
         while cursor < end {
             let lineStart = cursor & ~63
@@ -297,7 +301,7 @@ final class MemorySystem {
                         firstSequence: cursor >> 6,
                         lines: lines
                     )
-                    writebacks += lines
+                    counts.writebacks &+= lines
                 } else {
                     Self.transform(
                         cipher,
@@ -307,7 +311,7 @@ final class MemorySystem {
                         firstSequence: cursor >> 6,
                         lines: lines
                     )
-                    fills += lines
+                    counts.fills &+= lines
                 }
                 cursor &+= UInt64(lines) << 6
                 continue
@@ -333,76 +337,69 @@ final class MemorySystem {
                 }
                 memset(line, 0, 64)
             }
-            fills += 1
-            if store { writebacks += 1 }
+            counts.fills &+= 1
+            if store { counts.writebacks &+= 1 }
             cursor = to
-        }
-        return (fills, writebacks)
-    }
-
-    /// `lines` consecutive lines through `cipher`, or copied when it is nil (plaintext).
-    @inline(__always)
-    private static func transform(
-        _ cipher: XTSKey?,
-        encrypt: Bool,
-        from source: UnsafeRawPointer,
-        to destination: UnsafeMutableRawPointer,
-        firstSequence: UInt64,
-        lines: Int
-    ) {
-        guard let cipher else {
-            destination.copyMemory(from: source, byteCount: lines &* 64)
-            return
-        }
-        if encrypt {
-            cipher.encryptLines(from: source, to: destination, firstSequence: firstSequence, count: lines)
-        } else {
-            cipher.decryptLines(from: source, to: destination, firstSequence: firstSequence, count: lines)
         }
     }
 
     // MARK: Coherence between packages (same alias only)
 
-    /// On a miss in `package`: takes over a dirty copy of `tag` from another package's cache (returning its
-    /// data, which stays valid until the next access), and for a store also drops clean copies elsewhere.
-    private func takeCopy(of tag: UInt64, dramLine: UInt64, except package: Int, forStore: Bool) -> UnsafeRawPointer? {
+    /// Before `package` uses `lines` of block `tag` (now in `slot`): dirty copies of those lines in other
+    /// packages' caches move into `slot` (a dirty line is the only copy of its alias, so they are taken over,
+    /// not written back), and for a store the remaining (clean) copies elsewhere are dropped.
+    private func gather(
+        _ tag: UInt64,
+        set: Int,
+        lines: UInt64,
+        into blocks: Blocks,
+        _ slot: Int,
+        store: Bool,
+        except package: Int
+    ) {
         for other in caches.indices where other != package {
-            let cache = caches[other]
-            guard let slot = cache.lookup(tag, dramLine: dramLine) else { continue }
-            if cache.dirty[slot] {
-                // A dirty line is the only copy of its alias anywhere.
-                cache.invalidate(slot)
-                return UnsafeRawPointer(cache.line(slot))
+            let theirs = caches[other].blocks
+            let their = theirs.lookup(tag, set: set)
+            guard their >= 0 else { continue }
+            let moving = theirs.dirty[their] & lines
+            if moving != 0 {
+                Self.forEachRun(moving) { first, run in
+                    blocks.line(slot, first).copyMemory(from: theirs.line(their, first), byteCount: run &* 64)
+                }
+                blocks.valid[slot] |= moving
+                blocks.dirty[slot] |= moving
             }
-            if forStore { cache.invalidate(slot) }
-        }
-        return nil
-    }
-
-    /// A store to a clean line in `package`: other packages' (clean) copies of the alias are dropped.
-    private func invalidateCopies(of tag: UInt64, dramLine: UInt64, except package: Int) {
-        for other in caches.indices where other != package {
-            if let slot = caches[other].lookup(tag, dramLine: dramLine) { caches[other].invalidate(slot) }
+            theirs.drop(store ? lines : moving, of: their)
         }
     }
 
     // MARK: Write-back
 
-    /// Queues the write-back of `slot`: encrypted with the key its KeyID has **now** in the table of the
-    /// line's home controller.
-    @inline(__always)
-    private func queueWriteback(_ cache: PackageCache, _ slot: Int, machine: Machine) {
-        let layout = machine.tme.keyIDLayout
-        let address = cache.tags[slot] << 6
-        let dram = address & layout.addressMask
-        guard dram < machine.dram.size else { return }
-        let keyID = Int(layout.keyID(of: PhysicalAddress(address)))
-        writebacks.add(
-            cipher(keyID: keyID, dramAddress: dram & ~0xFFF, tme: machine.tme),
-            source: cache.line(slot),
-            destination: machine.dram.pointer(dram, count: 64, forWriting: true),
-            sequence: dram >> 6
-        )
+    /// Writes back the dirty lines of block `slot`, encrypted with the key its KeyID has **now** in the table
+    /// of the block's home controller (one engine call per run of consecutive dirty lines), and marks them
+    /// clean. Returns the number of lines written.
+    private func writeBack(_ blocks: Blocks, _ slot: Int, geometry: Geometry, machine: Machine) -> Int {
+        let dirty = blocks.dirty[slot]
+        guard dirty != 0 else { return 0 }
+        blocks.dirty[slot] = 0
+        let address = (blocks.tags[slot] << UInt64(blocks.blockShift)) << 6
+        let dram = address & geometry.addressMask
+        // Only a corrupt image could cache a block outside DRAM: there is nothing to write to.
+        guard dram < geometry.dramSize else { return 0 }
+        let keyID = Int(truncatingIfNeeded: address >> geometry.keyIDShift)
+        let cipher = cipher(keyID: keyID, dramAddress: dram & ~0xFFF, tme: machine.tme)
+        let memory = machine.dram.pointer(dram, count: blocks.blockLines &* 64, forWriting: true)
+        Self.forEachRun(dirty) { first, run in
+            Self.transform(
+                cipher,
+                encrypt: true,
+                from: blocks.line(slot, first),
+                to: memory + first &* 64,
+                firstSequence: (dram >> 6) &+ UInt64(first),
+                lines: run
+            )
+        }
+        return dirty.nonzeroBitCount
     }
 
     /// CLFLUSH of `lines` lines starting at the line of `address` (this exact alias): each is written back
@@ -412,22 +409,34 @@ final class MemorySystem {
         guard !caches.isEmpty, lines > 0 else { return 0 }
         let layout = machine.tme.keyIDLayout
         precondition(address.rawValue >> UInt64(layout.maxPhysAddr) == 0, "physical address above MAXPHYADDR")
-        let keyTag = (address.rawValue & layout.keyIDMask) >> 6
-        let firstLine = (address.rawValue & layout.addressMask) >> 6
+        let geometry = Geometry(layout, dramSize: machine.dram.size)
+        let keyIDBits = address.rawValue & ~layout.addressMask
+        let shift = UInt64(caches[0].blocks.blockShift)
+        let blockLines = caches[0].blocks.blockLines
+        var line = (address.rawValue & layout.addressMask) >> 6
+        let last = line &+ UInt64(lines) &- 1
         var written = 0
-        for index in 0..<lines {
-            let line = firstLine &+ UInt64(index)
-            let tag = keyTag | line
+        while line <= last {
+            let first = Int(truncatingIfNeeded: line & UInt64(blockLines &- 1))
+            let count = min(blockLines &- first, Int(truncatingIfNeeded: last &- line) &+ 1)
+            let mask = (count == 64 ? UInt64.max : (UInt64(1) << UInt64(count)) &- 1) << UInt64(first)
+            let tag = ((keyIDBits >> 6) | line) >> shift
             for cache in caches {
-                guard let slot = cache.lookup(tag, dramLine: line) else { continue }
-                if cache.dirty[slot] {
-                    queueWriteback(cache, slot, machine: machine)
-                    written += 1
+                let blocks = cache.blocks
+                let slot = blocks.lookup(tag, set: blocks.set(ofDRAMBlock: line >> shift))
+                guard slot >= 0 else { continue }
+                let flushing = blocks.dirty[slot] & mask
+                if flushing != 0 {
+                    // Write back just these lines: keep the block's other dirty lines dirty.
+                    let others = blocks.dirty[slot] & ~mask
+                    blocks.dirty[slot] = flushing
+                    written &+= writeBack(blocks, slot, geometry: geometry, machine: machine)
+                    blocks.dirty[slot] = others
                 }
-                cache.invalidate(slot)
+                blocks.drop(mask, of: slot)
             }
+            line &+= UInt64(count)
         }
-        writebacks.flush()
         if written > 0 { machine.charge(.lineWriteback, count: UInt64(written)) }
         return written
     }
@@ -443,15 +452,13 @@ final class MemorySystem {
     }
 
     private func writeBackAndInvalidate(_ cache: PackageCache, machine: Machine) -> Int {
+        let geometry = Geometry(machine.tme.keyIDLayout, dramSize: machine.dram.size)
+        let blocks = cache.blocks
         var written = 0
-        for slot in 0..<cache.lineCount where cache.tags[slot] != PackageCache.invalid {
-            if cache.dirty[slot] {
-                queueWriteback(cache, slot, machine: machine)
-                written += 1
-            }
-            cache.invalidate(slot)
+        for slot in 0..<cache.blockCount where blocks.tags[slot] != Blocks.free {
+            written &+= writeBack(blocks, slot, geometry: geometry, machine: machine)
+            blocks.drop(.max, of: slot)
         }
-        writebacks.flush()
         return written
     }
 
@@ -513,10 +520,14 @@ final class MemorySystem {
 
     /// The packages whose caches hold `address` (this exact alias), and whether each copy is dirty.
     func cachedCopies(of address: PhysicalAddress, layout: KeyIDLayout) -> [(package: Int, dirty: Bool)] {
-        let tag = address.rawValue >> 6
         let line = (address.rawValue & layout.addressMask) >> 6
         return caches.indices.compactMap { package in
-            caches[package].lookup(tag, dramLine: line).map { (package, caches[package].dirty[$0]) }
+            let blocks = caches[package].blocks
+            let shift = UInt64(blocks.blockShift)
+            let slot = blocks.lookup((address.rawValue >> 6) >> shift, set: blocks.set(ofDRAMBlock: line >> shift))
+            let bit = UInt64(1) << (line & UInt64(blocks.blockLines - 1))
+            guard slot >= 0, blocks.valid[slot] & bit != 0 else { return nil }
+            return (package, blocks.dirty[slot] & bit != 0)
         }
     }
 
