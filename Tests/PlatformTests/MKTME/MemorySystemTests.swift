@@ -470,3 +470,75 @@ import X86
         #expect(try run() == run())
     }
 }
+
+/// The sectored geometry: blocks of up to 64 lines with per-line valid and dirty bits.
+@Suite struct MKTMECacheGeometryTests {
+    @Test(arguments: [
+        (16384, 64, 16, 16), (1024, 64, 16, 1), (512, 32, 16, 1), (16, 1, 16, 1), (3, 1, 1, 3), (48, 2, 8, 3),
+        (1000, 8, 1, 125),
+    ])
+    func geometryFollowsTheLineCount(lines: Int, blockLines: Int, ways: Int, sets: Int) {
+        let blocks = PackageCache(lines: lines).blocks
+        #expect(blocks.blockLines == blockLines)
+        #expect(blocks.ways == ways)
+        #expect(blocks.sets == sets)
+    }
+
+    @Test func clflushOfOneLineLeavesTheBlocksOtherDirtyLinesDirty() throws {
+        let machine = try makeMachine()
+        let cpu = machine.cpu()
+        cpu.store(machine.pa(0x1000), pattern(4096))
+        #expect(machine.dirtyLineCount(package: 0) == 64)
+        cpu.clflush(machine.pa(0x1040))
+        #expect(machine.dirtyLineCount(package: 0) == 63)
+        #expect(machine.cachedCopies(of: machine.pa(0x1040)).isEmpty)
+        #expect(machine.cachedCopies(of: machine.pa(0x1000)).map(\.dirty) == [true])
+        #expect(machine.counters.counts[.lineWriteback] == 1)
+        #expect(cpu.load(machine.pa(0x1000), 4096) == pattern(4096))  // the flushed line is refilled
+        #expect(machine.counters.counts[.lineFill] == 1)
+    }
+
+    @Test func evictingABlockWritesBackOnlyItsDirtyLines() throws {
+        let machine = try makeMachine { $0.cacheLines = 1024 }  // 16 blocks of 64 lines, one set
+        let cpu = machine.cpu()
+        _ = cpu.load(machine.pa(0x0), 4096)  // 64 clean lines
+        cpu.store(machine.pa(0x80), [1])  // line 2 dirty
+        machine.pokeDRAM(0x0, pattern(64))  // DRAM changes under a clean line
+        for page in 1...16 { _ = cpu.load(machine.pa(UInt64(page) * 4096), 1) }  // evict block 0
+        #expect(machine.cachedCopies(of: machine.pa(0x0)).isEmpty)
+        #expect(machine.counters.counts[.lineWriteback] == 1)
+        #expect(machine.dramBytes(0x0, 64) == pattern(64))  // the clean line was dropped, not written
+        #expect(machine.dramBytes(0x80, 64) != [UInt8](repeating: 0, count: 64))
+    }
+
+    @Test func scatteredDirtyLinesWriteBackLikeTheUncachedPath() throws {
+        func run(_ lines: Int) throws -> [UInt8] {
+            let machine = try makeMachine { $0.cacheLines = lines }
+            let cpu = machine.cpu()
+            try cpu.program(keyID: 2, .setKeyRandom)
+            for line in stride(from: 0, to: 128, by: 3) {
+                cpu.store(machine.pa(0x4000 + UInt64(line) * 64, keyID: 2), pattern(64, seed: UInt8(line)))
+            }
+            cpu.store(machine.pa(0x4FC0, keyID: 2), pattern(100, seed: 7))  // crosses into the next page
+            try cpu.wbinvd()
+            return machine.dramBytes(0x4000, 0x3000)
+        }
+        #expect(try run(16384) == run(0))
+    }
+
+    @Test func aPartialBlockMovesBetweenPackagesLineByLine() throws {
+        let machine = try makeMachine { $0.packages = 2 }
+        let p0 = machine.cpu(0)
+        let p1 = machine.cpu(2)
+        p0.store(machine.pa(0x1000), pattern(128, seed: 1))  // lines 0-1 dirty in package 0
+        _ = p1.load(machine.pa(0x1080), 64)  // line 2 clean in package 1
+        #expect(p1.load(machine.pa(0x1040), 64) == Array(pattern(128, seed: 1)[64...]))  // line 1 moves
+        #expect(machine.cachedCopies(of: machine.pa(0x1040)).map(\.package) == [1])
+        #expect(machine.cachedCopies(of: machine.pa(0x1000)).map(\.package) == [0])
+        p0.store(machine.pa(0x1080), [9])  // drops package 1's clean line 2
+        #expect(machine.cachedCopies(of: machine.pa(0x1080)).map(\.package) == [0])
+        try p0.wbinvd()
+        try p1.wbinvd()
+        #expect(p0.load(machine.pa(0x1000), 129) == pattern(128, seed: 1) + [9])
+    }
+}
