@@ -298,6 +298,17 @@ private func expectFailureChangesNothing(_ scratch: Scratch, _ words: [String], 
         #expect(try scratch.error("hw", "wrmsr", "0x982", "0x0001000200000002").code == "#GP(0)")  // locked
     }
 
+    @Test func whileSuspendedTheTableShowsSavedKeys() throws {
+        let scratch = machine()
+        scratch.run("hw", "pconfig", "--keyid", "1", "--command", "set-key-random")
+        scratch.run("power", "suspend")
+        let tme = try #require(try scratch.json("hw", "keytable")["tme"] as? [String: Any])
+        #expect(tme["state"] as? String == "saved")
+        #expect(tme["standby_keys_saved"] as? Bool == true)
+        scratch.run("power", "resume")
+        #expect((try scratch.json("hw", "keytable")["tme"] as? [String: Any])?["state"] as? String == "active")
+    }
+
     @Test func s3WithSaveForStandbyKeepsTheTableAndWithoutLosesIt() throws {
         for (save, expected) in [("on", "random"), ("off", "unprogrammed")] {
             let scratch = machine("--save-key-for-standby", save, "--force")

@@ -248,9 +248,8 @@ extension HWCommand {
             }
             let tme = machine.tmeStatus
             let tmeState =
-                !tme.locked
-                ? "unlocked"
-                : !tme.active ? "disabled" : tme.standbyKeysSaved ? "saved" : tme.bypass ? "bypass" : "active"
+                tme.standbyKeysSaved
+                ? "saved" : !tme.locked ? "unlocked" : !tme.active ? "disabled" : tme.bypass ? "bypass" : "active"
             let entries = machine.keyTableStatus(package: package)
             let json = JSON.object([
                 ("package", .count(package)),
