@@ -72,6 +72,11 @@ public protocol X86Processor: AnyObject {
     /// every cache.
     func clflush(_ address: PhysicalAddress)
 
+    /// CLFLUSHOPT over every line of `[address, address + length)` (this alias), the way Linux's
+    /// `clflush_cache_range()` loops: each dirty line is written back, every copy invalidated. The same as
+    /// one ``clflush(_:)`` per line, but the write-backs reach the memory encryption engine in bulk.
+    func clflush(_ address: PhysicalAddress, length: Int)
+
     /// WBINVD: writes back and invalidates every line of this processor's package cache. #GP(0) above CPL0.
     func wbinvd() throws(X86Fault)
 

@@ -28,6 +28,7 @@ public struct HWCommand: ParsableCommand {
         RDMSR.self,
         WRMSR.self,
         Inject.self,
+        PCONFIG.self, Store.self, Load.self, CLFLUSH.self, WBINVD.self, KeyTable.self,
     ]
 
     /// `hw dram PA LEN`: raw DRAM bytes; KeyID bits of PA are ignored.

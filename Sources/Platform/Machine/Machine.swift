@@ -43,8 +43,9 @@ public final class Machine {
     /// The platform-scoped IWKey backup storage (Key Locker).
     let iwKeyBackup: IWKeyBackupStorage
 
-    /// The KeyID layout in physical addresses.
-    public var keyIDLayout: KeyIDLayout { configuration.keyIDLayout }
+    /// The KeyID layout in physical addresses: k from the activated `IA32_TME_ACTIVATE` (0 until TME is
+    /// activated with MK_TME_KEYID_BITS > 0).
+    public var keyIDLayout: KeyIDLayout { tme.keyIDLayout }
 
     /// A machine in the off state with fresh parts; ``create(configuration:pageSource:)`` powers it on and
     /// ``restore(configuration:image:pageSource:)`` overwrites its state from an image.

@@ -1,0 +1,37 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommandsTests
+//
+//===----------------------------------------------------------------------===//
+
+import Platform
+import Testing
+import X86
+
+@testable import HWKeysCommands
+
+/// The memory benchmarks run and report what they measured (no timing assertions: numbers come from
+/// `hwkeys benchmark`, never from tests).
+@Suite struct MemoryBenchmarksTests {
+    @Test(arguments: TMEAlgorithm.allCases)
+    func benchmarksReportTheirWorkAndEmulatedCycles(algorithm: TMEAlgorithm) throws {
+        let writeback = try MemoryBenchmarks.writeback(bytes: 256 << 10, algorithm: algorithm, cacheLines: 1024)
+        #expect(writeback.name == "memory-writeback")
+        #expect(writeback.bytes == 256 << 10)
+        #expect(writeback.algorithm == algorithm)
+        // Every line written back once: 48 pages evicted, 16 by WBINVD.
+        let expected =
+            Double(
+                48 * 64 * CostItem.lineWriteback.cycles + CostItem.wbinvd.cycles
+                    + 16 * 64 * CostItem.wbinvdPerDirtyLine.cycles
+            ) / 64
+        #expect(writeback.emulatedCyclesPerPage == expected)
+        let fill = try MemoryBenchmarks.fill(bytes: 256 << 10, algorithm: algorithm, cacheLines: 1024)
+        #expect(fill.name == "memory-fill")
+        #expect(fill.emulatedCyclesPerPage == Double(64 * CostItem.lineFill.cycles))
+        let engine = MemoryBenchmarks.lineEngine(bytes: 256 << 10, algorithm: algorithm)
+        #expect(engine.name == "line-engine")
+        #expect(engine.emulatedCyclesPerPage == nil)
+        #expect(engine.seconds >= 0 && writeback.seconds >= 0 && fill.seconds >= 0)
+    }
+}
