@@ -21,6 +21,7 @@ public enum CostItem: String, CaseIterable, Sendable, Codable {
     case aesklBlock = "aeskl_block"
     case iwkeyBackup = "iwkey_backup"
     case iwkeyRestore = "iwkey_restore"
+    case aesklHandle = "aeskl_handle"
     case msrAccess = "msr_access"
     case cr4Write = "cr4_write"
     case rdrand
@@ -37,9 +38,10 @@ public enum CostItem: String, CaseIterable, Sendable, Codable {
         case .loadiwkeySoftware: 120
         case .loadiwkeyRandom: 25_000
         case .encodekey: 500
-        case .aesklBlock: 40
-        case .iwkeyBackup: 100_000
+        case .aesklBlock: 12
+        case .iwkeyBackup: 20_000
         case .iwkeyRestore: 20_000
+        case .aesklHandle: 100
         case .msrAccess: 100
         case .cr4Write: 100
         case .rdrand: 500
@@ -62,15 +64,25 @@ public enum CostItem: String, CaseIterable, Sendable, Codable {
             "Chang S. Bae, LKML Dec 2020: LOADIWKEY about 110–130 cycles with a software key (keylocker-research.md §1.4)."
         case .loadiwkeyRandom:
             "Chang S. Bae, LKML Dec 2020: about 25K cycles with hardware randomisation (keylocker-research.md §1.4)."
-        case .encodekey: "Not published; modelled as one AES-GCM-SIV wrap (a few hundred cycles)."
+        case .encodekey:
+            "Not published. Modelled as one AES-256-GCM-SIV seal in the wrap unit, about five handle unwraps "
+                + "(aeskl_handle); only the handle, not the cost, is architectural (SDM ENCODEKEY128/256)."
         case .aesklBlock:
-            "AES-KL XTS runs at about half of AES-NI on Raptor Lake (Bae, v6 cover letter); per-block cost of one "
-                + "unwrap-cached AESENC*KL."
+            "Per 16-byte block of AES*KL (the WIDE forms charge 8): AES-256 throughput like AES-NI, about 12 "
+                + "cycles per block from AES-NI XTS 6739 MiB/s on Raptor Lake (Bae, v6 cover letter, "
+                + "keylocker-research.md §1.12). Charged only when the handle unwraps."
         case .iwkeyBackup:
-            "Backup 'takes time ... as writing flash memory' (Intel helper code, keylocker-research.md §1.8); "
-                + "tens of microseconds."
+            "WRMSR IA32_COPY_LOCAL_TO_PLATFORM, the processor side: not published; 'tens of thousands of cycles' "
+                + "for platform copies (Christopherson, keylocker-research.md §1.8). The storage write completes "
+                + "asynchronously after --kl-backup-latency of emulated time (spec.md §3), not in these cycles."
         case .iwkeyRestore:
-            "Sean Christopherson: platform restore takes 'tens of thousands of cycles' (keylocker-research.md §1.8)."
+            "WRMSR IA32_COPY_PLATFORM_TO_LOCAL: 'tens of thousands of cycles' (Christopherson) against 'less than "
+                + "100 cycles' (Intel helper code); hwkeys takes the conservative figure (keylocker-research.md §1.8)."
+        case .aesklHandle:
+            "Per AES*KL instruction: load and authenticate the handle against IWKey, charged on every execution "
+                + "(hits of hwkeys' host-side unwrap cache cost the same). From Bae's v6 cover letter: AES-KL XTS "
+                + "3425 MiB/s = half of AES-NI, i.e. ~8 blocks' worth (~100 cycles) per AESENCWIDE256KL; "
+                + "single-block CBC on Tiger Lake (505 MiB/s, ~140 cycles/block) agrees (keylocker-research.md §1.12)."
         case .msrAccess: "Agner Fog: RDMSR/WRMSR ~ 100 cycles (serializing)."
         case .cr4Write: "Agner Fog: MOV to CR4 ~ 100 cycles (serializing)."
         case .rdrand: "Agner Fog: RDRAND ~ 500 cycles latency on recent cores."
