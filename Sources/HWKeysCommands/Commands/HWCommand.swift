@@ -28,7 +28,7 @@ public struct HWCommand: ParsableCommand {
         RDMSR.self,
         WRMSR.self,
         Inject.self,
-    ]
+    ] + keyLockerCommands
 
     /// `hw dram PA LEN`: raw DRAM bytes; KeyID bits of PA are ignored.
     public struct DRAMRead: HWKeysCommand {
