@@ -1,0 +1,195 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommands
+//
+//===----------------------------------------------------------------------===//
+
+import HWCrypto
+import Platform
+import X86
+
+/// AES-XTS-256 composed from Key Locker instructions on one emulated logical processor, as the Linux
+/// `aeskl` driver does it (v9a 14/14, keylocker-research.md §2.5): per data unit the tweak is
+/// T_0 = AESENC256KL(sector number, little-endian 128 bits) under the tweak-key handle, T_j = T_0·α^j, and the
+/// data goes eight blocks at a time through AESENCWIDE256KL / AESDECWIDE256KL under the data-key handle,
+/// XORed with the tweaks before and after. The result equals AES-256-XTS (IEEE 1619) with K1 ‖ K2.
+///
+/// The instructions run on the processor's XMM registers exactly as software would use them: XMM0–7 for
+/// data, XMM8 for the tweak. Nothing is allocated per data unit or per instruction.
+public final class KeyLockerXTS256 {
+    /// The processor whose IWKey the handles were made under.
+    public let processor: LogicalProcessor
+    /// Bytes per data unit (a multiple of 128: no ciphertext stealing).
+    public let unitLength: Int
+
+    private let dataHandle: UnsafeMutableRawBufferPointer
+    private let tweakHandle: UnsafeMutableRawBufferPointer
+    private let tweaks: UnsafeMutableRawBufferPointer
+
+    /// - Parameters:
+    ///   - processor: runs the instructions; CR4.KL must be set and the handles made under its IWKey.
+    ///   - dataHandle: the 64-byte AES-256 handle of K1 (ENCODEKEY256).
+    ///   - tweakHandle: the 64-byte AES-256 handle of K2.
+    ///   - unitLength: the data-unit size, a positive multiple of 128 bytes [4096].
+    public init(processor: LogicalProcessor, dataHandle: [UInt8], tweakHandle: [UInt8], unitLength: Int = 4096) {
+        precondition(dataHandle.count == 64 && tweakHandle.count == 64, "AES-256 Key Locker handles are 64 bytes")
+        precondition(unitLength > 0 && unitLength % 128 == 0, "KL-XTS data units are whole groups of eight blocks")
+        self.processor = processor
+        self.unitLength = unitLength
+        self.dataHandle = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+        self.tweakHandle = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+        self.tweaks = UnsafeMutableRawBufferPointer.allocate(byteCount: unitLength, alignment: 16)
+        self.dataHandle.copyBytes(from: dataHandle)
+        self.tweakHandle.copyBytes(from: tweakHandle)
+    }
+
+    deinit {
+        dataHandle.deallocate()
+        tweakHandle.deallocate()
+        tweaks.initializeMemory(as: UInt8.self, repeating: 0)
+        tweaks.deallocate()
+    }
+
+    /// Encrypts whole data units in place; unit u has sector number `firstSector + u`.
+    ///
+    /// - Returns: false if an instruction set ZF (a handle was rejected); the buffer is then partly processed.
+    /// - Throws: the instructions' faults (#UD without Key Locker, CR4.KL, AESKLE or WIDE_KL).
+    public func encrypt(_ data: UnsafeMutableRawBufferPointer, firstSector: UInt64) throws(X86Fault) -> Bool {
+        try run(data, firstSector: firstSector, operation: .encrypt256)
+    }
+
+    /// Decrypts whole data units in place; see ``encrypt(_:firstSector:)``.
+    public func decrypt(_ data: UnsafeMutableRawBufferPointer, firstSector: UInt64) throws(X86Fault) -> Bool {
+        try run(data, firstSector: firstSector, operation: .decrypt256)
+    }
+
+    private func run(
+        _ data: UnsafeMutableRawBufferPointer,
+        firstSector: UInt64,
+        operation: AESKLOperation
+    ) throws(X86Fault) -> Bool {
+        precondition(data.count % unitLength == 0, "KL-XTS works on whole data units")
+        let processor = self.processor
+        let dataHandle = UnsafeRawBufferPointer(self.dataHandle)
+        let tweakHandle = UnsafeRawBufferPointer(self.tweakHandle)
+        let tweaks = self.tweaks
+        let unitLength = self.unitLength
+        // Software moves operands to and from XMM registers around each instruction; holding the register
+        // file's address for the whole call stands for those MOVDQU instructions.
+        return try processor.withXMMRegisters { (xmm) throws(X86Fault) -> Bool in
+            let blocks = UnsafeMutableRawBufferPointer(rebasing: xmm[0..<128])
+            let tweakRegister = UnsafeMutableRawBufferPointer(rebasing: xmm[128..<144])
+            var unitStart = 0
+            var sector = firstSector
+            while unitStart < data.count {
+                tweakRegister.storeBytes(of: sector.littleEndian, toByteOffset: 0, as: UInt64.self)
+                tweakRegister.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
+                guard try !processor.aeskl(.encrypt256, xmm: 8, handle: tweakHandle) else { return false }
+                XTSTweak.sequence(from: UnsafeRawBufferPointer(tweakRegister), into: tweaks)
+                var offset = 0
+                while offset < unitLength {
+                    let chunk = UnsafeMutableRawBufferPointer(
+                        rebasing: data[unitStart + offset..<unitStart + offset + 128]
+                    )
+                    let tweak = UnsafeRawBufferPointer(rebasing: tweaks[offset..<offset + 128])
+                    XTSTweak.xor(UnsafeRawBufferPointer(chunk), tweak, into: blocks)
+                    guard try !processor.aeswidekl(operation, handle: dataHandle) else { return false }
+                    XTSTweak.xor(UnsafeRawBufferPointer(blocks), tweak, into: chunk)
+                    offset += 128
+                }
+                unitStart += unitLength
+                sector &+= 1
+            }
+            return true
+        }
+    }
+}
+
+/// Host-time measurements of the emulated Key Locker (plain functions: `hwkeys benchmark` wires them up
+/// beside OpenSSL). These report host wall time, never emulated cycles.
+public enum KeyLockerBenchmarks {
+    /// Throughput of one direction pair.
+    public struct Throughput: Sendable {
+        /// Encryption, in 10⁹ bytes per second of host time.
+        public var encryptGBps: Double
+        /// Decryption, in 10⁹ bytes per second of host time.
+        public var decryptGBps: Double
+        /// The buffer size processed per call.
+        public var bufferBytes: Int
+        /// The AES implementation under the emulated instructions.
+        public var aesPath: AESPath
+    }
+
+    /// A seeded machine (no kernel) with CR4.KL set on CPU 0, a random IWKey (KeySource 1), and a
+    /// ``KeyLockerXTS256`` for `key` = K1 ‖ K2 (64 bytes) whose handles are CPL0-only, as Linux makes them.
+    ///
+    /// - Returns: the machine (keep it alive while using the XTS object) and the XTS object.
+    public static func makeXTS256(
+        key: [UInt8],
+        unitLength: Int = 4096,
+        seed: UInt64 = 1
+    ) throws -> (machine: Machine, xts: KeyLockerXTS256) {
+        precondition(key.count == 64, "AES-256-XTS keys are 64 bytes (K1 ‖ K2)")
+        var configuration = MachineConfiguration()
+        configuration.seed = seed
+        configuration.bootKernel = false
+        let machine = try Machine.create(configuration: configuration)
+        let cpu = machine.processors[0]
+        try cpu.writeCR4(CR4.keyLocker)
+        let zeros = [UInt8](repeating: 0, count: 48)
+        cpu.withXMMRegisters { $0.copyBytes(from: zeros) }
+        guard try !cpu.loadiwkey(eax: 1 << KeyLockerEncoding.loadKeySourceShift, src1: 2, src2: 1) else {
+            throw CommandError.failed("EIO", "LOADIWKEY could not get a random IWKey")
+        }
+        func handle(_ part: ArraySlice<UInt8>) throws -> [UInt8] {
+            cpu.withXMMRegisters { $0.copyBytes(from: part) }
+            _ = try cpu.encodekey256(src: KeyLockerEncoding.restrictCPL0)
+            return cpu.withXMMRegisters { Array($0[0..<64]) }
+        }
+        let xts = KeyLockerXTS256(
+            processor: cpu,
+            dataHandle: try handle(key[0..<32]),
+            tweakHandle: try handle(key[32..<64]),
+            unitLength: unitLength
+        )
+        return (machine, xts)
+    }
+
+    /// AES-XTS-256 from AESENCWIDE256KL/AESDECWIDE256KL on 4 KiB data units over a `bufferBytes` buffer
+    /// (16 KiB: the size `openssl speed` reports), each direction repeated for at least `minimumSeconds`
+    /// of host time after one warm-up pass.
+    public static func xts256(bufferBytes: Int = 16 << 10, minimumSeconds: Double = 1) throws -> Throughput {
+        precondition(bufferBytes > 0 && bufferBytes % 4096 == 0, "the buffer is whole 4 KiB units")
+        var key = [UInt8](repeating: 0, count: 64)
+        var data = [UInt8](repeating: 0, count: bufferBytes)
+        let entropy = SeededEntropySource(seed: 0x4B4C_5854_5321)
+        key.withUnsafeMutableBytes { entropy.fill($0) }
+        data.withUnsafeMutableBytes { entropy.fill($0) }
+        let (machine, xts) = try makeXTS256(key: key)
+        defer { withExtendedLifetime(machine) {} }
+        func measure(_ body: (UnsafeMutableRawBufferPointer) throws -> Bool) throws -> Double {
+            try data.withUnsafeMutableBytes { buffer in
+                guard try body(buffer) else { throw CommandError.failed("EIO", "a Key Locker handle was rejected") }
+                let clock = ContinuousClock()
+                let start = clock.now
+                var passes = 0
+                var elapsed = 0.0
+                repeat {
+                    for _ in 0..<16 { _ = try body(buffer) }
+                    passes += 16
+                    let duration = clock.now - start
+                    elapsed = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+                } while elapsed < minimumSeconds
+                return Double(passes * bufferBytes) / max(elapsed, 1e-9) / 1e9
+            }
+        }
+        let encrypt = try measure { try xts.encrypt($0, firstSector: 0) }
+        let decrypt = try measure { try xts.decrypt($0, firstSector: 0) }
+        return Throughput(
+            encryptGBps: encrypt,
+            decryptGBps: decrypt,
+            bufferBytes: bufferBytes,
+            aesPath: AESEngine.defaultPath
+        )
+    }
+}
