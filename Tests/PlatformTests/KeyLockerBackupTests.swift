@@ -234,7 +234,7 @@ import X86
         var unit = ImageWriter()
         unit.section("kl", version: 1)
         var reader = ImageReader(unit.bytes)
-        let decoded = KeyLockerUnit()
+        let decoded = KeyLockerUnit(configuration: MachineConfiguration())
         try decoded.decode(from: &reader)
         #expect(decoded.encryptionKey.isZero && decoded.integrityKey.isZero && !decoded.copyStatus)
         var backup = ImageWriter()

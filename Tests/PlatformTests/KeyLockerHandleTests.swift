@@ -277,8 +277,10 @@ import X86
         bad[40] ^= 1
         _ = try cpu.aesKL(.decrypt256, testBytes(16, 1), handle: bad)
         let after = machine.counters
-        #expect(after.counts[.aesklHandle, default: 0] - before.counts[.aesklHandle, default: 0] == 3)
-        #expect(after.counts[.aesklBlock, default: 0] - before.counts[.aesklBlock, default: 0] == 9)
+        // One charge per instruction, whatever ZF: one WIDE, two single-block (one of them rejected).
+        #expect(after.counts[.aesklWide, default: 0] - before.counts[.aesklWide, default: 0] == 1)
+        #expect(after.counts[.aesklBlock, default: 0] - before.counts[.aesklBlock, default: 0] == 2)
+        #expect(after.total - before.total == CostItem.aesklWide.cycles + 2 * CostItem.aesklBlock.cycles)
         #expect(before.counts[.loadiwkeySoftware] == 1)
         #expect(before.counts[.encodekey] == 1)
         _ = try cpu.loadIWKey(enc: Self.enc, int: Self.int, eax: 2)
@@ -347,18 +349,27 @@ import X86
         #expect(cpu.keyLocker.unwrapCache.count == 0)
         #expect(try cpu.handleWorks(handle))
         #expect(cpu.keyLocker.unwrapCache.count == 1)
+        #expect(cpu.keyLocker.unwrapCache.misses == 1)
         let generation = cpu.keyLocker.generation
         let cached = try #require(
             handle.withUnsafeBytes { cpu.keyLocker.unwrapCache.lookup($0, generation: generation) }
-        )
-        // A second use returns the very same expanded key: no unwrap.
-        let again = try #require(handle.withUnsafeBytes { cpu.handleKey(.encrypt256, $0) })
-        #expect(again === cached)
+        ).takeUnretainedValue()
+        // Second and third uses take the very same expanded key: no unwrap.
+        #expect(try cpu.handleWorks(handle))
+        #expect(try cpu.aesWideKL(.decrypt256, testBytes(128, 3), handle: handle).zf == false)
+        #expect(cpu.keyLocker.unwrapCache.misses == 1)
+        var used: AESBlockCipher?
+        #expect(handle.withUnsafeBytes { cpu.withHandleKey(.encrypt256, $0) { used = $0 } } == false)
+        #expect(used === cached)
+        // The same handle under another generation (IWKey) is a miss.
+        #expect(handle.withUnsafeBytes { cpu.keyLocker.unwrapCache.lookup($0, generation: generation &+ 1) } == nil)
         // Failures are not cached.
         var bad = handle
         bad[60] ^= 1
         #expect(try cpu.handleWorks(bad) == false)
+        #expect(try cpu.handleWorks(bad) == false)
         #expect(cpu.keyLocker.unwrapCache.count == 1)
+        #expect(cpu.keyLocker.unwrapCache.misses == 3)
         try cpu.loadIWKey(enc: testBytes(32, 1), int: testBytes(16, 2))
         #expect(cpu.keyLocker.generation != generation)
         #expect(cpu.keyLocker.unwrapCache.count == 0)

@@ -12,7 +12,7 @@ extension LogicalProcessor {
     /// or AES-256 (14 rounds) encryption or decryption of XMM`xmm` under the key wrapped in the handle
     /// (SDM Vol. 2A "AESENC128KL" … "AESDEC256KL"; Key Locker spec 343965 §3; spec.md §3).
     ///
-    /// A bad handle never faults: it sets ZF and leaves the register unchanged (see ``handleKey(_:_:)``).
+    /// A bad handle never faults: it sets ZF and leaves the register unchanged (see ``withHandleKey(_:_:_:)``).
     ///
     /// - Parameters:
     ///   - operation: which of the four instructions.
@@ -46,30 +46,33 @@ extension LogicalProcessor {
     /// - Returns: ZF: `true` when the handle is illegal or does not authenticate (XMM0–7 unchanged).
     /// - Throws: #UD without Key Locker, with CR4.KL = 0, AESKLE = 0 or WIDE_KL = 0.
     public func aeswidekl(_ operation: AESKLOperation, handle: UnsafeRawBufferPointer) throws(X86Fault) -> Bool {
-        precondition(
-            handle.count == operation.handleSize,
-            "\(operation.wideMnemonic) reads a \(operation.handleSize)-byte handle"
-        )
+        precondition(handle.count == Self.handleSize(operation), "AES*KL reads a 48- or 64-byte handle")
         // #UD: KL, CR4.KL, AESKLE, WIDE_KL.
         try require(.wideKL, operation.wideMnemonic)
         return run(operation, handle: handle, registers: 0..<128)
     }
 
     /// The common body: handle → key (or ZF = 1), then AES on the registers in place.
+    @inline(__always)
     private func run(_ operation: AESKLOperation, handle: UnsafeRawBufferPointer, registers: Range<Int>) -> Bool {
         // Every execution loads and unwraps the handle on silicon, so it is charged whether or not the
-        // host-side cache already holds the key: emulated time never depends on the cache.
-        machine.charge(.aesklHandle)
-        guard let cipher = handleKey(operation, handle) else { return true }
-        xmm.withUnsafeMutableBytes { file in
-            let data = UnsafeMutableRawBufferPointer(rebasing: file[registers])
-            if operation.encrypts { cipher.encrypt(data) } else { cipher.decrypt(data) }
+        // host-side cache holds the key, and whatever ZF: emulated time never depends on the cache.
+        machine.charge(registers.count == 16 ? .aesklBlock : .aesklWide)
+        let encrypts = operation == .encrypt128 || operation == .encrypt256
+        let data = UnsafeMutableRawBufferPointer(rebasing: keyLocker.registers(xmm)[registers])
+        return withHandleKey(operation, handle) { cipher in
+            if encrypts { cipher.encrypt(data) } else { cipher.decrypt(data) }
         }
-        machine.charge(.aesklBlock, count: UInt64(registers.count / 16))
-        return false
     }
 
-    /// The SDM's `Illegal` check, then `UnwrapKeyAndAuthenticate384/512` against the current IWKey.
+    /// m384 or m512 (local, so the hot path makes no cross-module call).
+    @inline(__always)
+    private static func handleSize(_ operation: AESKLOperation) -> Int {
+        operation == .encrypt256 || operation == .decrypt256 ? 64 : 48
+    }
+
+    /// The SDM's `Illegal` check, then `UnwrapKeyAndAuthenticate384/512` against the current IWKey; calls
+    /// `body` with the expanded key on success.
     ///
     /// The handle is illegal when a reserved AAD bit is set (bits 23:3 and 127:28), bit 0 (CPL0-only) is
     /// set and CPL > 0, bit 1 (no-encrypt) is set for an encrypt form, bit 2 (no-decrypt) for a decrypt
@@ -77,30 +80,48 @@ extension LogicalProcessor {
     /// it is unwrapped with the spec.md §3 AES-256-GCM-SIV construction, which fails on any change to the
     /// handle or to IWKey. Successful unwraps are remembered in the ``UnwrapCache`` for this IWKey.
     ///
-    /// - Returns: the expanded key, or nil (ZF = 1).
-    func handleKey(_ operation: AESKLOperation, _ handle: UnsafeRawBufferPointer) -> AESBlockCipher? {
+    /// - Returns: ZF: `true` when the handle is illegal or does not authenticate (`body` not called).
+    @inline(__always)
+    func withHandleKey(
+        _ operation: AESKLOperation,
+        _ handle: UnsafeRawBufferPointer,
+        _ body: (AESBlockCipher) -> Void
+    ) -> Bool {
         let word0 = UInt32(littleEndian: handle.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         let word1 = UInt32(littleEndian: handle.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         let words23 = handle.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
         let reserved: UInt32 = 0xF0FF_FFF8  // bits 31:28 and 23:3 of the first dword
-        guard word0 & reserved == 0, word1 == 0, words23 == 0 else { return nil }
+        guard word0 & reserved == 0, word1 == 0, words23 == 0 else { return true }
+        let (aes256, encrypts): (Bool, Bool) =
+            switch operation {
+            case .encrypt128: (false, true)
+            case .decrypt128: (false, false)
+            case .encrypt256: (true, true)
+            case .decrypt256: (true, false)
+            }
         let keyType = word0 >> KeyLockerEncoding.keyTypeShift & 0xF
-        let expected = operation.isAES256 ? KeyLockerEncoding.keyTypeAES256 : KeyLockerEncoding.keyTypeAES128
-        guard keyType == expected else { return nil }
-        if word0 & KeyLockerEncoding.restrictCPL0 != 0, cpl > 0 { return nil }
-        if operation.encrypts, word0 & KeyLockerEncoding.restrictNoEncrypt != 0 { return nil }
-        if !operation.encrypts, word0 & KeyLockerEncoding.restrictNoDecrypt != 0 { return nil }
+        let expected = aes256 ? KeyLockerEncoding.keyTypeAES256 : KeyLockerEncoding.keyTypeAES128
+        guard keyType == expected else { return true }
+        if word0 & KeyLockerEncoding.restrictCPL0 != 0, cpl > 0 { return true }
+        if encrypts, word0 & KeyLockerEncoding.restrictNoEncrypt != 0 { return true }
+        if !encrypts, word0 & KeyLockerEncoding.restrictNoDecrypt != 0 { return true }
 
-        if let cached = keyLocker.unwrapCache.lookup(handle, generation: keyLocker.generation) { return cached }
+        let unit = keyLocker
+        if let cached = unit.unwrapCache.lookup(handle, generation: unit.generation) {
+            cached._withUnsafeGuaranteedRef(body)
+            return false
+        }
+        unit.unwrapCache.recordMiss()
         guard
             let key = KeyLockerWrap.unwrap(
                 handle: handle,
-                encryptionKey: keyLocker.encryptionKey,
-                integrityKey: keyLocker.integrityKey
+                encryptionKey: unit.encryptionKey,
+                integrityKey: unit.integrityKey
             )
-        else { return nil }
+        else { return true }
         let cipher = AESBlockCipher(key: key)
-        keyLocker.unwrapCache.insert(handle, generation: keyLocker.generation, cipher: cipher)
-        return cipher
+        unit.unwrapCache.insert(handle, generation: unit.generation, cipher: cipher)
+        body(cipher)
+        return false
     }
 }

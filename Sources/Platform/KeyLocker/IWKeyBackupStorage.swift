@@ -27,8 +27,10 @@ final class IWKeyBackupStorage {
     /// `IA32_IWKEYBACKUP_STATUS[3]`: "IWKeyBackup consumed". Set with bit 0 when a backup completes, so a
     /// completed backup reads 9H as in ACRN's emulation (keylocker-research.md §1.8).
     private(set) var consumed = false
-    /// Emulated time (ns) at which an in-flight backup becomes valid, if one is in flight.
-    private(set) var completesAt: UInt64?
+    /// Emulated time (ns) at which an in-flight backup becomes valid, if one is in flight. Read on every
+    /// `Machine.charge` (``timeAdvanced(from:to:)``), where a dynamic exclusivity check would double the
+    /// cost of charging; every access is instantaneous and one thread drives a machine.
+    @exclusivity(unchecked) private(set) var completesAt: UInt64?
 
     /// The emulated time a backup takes to become valid.
     let latencyNanoseconds: UInt64
@@ -79,6 +81,7 @@ final class IWKeyBackupStorage {
     }
 
     /// Emulated time moved from `from` to `to` (called by `Machine.advance`).
+    @inline(__always)
     func timeAdvanced(from: UInt64, to: UInt64) {
         if let deadline = completesAt, to >= deadline { complete() }
     }

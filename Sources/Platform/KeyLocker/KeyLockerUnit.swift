@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import X86
 
 /// A logical processor's Key Locker state (Key Locker spec 343965 §1; SDM Vol. 2A LOADIWKEY):
 ///
@@ -31,12 +32,36 @@ final class KeyLockerUnit {
     var copyStatus = false
 
     /// Counts IWKey changes on this processor. Not architectural and not saved: it only names which IWKey
-    /// an ``UnwrapCache`` entry was unwrapped under.
-    private(set) var generation: UInt64 = 0
+    /// an ``UnwrapCache`` entry was unwrapped under. (Read on every AES*KL; instantaneous accesses only.)
+    @exclusivity(unchecked) private(set) var generation: UInt64 = 0
     /// Unwrapped keys by (handle bytes, IWKey generation).
     let unwrapCache = UnwrapCache()
+    /// The Key Locker features of this CPU model, copied from the (immutable) machine configuration so
+    /// the per-instruction guards read no shared state.
+    let features: KeyLockerFeatures
 
-    init() {}
+    init(configuration: MachineConfiguration) {
+        features = KeyLockerFeatures(configuration)
+    }
+
+    // MARK: Host-side fast path
+
+    /// The processor's XMM register file, captured on first use. `SecretBytes` allocates its storage once
+    /// and frees it in `deinit`; holding `registerOwner` keeps it alive as long as this unit, and the
+    /// processor's `xmm` is a `let`, so the address stays valid. Saves a generic cross-module call per
+    /// AES*KL. Instantaneous accesses only.
+    @exclusivity(unchecked) private var registerFile: UnsafeMutableRawBufferPointer?
+    private var registerOwner: SecretBytes?
+
+    /// `xmm`'s bytes (the owning processor's register file).
+    @inline(__always)
+    func registers(_ xmm: SecretBytes) -> UnsafeMutableRawBufferPointer {
+        if let file = registerFile { return file }
+        let file = xmm.withUnsafeMutableBytes { $0 }
+        registerOwner = xmm
+        registerFile = file
+        return file
+    }
 
     /// What ENCODEKEY returns in EAX: `NoBackup | KeySource << 1` (SDM Vol. 2A ENCODEKEY128, "DEST").
     var encodeKeyEAX: UInt32 { (noBackup ? 1 : 0) | UInt32(keySource) << 1 }
@@ -94,5 +119,30 @@ final class KeyLockerUnit {
         let noBackup = try reader.bool()
         load(encryptionKey: enc, integrityKey: int, keySource: source, noBackup: noBackup)
         copyStatus = try reader.bool()
+    }
+}
+
+/// The Key Locker part of the CPU model (spec.md §3), as CPUID enumerates it.
+struct KeyLockerFeatures: Hashable, Sendable {
+    /// CPUID.(7,0):ECX[23] KL.
+    let present: Bool
+    /// CPUID.19H:EBX[2] WIDE_KL.
+    let wide: Bool
+    /// CPUID.19H:EBX[4]: the backup MSRs.
+    let backup: Bool
+    /// CPUID.19H:ECX[0]: NoBackup.
+    let noBackup: Bool
+    /// CPUID.19H:ECX[1]: KeySource 1.
+    let random: Bool
+    /// CPUID.19H:EAX[2:0]: supported handle restrictions.
+    let restrictions: UInt32
+
+    init(_ configuration: MachineConfiguration) {
+        present = configuration.keyLocker
+        wide = configuration.wideKL
+        backup = configuration.klBackup
+        noBackup = configuration.klNoBackup
+        random = configuration.klRandom
+        restrictions = configuration.klRestrictions.rawValue & 0x7
     }
 }
