@@ -15,7 +15,9 @@ import X86
 /// XORed with the tweaks before and after. The result equals AES-256-XTS (IEEE 1619) with K1 ‖ K2.
 ///
 /// The instructions run on the processor's XMM registers exactly as software would use them: XMM0–7 for
-/// data, XMM8 for the tweak. Nothing is allocated per data unit or per instruction.
+/// data, XMM8 for the tweak. Like the Linux driver (which keeps its tweaks in XMM8–15), the eight current
+/// tweaks stay in vector registers and advance by α⁸ per group; nothing is allocated per data unit or per
+/// instruction.
 public final class KeyLockerXTS256 {
     /// The processor whose IWKey the handles were made under.
     public let processor: LogicalProcessor
@@ -24,7 +26,6 @@ public final class KeyLockerXTS256 {
 
     private let dataHandle: UnsafeMutableRawBufferPointer
     private let tweakHandle: UnsafeMutableRawBufferPointer
-    private let tweaks: UnsafeMutableRawBufferPointer
 
     /// - Parameters:
     ///   - processor: runs the instructions; CR4.KL must be set and the handles made under its IWKey.
@@ -38,7 +39,6 @@ public final class KeyLockerXTS256 {
         self.unitLength = unitLength
         self.dataHandle = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
         self.tweakHandle = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
-        self.tweaks = UnsafeMutableRawBufferPointer.allocate(byteCount: unitLength, alignment: 16)
         self.dataHandle.copyBytes(from: dataHandle)
         self.tweakHandle.copyBytes(from: tweakHandle)
     }
@@ -46,8 +46,6 @@ public final class KeyLockerXTS256 {
     deinit {
         dataHandle.deallocate()
         tweakHandle.deallocate()
-        tweaks.initializeMemory(as: UInt8.self, repeating: 0)
-        tweaks.deallocate()
     }
 
     /// Encrypts whole data units in place; unit u has sector number `firstSector + u`.
@@ -63,41 +61,77 @@ public final class KeyLockerXTS256 {
         try run(data, firstSector: firstSector, operation: .decrypt256)
     }
 
+    /// Eight XTS tweaks T_j … T_j+7 as 64-bit halves (`low[i]` = bits 63:0 of T_j+i, `high[i]` = bits
+    /// 127:64), so advancing all eight by α⁸ is a handful of vertical vector operations.
+    struct TweakLanes {
+        var low: SIMD8<UInt64>
+        var high: SIMD8<UInt64>
+
+        /// T, T·α, …, T·α⁷ (IEEE 1619 §5.2, little-endian: shift left one bit, fold bit 127 back as 87H).
+        init(first: SIMD2<UInt64>) {
+            low = .zero
+            high = .zero
+            var (l, h) = (first[0], first[1])
+            for lane in 0..<8 {
+                low[lane] = l
+                high[lane] = h
+                (l, h) = ((l << 1) ^ ((h >> 63) &* 0x87), (h << 1) | (l >> 63))
+            }
+        }
+
+        /// Every lane times α⁸: shift left one byte and fold the byte shifted out, c·x¹²⁸ = c·(x⁷+x²+x+1).
+        @inline(__always)
+        mutating func advance() {
+            let carry = high &>> 56
+            high = (high &<< 8) | (low &>> 56)
+            low = (low &<< 8) ^ carry ^ (carry &<< 1) ^ (carry &<< 2) ^ (carry &<< 7)
+        }
+
+        /// Block `lane`'s tweak as it lies in memory (little-endian host).
+        @inline(__always)
+        subscript(lane: Int) -> SIMD2<UInt64> { SIMD2(low[lane], high[lane]) }
+    }
+
     private func run(
         _ data: UnsafeMutableRawBufferPointer,
         firstSector: UInt64,
         operation: AESKLOperation
     ) throws(X86Fault) -> Bool {
         precondition(data.count % unitLength == 0, "KL-XTS works on whole data units")
+        guard let base = data.baseAddress else { return true }
         let processor = self.processor
         let dataHandle = UnsafeRawBufferPointer(self.dataHandle)
         let tweakHandle = UnsafeRawBufferPointer(self.tweakHandle)
-        let tweaks = self.tweaks
         let unitLength = self.unitLength
         // Software moves operands to and from XMM registers around each instruction; holding the register
         // file's address for the whole call stands for those MOVDQU instructions.
         return try processor.withXMMRegisters { (xmm) throws(X86Fault) -> Bool in
-            let blocks = UnsafeMutableRawBufferPointer(rebasing: xmm[0..<128])
-            let tweakRegister = UnsafeMutableRawBufferPointer(rebasing: xmm[128..<144])
+            let blocks = xmm.baseAddress!
+            let tweakRegister = xmm.baseAddress! + 128
             var unitStart = 0
             var sector = firstSector
             while unitStart < data.count {
                 tweakRegister.storeBytes(of: sector.littleEndian, toByteOffset: 0, as: UInt64.self)
                 tweakRegister.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
                 guard try !processor.aeskl(.encrypt256, xmm: 8, handle: tweakHandle) else { return false }
-                XTSTweak.sequence(from: UnsafeRawBufferPointer(tweakRegister), into: tweaks)
-                var offset = 0
-                while offset < unitLength {
-                    let chunk = UnsafeMutableRawBufferPointer(
-                        rebasing: data[unitStart + offset..<unitStart + offset + 128]
-                    )
-                    let tweak = UnsafeRawBufferPointer(rebasing: tweaks[offset..<offset + 128])
-                    XTSTweak.xor(UnsafeRawBufferPointer(chunk), tweak, into: blocks)
+                var tweaks = TweakLanes(first: tweakRegister.load(as: SIMD2<UInt64>.self))
+                var offset = unitStart
+                let end = unitStart + unitLength
+                while offset < end {
+                    let chunk = base + offset
+                    for lane in 0..<8 {
+                        let plain = chunk.loadUnaligned(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                        blocks.storeBytes(of: plain ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                    }
                     guard try !processor.aeswidekl(operation, handle: dataHandle) else { return false }
-                    XTSTweak.xor(UnsafeRawBufferPointer(blocks), tweak, into: chunk)
+                    for lane in 0..<8 {
+                        let out = blocks.load(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                        chunk.storeBytes(of: out ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                    }
+                    tweaks.advance()
                     offset += 128
                 }
-                unitStart += unitLength
+                unitStart = end
                 sector &+= 1
             }
             return true
@@ -157,39 +191,68 @@ public enum KeyLockerBenchmarks {
 
     /// AES-XTS-256 from AESENCWIDE256KL/AESDECWIDE256KL on 4 KiB data units over a `bufferBytes` buffer
     /// (16 KiB: the size `openssl speed` reports), each direction repeated for at least `minimumSeconds`
-    /// of host time after one warm-up pass.
+    /// of host time after a warm-up pass.
     public static func xts256(bufferBytes: Int = 16 << 10, minimumSeconds: Double = 1) throws -> Throughput {
-        precondition(bufferBytes > 0 && bufferBytes % 4096 == 0, "the buffer is whole 4 KiB units")
-        var key = [UInt8](repeating: 0, count: 64)
-        var data = [UInt8](repeating: 0, count: bufferBytes)
-        let entropy = SeededEntropySource(seed: 0x4B4C_5854_5321)
-        key.withUnsafeMutableBytes { entropy.fill($0) }
-        data.withUnsafeMutableBytes { entropy.fill($0) }
-        let (machine, xts) = try makeXTS256(key: key)
-        defer { withExtendedLifetime(machine) {} }
-        func measure(_ body: (UnsafeMutableRawBufferPointer) throws -> Bool) throws -> Double {
-            try data.withUnsafeMutableBytes { buffer in
-                guard try body(buffer) else { throw CommandError.failed("EIO", "a Key Locker handle was rejected") }
-                let clock = ContinuousClock()
-                let start = clock.now
-                var passes = 0
-                var elapsed = 0.0
-                repeat {
-                    for _ in 0..<16 { _ = try body(buffer) }
-                    passes += 16
-                    let duration = clock.now - start
-                    elapsed = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-                } while elapsed < minimumSeconds
-                return Double(passes * bufferBytes) / max(elapsed, 1e-9) / 1e9
-            }
+        let encrypt = try KeyLockerXTSWorkload(encrypt: true, bufferBytes: bufferBytes)
+        let decrypt = try KeyLockerXTSWorkload(encrypt: false, bufferBytes: bufferBytes)
+        let duration = Duration.nanoseconds(Int64(max(minimumSeconds, 0) * 1e9))
+        func gbps(_ run: (bytes: Int, elapsed: Duration)) -> Double {
+            let seconds = Double(run.elapsed.components.seconds) + Double(run.elapsed.components.attoseconds) * 1e-18
+            return Double(run.bytes) / max(seconds, 1e-9) / 1e9
         }
-        let encrypt = try measure { try xts.encrypt($0, firstSector: 0) }
-        let decrypt = try measure { try xts.decrypt($0, firstSector: 0) }
         return Throughput(
-            encryptGBps: encrypt,
-            decryptGBps: decrypt,
+            encryptGBps: gbps(try encrypt.run(for: duration)),
+            decryptGBps: gbps(try decrypt.run(for: duration)),
             bufferBytes: bufferBytes,
             aesPath: AESEngine.defaultPath
         )
+    }
+}
+
+/// One direction of KL-XTS-256 over a fixed buffer, measured in slices: `hwkeys benchmark` alternates
+/// slices of this with slices of OpenSSL's AES-256-XTS so both see the same host load.
+public final class KeyLockerXTSWorkload {
+    /// Encrypt (true) or decrypt.
+    public let encrypt: Bool
+    private let machine: Machine
+    private let xts: KeyLockerXTS256
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var nextSector: UInt64 = 0
+
+    /// A seeded machine with a random IWKey, handles for a fixed random XTS key, and a `bufferBytes`
+    /// buffer (whole 4 KiB data units) of random data; one warm-up pass fills the unwrap cache.
+    public init(encrypt: Bool, bufferBytes: Int = 16 << 10) throws {
+        precondition(bufferBytes > 0 && bufferBytes % 4096 == 0, "the buffer is whole 4 KiB units")
+        self.encrypt = encrypt
+        let entropy = SeededEntropySource(seed: 0x4B4C_5854_5321)
+        var key = [UInt8](repeating: 0, count: 64)
+        key.withUnsafeMutableBytes { entropy.fill($0) }
+        (machine, xts) = try KeyLockerBenchmarks.makeXTS256(key: key)
+        buffer = .allocate(byteCount: bufferBytes, alignment: 64)
+        entropy.fill(buffer)
+        guard try pass() else { throw CommandError.failed("EIO", "a Key Locker handle was rejected") }
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Processes the buffer repeatedly (each pass its own run of sector numbers) for at least
+    /// `duration` of host time; returns the bytes processed and the time taken.
+    public func run(for duration: Duration) throws -> (bytes: Int, elapsed: Duration) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var passes = 0
+        var elapsed: Duration = .zero
+        repeat {
+            for _ in 0..<8 { _ = try pass() }
+            passes += 8
+            elapsed = clock.now - start
+        } while elapsed < duration
+        return (passes * buffer.count, elapsed)
+    }
+
+    private func pass() throws(X86Fault) -> Bool {
+        defer { nextSector &+= UInt64(buffer.count / xts.unitLength) }
+        return encrypt
+            ? try xts.encrypt(buffer, firstSector: nextSector) : try xts.decrypt(buffer, firstSector: nextSector)
     }
 }
