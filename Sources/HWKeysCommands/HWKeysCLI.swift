@@ -24,6 +24,11 @@ public struct HWKeys: ParsableCommand {
             PowerCommand.self,
             RunCommand.self,
             CostsCommand.self,
+            DmesgCommand.self,
+            SysfsCommand.self,
+            ClockCommand.self,
+            CPUCommand.self,
+            ProcCommand.self,
         ]
     )
 

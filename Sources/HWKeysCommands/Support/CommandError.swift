@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWKeysStore
+import Kernel
 import Platform
 import X86
 
@@ -45,6 +46,7 @@ public struct CommandError: Error, Sendable, CustomStringConvertible {
         case let power as PowerError: self.init(code: power.code, message: power.message)
         case let config as ConfigurationError: self.init(code: "EINVAL", message: config.message, exitCode: 2)
         case let image as ImageError: self.init(code: "EIO", message: "cannot read machine image: \(image.message)")
+        case let kernel as KernelError: self.init(code: kernel.errno.name, message: kernel.message)
         case let store as StoreError: self.init(code: store.code.rawValue, message: store.message)
         default: self.init(code: "EIO", message: "\(error)")
         }

@@ -6,6 +6,7 @@
 
 import Foundation
 import HWKeysStore
+import Kernel
 import Platform
 
 /// One CLI invocation's view of the state file: opens the store on first use, loads the named machine on
@@ -20,6 +21,12 @@ public final class Session {
     let emit: (String) -> Void
 
     private var store: StateStore?
+    /// The running kernel, once restored or booted.
+    private var kernelInstance: Kernel?
+    /// The saved kernel state not yet restored (restored on first use: hardware-only commands skip it).
+    private var pendingKernelState: Data?
+    /// The kernel stopped (power off): its component is removed at commit.
+    private var kernelStopped = false
     /// The revision of the loaded machine, so a commit fails (EAGAIN) if another process changed it meanwhile.
     private var revision: MachineRevision?
     private var loaded: Machine?
@@ -104,7 +111,39 @@ public final class Session {
         let machine = try Machine.restore(configuration: configuration, image: image, pageSource: source)
         loaded = machine
         revision = record.revision
+        pendingKernelState = record.components[ComponentName.kernel]
         return machine
+    }
+
+    /// The kernel running on the named machine.
+    public func kernel() throws -> Kernel {
+        if let kernelInstance { return kernelInstance }
+        let machine = try machine()
+        try machine.requireRunning()
+        guard let state = pendingKernelState else {
+            throw CommandError.failed(
+                "ENOSYS",
+                "machine '\(machineName)' runs no kernel (created with --no-kernel); only `hw` and `power` commands apply"
+            )
+        }
+        let kernel: Kernel
+        do {
+            kernel = try Kernel.restore(platform: machine, state: state)
+        } catch {
+            throw CommandError.failed("EIO", "cannot restore the kernel of machine '\(machineName)': \(error)")
+        }
+        kernelInstance = kernel
+        pendingKernelState = nil
+        return kernel
+    }
+
+    /// Boots a fresh kernel on the loaded, running machine if its configuration asks for one.
+    private func bootKernelIfConfigured(_ machine: Machine) throws {
+        kernelInstance = nil
+        pendingKernelState = nil
+        guard machine.configuration.bootKernel else { return }
+        kernelInstance = try Kernel.boot(platform: machine, commandLine: machine.configuration.kernelCommandLine)
+        kernelStopped = false
     }
 
     /// Builds a new machine (refusing to overwrite one unless `replace`), powered on.
@@ -120,6 +159,7 @@ public final class Session {
         loaded = machine
         createdPending = true
         replacePending = replace
+        try bootKernelIfConfigured(machine)
         return machine
     }
 
@@ -149,11 +189,47 @@ public final class Session {
         }
         try store.deleteMachine(named: machineName)
         loaded = nil
+        kernelInstance = nil
+        pendingKernelState = nil
     }
 
     /// A power action: the kernel's part (when a kernel runs) around the hardware's.
     public func powerTransition(_ action: PowerAction) throws {
-        try machine().power(action)
+        let machine = try machine()
+        let running = machine.powerState == .running && (pendingKernelState != nil || kernelInstance != nil)
+        let kernel = running ? try self.kernel() : kernelInstance
+        switch action {
+        case .off:
+            try machine.power(.off)
+            stopKernel()
+        case .on:
+            try machine.power(.on)
+            try bootKernelIfConfigured(machine)
+        case .reset:
+            try machine.power(.reset)
+            try bootKernelIfConfigured(machine)
+        case .suspend:
+            try kernel?.prepareForSleep(.suspendToRAM)
+            try machine.power(.suspend)
+        case .hibernate:
+            try kernel?.prepareForSleep(.hibernate)
+            try machine.power(.hibernate)
+        case .resume:
+            let from = machine.powerState
+            try machine.power(.resume)
+            if from == .suspended, let kernel {
+                try kernel.resumed(from: .suspendToRAM)
+            } else {
+                try bootKernelIfConfigured(machine)
+            }
+        }
+    }
+
+    /// Forgets the kernel (power lost); its saved state is removed at commit.
+    private func stopKernel() {
+        kernelInstance = nil
+        pendingKernelState = nil
+        kernelStopped = true
     }
 
     // MARK: Transactions
@@ -176,6 +252,11 @@ public final class Session {
         } else {
             update = .modify(machineName, expecting: revision)
         }
+        if let kernelInstance {
+            update.setComponent(ComponentName.kernel, to: try kernelInstance.encodeState())
+        } else if kernelStopped {
+            update.removeComponent(ComponentName.kernel)
+        }
         update.setComponent(ComponentName.platformVolatile, to: Data(image.volatile))
         update.setComponent(ComponentName.platformNonVolatile, to: Data(image.nonVolatile))
         for frame in machine.dram.dirtyFrames {
@@ -187,12 +268,16 @@ public final class Session {
         machine.dram.clearDirty()
         createdPending = false
         replacePending = false
+        kernelStopped = false
     }
 
     /// Forgets uncommitted changes: the next use reloads the machine from the state file.
     func rollback() {
         loaded = nil
         revision = nil
+        kernelInstance = nil
+        pendingKernelState = nil
+        kernelStopped = false
         createdPending = false
         replacePending = false
     }

@@ -1,0 +1,44 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: Kernel
+//
+//===----------------------------------------------------------------------===//
+
+import Platform
+import X86
+
+/// A sleep state the kernel can put the platform into (ACPI S3, S4).
+public enum SleepState: String, Sendable, Codable {
+    case suspendToRAM = "S3"
+    case hibernate = "S4"
+}
+
+/// A subsystem with a say in suspend and resume (MKTME refuses unsafe S3, Key Locker restores IWKey).
+public protocol PowerParticipant: AnyObject {
+    /// Called before the platform sleeps; throw (e.g. EBUSY) to refuse before anything changes.
+    func prepareForSleep(_ state: SleepState) throws(KernelError)
+    /// Called after the platform woke with the kernel's memory intact.
+    func resumed(from state: SleepState) throws(KernelError)
+}
+
+extension Kernel {
+    /// The kernel's part of entering a sleep state: participants may refuse; then every online CPU
+    /// writes back its caches (ACPI requires OSPM to flush before S3) and the log records it.
+    public func prepareForSleep(_ state: SleepState) throws(KernelError) {
+        if state == .hibernate {
+            throw KernelError(.EOPNOTSUPP, "hibernation needs a swap device for the image; not available yet")
+        }
+        for participant in powerParticipants { try participant.prepareForSleep(state) }
+        for (index, online) in onlineCPUs.enumerated() where online {
+            // WBINVD at CPL0 cannot fault.
+            try? platform.cpus[index].wbinvd()
+        }
+        printk("PM", "suspend entry (\(state == .suspendToRAM ? "deep" : "disk"))")
+    }
+
+    /// The kernel's part of waking up: participants restore what the hardware lost.
+    public func resumed(from state: SleepState) throws(KernelError) {
+        printk("PM", "resume from \(state.rawValue)")
+        for participant in powerParticipants { try participant.resumed(from: state) }
+    }
+}

@@ -1,0 +1,304 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: Kernel
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import HWCrypto
+import Platform
+import X86
+
+/// The modelled operating system: the part of Linux that the MKTME and Key Locker threads designed and
+/// argued about, runnable (design.md "Kernel").
+///
+/// It drives hardware only through `X86Processor` and `KernelPlatform` (rule 1), keeps every secret in
+/// emulated DRAM (rule 3), and takes randomness and time from the platform (rule 4). Its bookkeeping —
+/// processes, keys, VMAs, KeyID maps, all addresses and counters, never key bytes — is saved as the
+/// machine image's `kernel` component between commands.
+///
+/// Not thread-safe; one command at a time.
+public final class Kernel {
+    /// The hardware the kernel runs on.
+    public let platform: any KernelPlatform
+
+    /// The boot parameters.
+    public let commandLine: KernelCommandLine
+    /// Emulated time at boot.
+    public let bootTime: UInt64
+    /// Where the KeyID sits in physical addresses, as the kernel detected it at boot (detect_tme).
+    public let keyIDLayout: KeyIDLayout
+    /// Whether TME was found locked and enabled at boot.
+    public let tmeActive: Bool
+
+    /// The kernel log.
+    public internal(set) var log = DmesgLog()
+    /// Which CPUs are online (the kernel's view; offline CPUs are parked).
+    public internal(set) var onlineCPUs: [Bool]
+    /// Physical frames.
+    public internal(set) var pages: PageAllocator
+    /// Kernel memory.
+    var heap = KernelHeap()
+    /// Processes.
+    public internal(set) var processes = ProcessTable()
+    /// Pseudo-files; rebuilt by every boot or restore from the subsystems, never saved.
+    var sysfs = SysfsTree()
+    /// Subsystems told about fork and exit, in registration order.
+    var processObservers: [any ProcessLifecycleObserver] = []
+
+    /// The direct map.
+    public var physical: PhysicalMemory { PhysicalMemory(kernel: self) }
+
+    /// The CPU kernel code runs on: the lowest-numbered online CPU.
+    public var cpu: any X86Processor {
+        platform.cpus[onlineCPUs.firstIndex(of: true) ?? 0]
+    }
+
+    /// The lead CPU of `package`: its lowest-numbered online CPU, if any.
+    public func leadCPU(ofPackage package: Int) -> (any X86Processor)? {
+        for (index, online) in onlineCPUs.enumerated() where online && platform.package(ofCPU: index) == package {
+            return platform.cpus[index]
+        }
+        return nil
+    }
+
+    /// Emulated time now.
+    public var now: UInt64 { platform.nanoseconds }
+    /// Nanoseconds since boot.
+    public var uptime: UInt64 { platform.nanoseconds &- bootTime }
+
+    /// Appends a line to the kernel log under `facility` (e.g. `mktme`).
+    public func printk(_ facility: String, _ text: String) {
+        log.append(time: uptime, facility: facility, text)
+    }
+
+    /// Appends a line to the kernel log.
+    public func printk(_ text: String) {
+        log.append(time: uptime, facility: "", text)
+    }
+
+    private init(
+        platform: any KernelPlatform,
+        commandLine: KernelCommandLine,
+        bootTime: UInt64,
+        layout: KeyIDLayout,
+        tmeActive: Bool
+    ) {
+        self.platform = platform
+        self.commandLine = commandLine
+        self.bootTime = bootTime
+        self.keyIDLayout = layout
+        self.tmeActive = tmeActive
+        self.onlineCPUs = Array(repeating: true, count: platform.cpus.count)
+        self.pages = PageAllocator(memoryBytes: platform.memoryMap.last?.upperBound ?? 0)
+    }
+
+    // MARK: Boot
+
+    /// Boots the kernel on freshly powered-on hardware: parses the command line, detects TME (like Linux
+    /// `detect_tme_early`), sets up memory, brings every CPU online, initializes the subsystems and starts
+    /// init (pid 1) and the root shell (pid 100).
+    public static func boot(platform: any KernelPlatform, commandLine text: String) throws(KernelError) -> Kernel {
+        let commandLine = try KernelCommandLine(text)
+        let boot = platform.cpus[0]
+        let maxPhysAddr = Int(boot.cpuid(leaf: CPUIDLeaf.addressSizes, subleaf: 0).eax & 0xFF)
+        var keyIDBits = 0
+        var tmeActive = false
+        if boot.cpuid(leaf: CPUIDLeaf.structuredExtendedFeatures, subleaf: 0).ecx & CPUIDBit.tmeECX != 0,
+            let activate = try? boot.rdmsr(MSR.tmeActivate)
+        {
+            // TME is usable only if firmware locked and enabled it (Linux: LOCKED && ENABLED).
+            tmeActive = activate & 0b11 == 0b11
+            if tmeActive { keyIDBits = Int((activate >> 32) & 0xF) }
+        }
+        let layout = KeyIDLayout(maxPhysAddr: max(maxPhysAddr, 36), keyIDBits: keyIDBits)
+        let kernel = Kernel(
+            platform: platform,
+            commandLine: commandLine,
+            bootTime: platform.nanoseconds,
+            layout: layout,
+            tmeActive: tmeActive
+        )
+        kernel.printk("Linux version 6.x-hwkeys (modelled kernel)")
+        kernel.printk("Command line: \(commandLine.raw)")
+        for word in commandLine.unknown { kernel.printk("Unknown kernel command line parameter \"\(word)\", ignored") }
+        kernel.printk(
+            "x86/tme",
+            tmeActive
+                ? "enabled by BIOS; \(keyIDBits) KeyID bits (\((1 << keyIDBits) - 1) KeyIDs)" : "not enabled by BIOS"
+        )
+        kernel.printk(
+            "Memory: \(kernel.pages.totalFrames * 4)K available, \(platform.cpus.count) CPUs, \(platform.packageCount) package(s)"
+        )
+        kernel.registerCoreSysfs()
+        try kernel.startSubsystems(booting: true)
+        kernel.processes.insert(Process(pid: ProcessTable.initPID, parent: 0, credentials: .root, name: "init"))
+        kernel.processes.insert(
+            Process(pid: ProcessTable.shellPID, parent: ProcessTable.initPID, credentials: .root, name: "sh")
+        )
+        for observer in kernel.processObservers {
+            try observer.processCreated(ProcessTable.initPID, parent: 0, exec: true)
+            try observer.processCreated(ProcessTable.shellPID, parent: ProcessTable.initPID, exec: true)
+        }
+        kernel.printk("Run /sbin/init as init process; root shell is pid \(ProcessTable.shellPID)")
+        return kernel
+    }
+
+    /// Subsystem start-up, shared by boot and restore. Subsystems register their sysfs files and process
+    /// observers here; on boot they also initialize state and hardware.
+    func startSubsystems(booting: Bool) throws(KernelError) {}
+
+    // MARK: Persistence
+
+    /// The saved form of the kernel (everything but secrets, which live in DRAM).
+    struct Image: Codable {
+        static let currentVersion = 1
+        var version: Int
+        var commandLine: String
+        var bootTime: UInt64
+        var maxPhysAddr: Int
+        var keyIDBits: Int
+        var tmeActive: Bool
+        var log: DmesgLog
+        var onlineCPUs: [Bool]
+        var pages: PageAllocator
+        var heap: KernelHeap
+        var processes: ProcessTable
+    }
+
+    /// Encodes the kernel's state deterministically.
+    public func encodeState() throws -> Data {
+        let image = Image(
+            version: Image.currentVersion,
+            commandLine: commandLine.raw,
+            bootTime: bootTime,
+            maxPhysAddr: keyIDLayout.maxPhysAddr,
+            keyIDBits: keyIDLayout.keyIDBits,
+            tmeActive: tmeActive,
+            log: log,
+            onlineCPUs: onlineCPUs,
+            pages: pages,
+            heap: heap,
+            processes: processes
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(image)
+    }
+
+    /// Rebuilds a running kernel from ``encodeState()`` output on the hardware it was saved from.
+    public static func restore(platform: any KernelPlatform, state: Data) throws -> Kernel {
+        let image = try JSONDecoder().decode(Image.self, from: state)
+        guard image.version <= Image.currentVersion else {
+            throw KernelError(.EINVAL, "kernel state version \(image.version) is newer than this hwkeys")
+        }
+        guard image.onlineCPUs.count == platform.cpus.count, (0...15).contains(image.keyIDBits),
+            (36...52).contains(image.maxPhysAddr)
+        else {
+            throw KernelError(.EINVAL, "kernel state does not match the hardware")
+        }
+        let kernel = Kernel(
+            platform: platform,
+            commandLine: try KernelCommandLine(image.commandLine),
+            bootTime: image.bootTime,
+            layout: KeyIDLayout(maxPhysAddr: image.maxPhysAddr, keyIDBits: image.keyIDBits),
+            tmeActive: image.tmeActive
+        )
+        kernel.log = image.log
+        kernel.onlineCPUs = image.onlineCPUs
+        kernel.pages = image.pages
+        kernel.heap = image.heap
+        kernel.processes = image.processes
+        kernel.registerCoreSysfs()
+        try kernel.startSubsystems(booting: false)
+        return kernel
+    }
+
+    // MARK: Core sysfs
+
+    private func registerCoreSysfs() {
+        for cpu in 0..<platform.cpus.count {
+            sysfs.register(
+                "/sys/devices/system/cpu/cpu\(cpu)/online",
+                SysfsAttribute(
+                    read: { kernel in kernel.onlineCPUs[cpu] ? "1" : "0" },
+                    write: { (kernel: Kernel, text: String) throws(KernelError) in
+                        switch text.trimmingCharacters() {
+                        case "0": try kernel.setCPU(cpu, online: false)
+                        case "1": try kernel.setCPU(cpu, online: true)
+                        default: throw .einval("write 0 or 1")
+                        }
+                    }
+                )
+            )
+        }
+        sysfs.register(
+            "/sys/devices/system/cpu/online",
+            SysfsAttribute(read: { kernel in Self.cpuList(kernel.onlineCPUs) })
+        )
+        sysfs.register("/proc/cmdline", SysfsAttribute(read: { kernel in kernel.commandLine.raw }))
+        sysfs.register(
+            "/proc/uptime",
+            SysfsAttribute(read: { kernel in
+                let centis = kernel.uptime / 10_000_000
+                return "\(centis / 100).\(String(format: "%02d", Int(centis % 100)))"
+            })
+        )
+        sysfs.register(
+            "/proc/meminfo",
+            SysfsAttribute(read: { kernel in
+                "MemTotal: \(kernel.pages.totalFrames * 4) kB\nMemFree: \(kernel.pages.freeFrames * 4) kB\n"
+                    + "KernelHeap: \(kernel.heap.bytesInUse / 1024) kB"
+            })
+        )
+    }
+
+    /// `0-3,5` style CPU list.
+    static func cpuList(_ online: [Bool]) -> String {
+        var ranges: [String] = []
+        var start: Int?
+        for index in 0...online.count {
+            let isOn = index < online.count && online[index]
+            if isOn, start == nil { start = index }
+            if !isOn, let first = start {
+                ranges.append(first == index - 1 ? "\(first)" : "\(first)-\(index - 1)")
+                start = nil
+            }
+        }
+        return ranges.joined(separator: ",")
+    }
+
+    // MARK: CPU hotplug
+
+    /// Subsystems that take part in CPU hotplug (the MKTME lead-CPU rule, Key Locker restore).
+    var hotplugParticipants: [any CPUHotplugParticipant] = []
+    /// Subsystems that take part in suspend and resume.
+    var powerParticipants: [any PowerParticipant] = []
+
+    /// Brings `cpu` online or offline (`cpu online|offline N`, sysfs `online`). Participants may refuse
+    /// (EBUSY) before anything changes. The last online CPU cannot go offline.
+    public func setCPU(_ cpu: Int, online: Bool) throws(KernelError) {
+        guard onlineCPUs.indices.contains(cpu) else { throw KernelError(.ENODEV, "no CPU \(cpu)") }
+        guard onlineCPUs[cpu] != online else { return }
+        if online {
+            for participant in hotplugParticipants { try participant.cpuComingOnline(cpu) }
+            onlineCPUs[cpu] = true
+            printk("smpboot", "CPU\(cpu) is now online")
+        } else {
+            guard onlineCPUs.filter({ $0 }).count > 1 else {
+                throw KernelError(.EBUSY, "CPU\(cpu) is the last online CPU")
+            }
+            for participant in hotplugParticipants { try participant.cpuGoingOffline(cpu) }
+            onlineCPUs[cpu] = false
+            printk("smpboot", "CPU\(cpu) is now offline")
+        }
+    }
+}
+
+/// A subsystem with a say in CPU hotplug.
+public protocol CPUHotplugParticipant: AnyObject {
+    /// Called before `cpu` goes offline; throw (EBUSY) to refuse.
+    func cpuGoingOffline(_ cpu: Int) throws(KernelError)
+    /// Called before `cpu` comes online (its hardware state is fresh); throw to refuse.
+    func cpuComingOnline(_ cpu: Int) throws(KernelError)
+}

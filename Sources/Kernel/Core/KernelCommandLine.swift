@@ -1,0 +1,61 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: Kernel
+//
+//===----------------------------------------------------------------------===//
+
+/// Which `mktme` key API the kernel implements (spec.md §6), chosen with `mktme.api=`.
+public enum MKTMEAPIDesign: String, Codable, Sendable, CaseIterable {
+    /// The RFC v2 documentation patch: key types user/cpu/clear/no-encrypt, one KeyID per key.
+    case rfcV2 = "rfc-v2"
+    /// What the review asked for: cpu keys (user only for pmem), virtualized KeyIDs, rotation.
+    case revised
+}
+
+/// How Key Locker is keyed (spec.md §7), chosen with `keylocker.policy=`.
+public enum KeyLockerPolicy: String, Codable, Sendable, CaseIterable {
+    /// Not initialized at boot; the administrator writes a mode to sysfs (Lutomirski's proposal).
+    case admin
+    /// A kernel-random key loaded at boot, wiped and backed up (Intel's v9 series).
+    case boot
+}
+
+/// The parsed kernel command line. Unknown parameters are kept (and logged), as Linux does.
+public struct KernelCommandLine: Codable, Sendable, Hashable {
+    /// The raw text.
+    public let raw: String
+    /// `mktme.api=rfc-v2|revised` [revised].
+    public var mktmeAPI: MKTMEAPIDesign = .revised
+    /// `mktme_savekeys` (RFC v2): keep user-key material in kernel memory for CPU hotplug.
+    public var mktmeSaveKeys = false
+    /// `keylocker.policy=admin|boot` [admin].
+    public var keyLockerPolicy: KeyLockerPolicy = .admin
+    /// Parameters the kernel did not recognise.
+    public var unknown: [String] = []
+
+    /// Parses `text`. Throws EINVAL for a recognised parameter with a bad value.
+    public init(_ text: String) throws(KernelError) {
+        raw = text
+        for word in text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }) {
+            let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
+            let key = parts[0]
+            let value = parts.count > 1 ? parts[1] : nil
+            switch key {
+            case "mktme.api":
+                guard let value, let design = MKTMEAPIDesign(rawValue: value) else {
+                    throw .einval("mktme.api must be rfc-v2 or revised")
+                }
+                mktmeAPI = design
+            case "mktme_savekeys", "mktme_storekeys":
+                mktmeSaveKeys = true
+            case "keylocker.policy":
+                guard let value, let policy = KeyLockerPolicy(rawValue: value) else {
+                    throw .einval("keylocker.policy must be admin or boot")
+                }
+                keyLockerPolicy = policy
+            default:
+                unknown.append(String(word))
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: Platform
+//
+//===----------------------------------------------------------------------===//
+
+import X86
+
+/// What an operating system gets from the platform besides its processors: topology (ACPI MADT / SRAT),
+/// the memory map (e820), a clock source, and sleep-state entry (ACPI). Together with `X86Processor` this
+/// is the whole interface the modelled kernel uses (design.md rule 1), so a hypervisor can later provide
+/// a virtual platform with the same shape.
+public protocol KernelPlatform: AnyObject {
+    /// The logical processors, indexed by Linux CPU number.
+    var cpus: [any X86Processor] { get }
+    /// The package (socket) of CPU `cpu` (ACPI/CPUID topology).
+    func package(ofCPU cpu: Int) -> Int
+    /// The number of packages.
+    var packageCount: Int { get }
+    /// Usable RAM as DRAM address ranges (e820), ascending.
+    var memoryMap: [Range<UInt64>] { get }
+    /// The package whose memory controller serves DRAM address `address` (ACPI SRAT/HMAT).
+    func memoryPackage(ofAddress address: UInt64) -> Int
+    /// Emulated time in nanoseconds (the clock source).
+    var nanoseconds: UInt64 { get }
+    /// Whether the processors are virtual (CPUID.1:ECX[31], the hypervisor bit). False on bare metal.
+    var isVirtualMachine: Bool { get }
+}
+
+extension Machine: KernelPlatform {
+    public var cpus: [any X86Processor] { processors }
+
+    public func package(ofCPU cpu: Int) -> Int { cpu / configuration.cpusPerPackage }
+
+    public var packageCount: Int { configuration.packages }
+
+    public var memoryMap: [Range<UInt64>] { [0..<configuration.memoryBytes] }
+
+    public func memoryPackage(ofAddress address: UInt64) -> Int { configuration.homePackage(ofDRAMAddress: address) }
+
+    public var isVirtualMachine: Bool { false }
+}
