@@ -29,7 +29,7 @@ public struct HWCommand: ParsableCommand {
         WRMSR.self,
         Inject.self,
         PCONFIG.self, Store.self, Load.self, CLFLUSH.self, WBINVD.self, KeyTable.self,
-    ]
+    ] + keyLockerCommands
 
     /// `hw dram PA LEN`: raw DRAM bytes; KeyID bits of PA are ignored.
     public struct DRAMRead: HWKeysCommand {

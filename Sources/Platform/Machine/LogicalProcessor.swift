@@ -19,11 +19,12 @@ public final class LogicalProcessor: X86Processor {
     public let cpuNumber: Int
     /// The package (socket) this processor belongs to.
     public let packageID: Int
-    /// The current privilege level.
-    public var cpl: Int = 0
+    /// The current privilege level. (Unchecked exclusivity, as for `cr4`: read by every Key Locker
+    /// instruction; all accesses are instantaneous and one thread drives a machine.)
+    @exclusivity(unchecked) public var cpl: Int = 0
 
     /// CR4 (only CR4.KL is modelled).
-    var cr4: UInt64 = 0
+    @exclusivity(unchecked) var cr4: UInt64 = 0
     /// XMM0–XMM15, 16 bytes each.
     let xmm = SecretBytes(count: 16 * 16)
     /// Key Locker state: IWKey and IA32_COPY_STATUS.
@@ -33,7 +34,7 @@ public final class LogicalProcessor: X86Processor {
         self.machine = machine
         self.cpuNumber = cpuNumber
         self.packageID = packageID
-        self.keyLocker = KeyLockerUnit()
+        self.keyLocker = KeyLockerUnit(configuration: machine.configuration)
     }
 
     /// Throws #GP(0) unless running at CPL0.

@@ -32,9 +32,12 @@ public final class Machine {
 
     /// Emulated time in nanoseconds since the machine was created. Advanced by modelled costs and by
     /// `clock advance`; never by host time.
-    public internal(set) var nanoseconds: UInt64 = 0
+    ///
+    /// Unchecked exclusivity (also `counters`): `charge` runs once per modelled instruction and dynamic
+    /// checks tripled its cost. Every access is instantaneous and one thread drives a machine.
+    @exclusivity(unchecked) public internal(set) var nanoseconds: UInt64 = 0
     /// Emulated cycles spent, per cost item.
-    public internal(set) var counters = CycleCounters()
+    @exclusivity(unchecked) public internal(set) var counters = CycleCounters()
 
     /// The memory system: package caches and memory controllers (TME/MKTME engines).
     let memory: MemorySystem

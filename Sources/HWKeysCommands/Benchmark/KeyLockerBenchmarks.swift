@@ -1,0 +1,258 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommands
+//
+//===----------------------------------------------------------------------===//
+
+import HWCrypto
+import Platform
+import X86
+
+/// AES-XTS-256 composed from Key Locker instructions on one emulated logical processor, as the Linux
+/// `aeskl` driver does it (v9a 14/14, keylocker-research.md §2.5): per data unit the tweak is
+/// T_0 = AESENC256KL(sector number, little-endian 128 bits) under the tweak-key handle, T_j = T_0·α^j, and the
+/// data goes eight blocks at a time through AESENCWIDE256KL / AESDECWIDE256KL under the data-key handle,
+/// XORed with the tweaks before and after. The result equals AES-256-XTS (IEEE 1619) with K1 ‖ K2.
+///
+/// The instructions run on the processor's XMM registers exactly as software would use them: XMM0–7 for
+/// data, XMM8 for the tweak. Like the Linux driver (which keeps its tweaks in XMM8–15), the eight current
+/// tweaks stay in vector registers and advance by α⁸ per group; nothing is allocated per data unit or per
+/// instruction.
+public final class KeyLockerXTS256 {
+    /// The processor whose IWKey the handles were made under.
+    public let processor: LogicalProcessor
+    /// Bytes per data unit (a multiple of 128: no ciphertext stealing).
+    public let unitLength: Int
+
+    private let dataHandle: UnsafeMutableRawBufferPointer
+    private let tweakHandle: UnsafeMutableRawBufferPointer
+
+    /// - Parameters:
+    ///   - processor: runs the instructions; CR4.KL must be set and the handles made under its IWKey.
+    ///   - dataHandle: the 64-byte AES-256 handle of K1 (ENCODEKEY256).
+    ///   - tweakHandle: the 64-byte AES-256 handle of K2.
+    ///   - unitLength: the data-unit size, a positive multiple of 128 bytes [4096].
+    public init(processor: LogicalProcessor, dataHandle: [UInt8], tweakHandle: [UInt8], unitLength: Int = 4096) {
+        precondition(dataHandle.count == 64 && tweakHandle.count == 64, "AES-256 Key Locker handles are 64 bytes")
+        precondition(unitLength > 0 && unitLength % 128 == 0, "KL-XTS data units are whole groups of eight blocks")
+        self.processor = processor
+        self.unitLength = unitLength
+        self.dataHandle = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+        self.tweakHandle = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+        self.dataHandle.copyBytes(from: dataHandle)
+        self.tweakHandle.copyBytes(from: tweakHandle)
+    }
+
+    deinit {
+        dataHandle.deallocate()
+        tweakHandle.deallocate()
+    }
+
+    /// Encrypts whole data units in place; unit u has sector number `firstSector + u`.
+    ///
+    /// - Returns: false if an instruction set ZF (a handle was rejected); the buffer is then partly processed.
+    /// - Throws: the instructions' faults (#UD without Key Locker, CR4.KL, AESKLE or WIDE_KL).
+    public func encrypt(_ data: UnsafeMutableRawBufferPointer, firstSector: UInt64) throws(X86Fault) -> Bool {
+        try run(data, firstSector: firstSector, operation: .encrypt256)
+    }
+
+    /// Decrypts whole data units in place; see ``encrypt(_:firstSector:)``.
+    public func decrypt(_ data: UnsafeMutableRawBufferPointer, firstSector: UInt64) throws(X86Fault) -> Bool {
+        try run(data, firstSector: firstSector, operation: .decrypt256)
+    }
+
+    /// Eight XTS tweaks T_j … T_j+7 as 64-bit halves (`low[i]` = bits 63:0 of T_j+i, `high[i]` = bits
+    /// 127:64), so advancing all eight by α⁸ is a handful of vertical vector operations.
+    struct TweakLanes {
+        var low: SIMD8<UInt64>
+        var high: SIMD8<UInt64>
+
+        /// T, T·α, …, T·α⁷ (IEEE 1619 §5.2, little-endian: shift left one bit, fold bit 127 back as 87H).
+        init(first: SIMD2<UInt64>) {
+            low = .zero
+            high = .zero
+            var (l, h) = (first[0], first[1])
+            for lane in 0..<8 {
+                low[lane] = l
+                high[lane] = h
+                (l, h) = ((l << 1) ^ ((h >> 63) &* 0x87), (h << 1) | (l >> 63))
+            }
+        }
+
+        /// Every lane times α⁸: shift left one byte and fold the byte shifted out, c·x¹²⁸ = c·(x⁷+x²+x+1).
+        @inline(__always)
+        mutating func advance() {
+            let carry = high &>> 56
+            high = (high &<< 8) | (low &>> 56)
+            low = (low &<< 8) ^ carry ^ (carry &<< 1) ^ (carry &<< 2) ^ (carry &<< 7)
+        }
+
+        /// Block `lane`'s tweak as it lies in memory (little-endian host).
+        @inline(__always)
+        subscript(lane: Int) -> SIMD2<UInt64> { SIMD2(low[lane], high[lane]) }
+    }
+
+    private func run(
+        _ data: UnsafeMutableRawBufferPointer,
+        firstSector: UInt64,
+        operation: AESKLOperation
+    ) throws(X86Fault) -> Bool {
+        precondition(data.count % unitLength == 0, "KL-XTS works on whole data units")
+        guard let base = data.baseAddress else { return true }
+        let processor = self.processor
+        let dataHandle = UnsafeRawBufferPointer(self.dataHandle)
+        let tweakHandle = UnsafeRawBufferPointer(self.tweakHandle)
+        let unitLength = self.unitLength
+        // Software moves operands to and from XMM registers around each instruction; holding the register
+        // file's address for the whole call stands for those MOVDQU instructions.
+        return try processor.withXMMRegisters { (xmm) throws(X86Fault) -> Bool in
+            let blocks = xmm.baseAddress!
+            let tweakRegister = xmm.baseAddress! + 128
+            var unitStart = 0
+            var sector = firstSector
+            while unitStart < data.count {
+                tweakRegister.storeBytes(of: sector.littleEndian, toByteOffset: 0, as: UInt64.self)
+                tweakRegister.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
+                guard try !processor.aeskl(.encrypt256, xmm: 8, handle: tweakHandle) else { return false }
+                var tweaks = TweakLanes(first: tweakRegister.load(as: SIMD2<UInt64>.self))
+                var offset = unitStart
+                let end = unitStart + unitLength
+                while offset < end {
+                    let chunk = base + offset
+                    for lane in 0..<8 {
+                        let plain = chunk.loadUnaligned(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                        blocks.storeBytes(of: plain ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                    }
+                    guard try !processor.aeswidekl(operation, handle: dataHandle) else { return false }
+                    for lane in 0..<8 {
+                        let out = blocks.load(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                        chunk.storeBytes(of: out ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                    }
+                    tweaks.advance()
+                    offset += 128
+                }
+                unitStart = end
+                sector &+= 1
+            }
+            return true
+        }
+    }
+}
+
+/// Host-time measurements of the emulated Key Locker (plain functions: `hwkeys benchmark` wires them up
+/// beside OpenSSL). These report host wall time, never emulated cycles.
+public enum KeyLockerBenchmarks {
+    /// Throughput of one direction pair.
+    public struct Throughput: Sendable {
+        /// Encryption, in 10⁹ bytes per second of host time.
+        public var encryptGBps: Double
+        /// Decryption, in 10⁹ bytes per second of host time.
+        public var decryptGBps: Double
+        /// The buffer size processed per call.
+        public var bufferBytes: Int
+        /// The AES implementation under the emulated instructions.
+        public var aesPath: AESPath
+    }
+
+    /// A seeded machine (no kernel) with CR4.KL set on CPU 0, a random IWKey (KeySource 1), and a
+    /// ``KeyLockerXTS256`` for `key` = K1 ‖ K2 (64 bytes) whose handles are CPL0-only, as Linux makes them.
+    ///
+    /// - Returns: the machine (keep it alive while using the XTS object) and the XTS object.
+    public static func makeXTS256(
+        key: [UInt8],
+        unitLength: Int = 4096,
+        seed: UInt64 = 1
+    ) throws -> (machine: Machine, xts: KeyLockerXTS256) {
+        precondition(key.count == 64, "AES-256-XTS keys are 64 bytes (K1 ‖ K2)")
+        var configuration = MachineConfiguration()
+        configuration.seed = seed
+        configuration.bootKernel = false
+        let machine = try Machine.create(configuration: configuration)
+        let cpu = machine.processors[0]
+        try cpu.writeCR4(CR4.keyLocker)
+        let zeros = [UInt8](repeating: 0, count: 48)
+        cpu.withXMMRegisters { $0.copyBytes(from: zeros) }
+        guard try !cpu.loadiwkey(eax: 1 << KeyLockerEncoding.loadKeySourceShift, src1: 2, src2: 1) else {
+            throw CommandError.failed("EIO", "LOADIWKEY could not get a random IWKey")
+        }
+        func handle(_ part: ArraySlice<UInt8>) throws -> [UInt8] {
+            cpu.withXMMRegisters { $0.copyBytes(from: part) }
+            _ = try cpu.encodekey256(src: KeyLockerEncoding.restrictCPL0)
+            return cpu.withXMMRegisters { Array($0[0..<64]) }
+        }
+        let xts = KeyLockerXTS256(
+            processor: cpu,
+            dataHandle: try handle(key[0..<32]),
+            tweakHandle: try handle(key[32..<64]),
+            unitLength: unitLength
+        )
+        return (machine, xts)
+    }
+
+    /// AES-XTS-256 from AESENCWIDE256KL/AESDECWIDE256KL on 4 KiB data units over a `bufferBytes` buffer
+    /// (16 KiB: the size `openssl speed` reports), each direction repeated for at least `minimumSeconds`
+    /// of host time after a warm-up pass.
+    public static func xts256(bufferBytes: Int = 16 << 10, minimumSeconds: Double = 1) throws -> Throughput {
+        let encrypt = try KeyLockerXTSWorkload(encrypt: true, bufferBytes: bufferBytes)
+        let decrypt = try KeyLockerXTSWorkload(encrypt: false, bufferBytes: bufferBytes)
+        let duration = Duration.nanoseconds(Int64(max(minimumSeconds, 0) * 1e9))
+        func gbps(_ run: (bytes: Int, elapsed: Duration)) -> Double {
+            let seconds = Double(run.elapsed.components.seconds) + Double(run.elapsed.components.attoseconds) * 1e-18
+            return Double(run.bytes) / max(seconds, 1e-9) / 1e9
+        }
+        return Throughput(
+            encryptGBps: gbps(try encrypt.run(for: duration)),
+            decryptGBps: gbps(try decrypt.run(for: duration)),
+            bufferBytes: bufferBytes,
+            aesPath: AESEngine.defaultPath
+        )
+    }
+}
+
+/// One direction of KL-XTS-256 over a fixed buffer, measured in slices: `hwkeys benchmark` alternates
+/// slices of this with slices of OpenSSL's AES-256-XTS so both see the same host load.
+public final class KeyLockerXTSWorkload {
+    /// Encrypt (true) or decrypt.
+    public let encrypt: Bool
+    private let machine: Machine
+    private let xts: KeyLockerXTS256
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var nextSector: UInt64 = 0
+
+    /// A seeded machine with a random IWKey, handles for a fixed random XTS key, and a `bufferBytes`
+    /// buffer (whole 4 KiB data units) of random data; one warm-up pass fills the unwrap cache.
+    public init(encrypt: Bool, bufferBytes: Int = 16 << 10) throws {
+        precondition(bufferBytes > 0 && bufferBytes % 4096 == 0, "the buffer is whole 4 KiB units")
+        self.encrypt = encrypt
+        let entropy = SeededEntropySource(seed: 0x4B4C_5854_5321)
+        var key = [UInt8](repeating: 0, count: 64)
+        key.withUnsafeMutableBytes { entropy.fill($0) }
+        (machine, xts) = try KeyLockerBenchmarks.makeXTS256(key: key)
+        buffer = .allocate(byteCount: bufferBytes, alignment: 64)
+        entropy.fill(buffer)
+        guard try pass() else { throw CommandError.failed("EIO", "a Key Locker handle was rejected") }
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Processes the buffer repeatedly (each pass its own run of sector numbers) for at least
+    /// `duration` of host time; returns the bytes processed and the time taken.
+    public func run(for duration: Duration) throws -> (bytes: Int, elapsed: Duration) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var passes = 0
+        var elapsed: Duration = .zero
+        repeat {
+            for _ in 0..<8 { _ = try pass() }
+            passes += 8
+            elapsed = clock.now - start
+        } while elapsed < duration
+        return (passes * buffer.count, elapsed)
+    }
+
+    private func pass() throws(X86Fault) -> Bool {
+        defer { nextSector &+= UInt64(buffer.count / xts.unitLength) }
+        return encrypt
+            ? try xts.encrypt(buffer, firstSector: nextSector) : try xts.decrypt(buffer, firstSector: nextSector)
+    }
+}
