@@ -16,7 +16,7 @@ public final class SecretBytes {
     private let storage: UnsafeMutableRawBufferPointer
 
     /// The number of bytes held.
-    public var count: Int { storage.count }
+    public var count: Int { storageCount }
 
     /// A buffer of `count` zero bytes.
     public init(count: Int) {
