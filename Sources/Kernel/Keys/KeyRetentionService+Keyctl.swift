@@ -94,12 +94,13 @@ extension KeyRetentionService {
         in ring: KeyReference,
         _ credentials: Credentials
     ) throws(KernelError) -> Int32 {
-        let keyring = keys[ring.serial]!
+        // No local copy of the keyring: it would make the link below copy its contents.
+        let owner = keys[ring.serial]!.uid
         let index = KeyIndex(type: type.name, description: prep.description)
-        let existing = keyring.contents?.serial(for: index)
+        let existing = keys[ring.serial]?.contents?.serial(for: index)
         // __key_link_begin: a new link costs the keyring's owner KEYQUOTA_LINK_BYTES.
         let linkBytes = existing == nil ? Self.linkQuotaBytes : 0
-        try checkQuota(keyring.uid, keys: 0, bytes: linkBytes)
+        try checkQuota(owner, keys: 0, bytes: linkBytes)
         if let updatable = type as? any UpdatableKeyType, let existing, let key = keys[existing],
             key.revokedAt == nil, !key.invalidated
         {
@@ -110,7 +111,7 @@ extension KeyRetentionService {
         }
         try type.vetDescription(prep.description)
         let bytes = prep.description.utf8.count + 1 + prep.quotaLength
-        try checkQuota(credentials.uid, keys: 1, bytes: bytes + (keyring.uid == credentials.uid ? linkBytes : 0))
+        try checkQuota(credentials.uid, keys: 1, bytes: bytes + (owner == credentials.uid ? linkBytes : 0))
         let permissions = KeyPermissions.defaultMask(
             readable: type is any ReadableKeyType,
             writable: type is any UpdatableKeyType || type is KeyringType
@@ -268,10 +269,10 @@ extension KeyRetentionService {
 
     /// `key_link`: ENOTDIR, the link quota, then cycles.
     func linkChecked(_ serial: Int32, into ring: Int32) throws(KernelError) {
-        guard let keyring = keys[ring], keyring.isKeyring else {
+        guard let owner = keys[ring]?.uid, keys[ring]?.isKeyring == true else {
             throw KernelError(.ENOTDIR, "key \(ring) is not a keyring")
         }
-        if linkNeedsQuota(serial, into: ring) { try checkQuota(keyring.uid, keys: 0, bytes: Self.linkQuotaBytes) }
+        if linkNeedsQuota(serial, into: ring) { try checkQuota(owner, keys: 0, bytes: Self.linkQuotaBytes) }
         if keys[serial]?.isKeyring == true { try detectCycle(linking: serial, into: ring) }
         addLink(serial, into: ring)
     }

@@ -23,38 +23,36 @@ extension KeyRetentionService {
     /// Links `serial` into keyring `ring` (Linux `__key_link`), displacing any key with the same type and
     /// description; the displaced key dies if nothing else holds it. Callers have checked permissions,
     /// cycles and the link quota.
+    ///
+    /// Keyrings are changed in place through `keys[ring]`: a local copy of a large keyring alive during
+    /// the change would make copy-on-write duplicate its links, O(n) per link.
     func addLink(_ serial: Int32, into ring: Int32) {
-        guard let key = keys[serial], var keyring = keys[ring], var contents = keyring.contents else {
-            preconditionFailure("linking a missing key or into a non-keyring")
-        }
-        var displaced: Int32?
-        if let existing = contents.serial(for: key.index) {
-            if existing == serial { return }
-            contents.remove(existing, index: key.index)
+        guard let index = keys[serial]?.index, let isKeyring = keys[serial]?.isKeyring,
+            let owner = keys[ring]?.uid, keys[ring]?.contents != nil
+        else { preconditionFailure("linking a missing key or into a non-keyring") }
+        let existing = keys[ring]?.contents?.serial(for: index)
+        if existing == serial { return }
+        if let existing {
+            keys[ring]?.contents?.remove(existing, index: index)
             keys[existing]?.linkedFrom.remove(ring)
-            displaced = existing
         } else {
-            keyring.payload.dataLength += Self.linkQuotaBytes
-            charge(keyring.uid, keys: 0, bytes: Self.linkQuotaBytes)
+            keys[ring]?.payload.dataLength += Self.linkQuotaBytes
+            charge(owner, keys: 0, bytes: Self.linkQuotaBytes)
         }
-        contents.insert(serial, index: key.index, isKeyring: key.isKeyring)
-        keyring.contents = contents
-        keys[ring] = keyring
+        keys[ring]?.contents?.insert(serial, index: index, isKeyring: isKeyring)
         keys[serial]?.linkedFrom.insert(ring)
-        if let displaced { releaseIfUnreferenced(displaced) }
+        if let existing { releaseIfUnreferenced(existing) }
     }
 
     /// Removes the link to `serial` from `ring`, releasing its quota; false if there was none. The caller
     /// decides what happens to a key left unreferenced.
     @discardableResult
     func removeLink(from ring: Int32, _ serial: Int32) -> Bool {
-        guard var keyring = keys[ring], var contents = keyring.contents, let key = keys[serial],
-            contents.remove(serial, index: key.index)
+        guard let index = keys[serial]?.index, let owner = keys[ring]?.uid,
+            keys[ring]?.contents?.remove(serial, index: index) == true
         else { return false }
-        keyring.contents = contents
-        keyring.payload.dataLength -= Self.linkQuotaBytes
-        keys[ring] = keyring
-        charge(keyring.uid, keys: 0, bytes: -Self.linkQuotaBytes)
+        keys[ring]?.payload.dataLength -= Self.linkQuotaBytes
+        charge(owner, keys: 0, bytes: -Self.linkQuotaBytes)
         keys[serial]?.linkedFrom.remove(ring)
         return true
     }
@@ -157,10 +155,12 @@ extension KeyRetentionService {
     }
 
     /// Linux `search_nested_keyrings`: this keyring's direct match first, then nested keyrings in link
-    /// order, depth first, up to ``maximumSearchDepth``.
+    /// order, depth first, up to ``maximumSearchDepth``. With `target`, only that very key matches (the
+    /// possession search's `lookup_user_key_possessed`); a different key with the same index is passed over.
     func search(
         _ keyring: Key,
         index: KeyIndex,
+        target: Int32? = nil,
         credentials: Credentials,
         possessed: Bool,
         stateChecks: Bool,
@@ -169,7 +169,9 @@ extension KeyRetentionService {
         skipped: inout KernelError?
     ) -> Int32? {
         guard keyring.revokedAt == nil, !keyring.invalidated, let contents = keyring.contents else { return nil }
-        if let candidate = contents.serial(for: index), let key = keys[candidate] {
+        if let candidate = contents.serial(for: index), target == nil || target == candidate,
+            let key = keys[candidate]
+        {
             switch match(key, credentials, possessed: possessed, now: now, stateChecks: stateChecks) {
             case .found: return candidate
             case .skipped(let error): skipped = error
@@ -184,6 +186,7 @@ extension KeyRetentionService {
             if let found = search(
                 child,
                 index: index,
+                target: target,
                 credentials: credentials,
                 possessed: possessed,
                 stateChecks: stateChecks,

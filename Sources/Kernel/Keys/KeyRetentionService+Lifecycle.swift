@@ -137,14 +137,17 @@ extension KeyRetentionService {
     /// Revokes a key (Linux `key_revoke`): the type's revoke runs once, a keyring drops its links
     /// (`keyring_revoke`), and the key is collected `gc_delay` seconds later.
     func revokeKey(_ serial: Int32) {
-        guard var key = keys[serial], key.revokedAt == nil else { return }
-        let before = key.payload.dataLength
-        types[key.type]?.revoke(&key, kernel: kernel)
-        precondition(key.payload.dataLength <= before, "revoke must not grow the payload")
-        keys[serial]?.payload = key.payload
-        keys[serial]?.revokedAt = kernel.now
-        charge(key.uid, keys: 0, bytes: key.payload.dataLength - before)
-        if key.isKeyring { clearLinks(of: serial) }
+        guard keys[serial]?.revokedAt == nil, let isKeyring = keys[serial]?.isKeyring else { return }
+        do {
+            var key = keys[serial]!
+            let before = key.payload.dataLength
+            types[key.type]?.revoke(&key, kernel: kernel)
+            precondition(key.payload.dataLength <= before, "revoke must not grow the payload")
+            keys[serial]?.payload = key.payload
+            keys[serial]?.revokedAt = kernel.now
+            charge(key.uid, keys: 0, bytes: key.payload.dataLength - before)
+        }
+        if isKeyring { clearLinks(of: serial) }
         scheduleCollection(of: serial)
     }
 

@@ -115,6 +115,7 @@ extension KeyRetentionService: ProcessLifecycleObserver {
             if search(
                 keyring,
                 index: key.index,
+                target: key.serial,
                 credentials: credentials,
                 possessed: true,
                 stateChecks: false,
