@@ -54,7 +54,7 @@ public struct KeyctlCommand: ParsableCommand {
                 type: type,
                 description: desc,
                 payload: SecretBytes(Array(data.utf8)),
-                keyring: keyring.serial,
+                keyring: try keyring.serial(session, process),
                 pid: try process.value()
             )
             return .serial(serial)
@@ -81,7 +81,7 @@ public struct KeyctlCommand: ParsableCommand {
                 type: type,
                 description: desc,
                 payload: payload,
-                keyring: keyring.serial,
+                keyring: try keyring.serial(session, process),
                 pid: try process.value()
             )
             return .serial(serial)
@@ -105,7 +105,7 @@ public struct KeyctlCommand: ParsableCommand {
                 type: "keyring",
                 description: name,
                 payload: SecretBytes(count: 0),
-                keyring: keyring.serial,
+                keyring: try keyring.serial(session, process),
                 pid: try process.value()
             )
             return .serial(serial)
@@ -126,7 +126,11 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             let payload = SecretBytes(Array(data.utf8))
-            try session.kernel().keys.updateKey(key.serial, payload: payload, pid: try process.value())
+            try session.kernel().keys.updateKey(
+                try key.serial(session, process),
+                payload: payload,
+                pid: try process.value()
+            )
             return .silent([("serial", key.json(session, process)), ("length", .count(payload.count))])
         }
     }
@@ -145,7 +149,11 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             let payload = try KeyctlCommand.readInput(input)
-            try session.kernel().keys.updateKey(key.serial, payload: payload, pid: try process.value())
+            try session.kernel().keys.updateKey(
+                try key.serial(session, process),
+                payload: payload,
+                pid: try process.value()
+            )
             return .silent([("serial", key.json(session, process)), ("length", .count(payload.count))])
         }
     }
@@ -164,7 +172,7 @@ public struct KeyctlCommand: ParsableCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            let info = try session.kernel().keys.describe(key.serial, pid: try process.value())
+            let info = try session.kernel().keys.describe(try key.serial(session, process), pid: try process.value())
             let text =
                 String(format: "%9d: ", info.serial) + info.permissions.description
                 + String(format: " %5d %5d ", Int(info.uid), Int(info.gid)) + "\(info.type): \(info.description)"
@@ -186,7 +194,7 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             if let separator, separator.isEmpty { throw CommandError.usage("the separator must not be empty") }
-            let info = try session.kernel().keys.describe(key.serial, pid: try process.value())
+            let info = try session.kernel().keys.describe(try key.serial(session, process), pid: try process.value())
             var raw = info.raw
             if let first = separator?.first { raw = raw.replacingOccurrences(of: ";", with: String(first)) }
             return CommandOutput(
@@ -208,7 +216,8 @@ public struct KeyctlCommand: ParsableCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            let bytes = try session.kernel().keys.read(key.serial, pid: try process.value()).revealedBytes()
+            let bytes = try session.kernel().keys.read(try key.serial(session, process), pid: try process.value())
+                .revealedBytes()
             var text = bytes.isEmpty ? "No data in key" : "\(bytes.count) bytes of data in key:\n"
             for (index, byte) in bytes.enumerated() {
                 if index > 0 { text += index % 32 == 0 ? "\n" : (index % 4 == 0 ? " " : "") }
@@ -235,7 +244,8 @@ public struct KeyctlCommand: ParsableCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            let bytes = try session.kernel().keys.read(key.serial, pid: try process.value()).revealedBytes()
+            let bytes = try session.kernel().keys.read(try key.serial(session, process), pid: try process.value())
+                .revealedBytes()
             let printable = bytes.allSatisfy { (0x20...0x7E).contains($0) }
             return CommandOutput(
                 json: .object([
@@ -262,7 +272,7 @@ public struct KeyctlCommand: ParsableCommand {
         public func execute(in session: Session) throws -> CommandOutput {
             let kernel = try session.kernel()
             let pid = try process.value()
-            let serials = try KeyctlCommand.links(kernel, keyring.serial, pid: pid)
+            let serials = try KeyctlCommand.links(kernel, try keyring.serial(session, process), pid: pid)
             let viewer = try kernel.processes.process(pid).credentials
             var lines = [
                 serials.isEmpty
@@ -303,7 +313,11 @@ public struct KeyctlCommand: ParsableCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            let serials = try KeyctlCommand.links(try session.kernel(), keyring.serial, pid: try process.value())
+            let serials = try KeyctlCommand.links(
+                try session.kernel(),
+                try keyring.serial(session, process),
+                pid: try process.value()
+            )
             return CommandOutput(
                 json: .object([
                     ("keyring", keyring.json(session, process)),
@@ -329,7 +343,11 @@ public struct KeyctlCommand: ParsableCommand {
         public func execute(in session: Session) throws -> CommandOutput {
             let kernel = try session.kernel()
             let pid = try process.value()
-            let root = try kernel.keys.keyringID(keyring?.serial ?? KeySpecial.session, create: false, pid: pid)
+            let root = try kernel.keys.keyringID(
+                try keyring?.serial(session, process) ?? KeySpecial.session,
+                create: false,
+                pid: pid
+            )
             var dumper = TreeDumper(
                 kernel: kernel,
                 pid: pid,
@@ -362,9 +380,10 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             // keyctl passes 0 for no destination; so does a serial of 0 here.
-            let destination = self.destination.flatMap { $0.serial == 0 ? nil : $0.serial }
+            var destination = try self.destination?.serial(session, process)
+            if destination == 0 { destination = nil }
             let serial = try session.kernel().keys.search(
-                keyring.serial,
+                try keyring.serial(session, process),
                 type: type,
                 description: desc,
                 destination: destination,
@@ -387,7 +406,11 @@ public struct KeyctlCommand: ParsableCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            try session.kernel().keys.link(key.serial, into: keyring.serial, pid: try process.value())
+            try session.kernel().keys.link(
+                try key.serial(session, process),
+                into: try keyring.serial(session, process),
+                pid: try process.value()
+            )
             return .silent([("serial", key.json(session, process)), ("keyring", keyring.json(session, process))])
         }
     }
@@ -411,10 +434,14 @@ public struct KeyctlCommand: ParsableCommand {
             let serial = key.json(session, process)
             if let keyring {
                 let ring = keyring.json(session, process)
-                try kernel.keys.unlink(key.serial, from: keyring.serial, pid: pid)
+                try kernel.keys.unlink(
+                    try key.serial(session, process),
+                    from: try keyring.serial(session, process),
+                    pid: pid
+                )
                 return .silent([("serial", serial), ("keyring", ring)])
             }
-            let removed = KeyctlCommand.unlinkEverywhere(kernel, key.serial, pid: pid)
+            let removed = KeyctlCommand.unlinkEverywhere(kernel, try key.serial(session, process), pid: pid)
             return CommandOutput(
                 json: .object([("serial", serial), ("links_removed", .count(removed))]),
                 text: "\(removed) links removed"
@@ -434,7 +461,7 @@ public struct KeyctlCommand: ParsableCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            try session.kernel().keys.clear(keyring.serial, pid: try process.value())
+            try session.kernel().keys.clear(try keyring.serial(session, process), pid: try process.value())
             return .silent([("keyring", keyring.json(session, process))])
         }
     }
@@ -454,7 +481,7 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             let serial = key.json(session, process)
-            try session.kernel().keys.revoke(key.serial, pid: try process.value())
+            try session.kernel().keys.revoke(try key.serial(session, process), pid: try process.value())
             return .silent([("serial", serial), ("state", .string(KeyState.revoked.rawValue))])
         }
     }
@@ -472,7 +499,7 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             let serial = key.json(session, process)
-            try session.kernel().keys.invalidate(key.serial, pid: try process.value())
+            try session.kernel().keys.invalidate(try key.serial(session, process), pid: try process.value())
             return .silent([("serial", serial), ("state", .string(KeyState.invalidated.rawValue))])
         }
     }
@@ -493,7 +520,11 @@ public struct KeyctlCommand: ParsableCommand {
             guard let seconds = UInt32(timeout, radix: 10) else {
                 throw CommandError.usage("Unparsable timeout: '\(timeout)'")
             }
-            try session.kernel().keys.setTimeout(key.serial, seconds: seconds, pid: try process.value())
+            try session.kernel().keys.setTimeout(
+                try key.serial(session, process),
+                seconds: seconds,
+                pid: try process.value()
+            )
             return .silent([("serial", key.json(session, process)), ("timeout", .count(Int(seconds)))])
         }
     }
@@ -514,7 +545,7 @@ public struct KeyctlCommand: ParsableCommand {
             guard let value = KeyID.strtoul(mask), let perm = UInt32(exactly: value) else {
                 throw CommandError.usage("Unparsable permissions: '\(mask)'")
             }
-            try session.kernel().keys.setPermissions(key.serial, perm, pid: try process.value())
+            try session.kernel().keys.setPermissions(try key.serial(session, process), perm, pid: try process.value())
             return .silent([("serial", key.json(session, process)), ("perm", .hex(UInt64(perm)))])
         }
     }
@@ -533,7 +564,12 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             let value = try KeyctlCommand.id(uid, "uid")
-            try session.kernel().keys.chown(key.serial, uid: value, gid: nil, pid: try process.value())
+            try session.kernel().keys.chown(
+                try key.serial(session, process),
+                uid: value,
+                gid: nil,
+                pid: try process.value()
+            )
             return .silent([("serial", key.json(session, process)), ("uid", value.map { .count(Int($0)) } ?? .null)])
         }
     }
@@ -552,7 +588,12 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             let value = try KeyctlCommand.id(gid, "gid")
-            try session.kernel().keys.chown(key.serial, uid: nil, gid: value, pid: try process.value())
+            try session.kernel().keys.chown(
+                try key.serial(session, process),
+                uid: nil,
+                gid: value,
+                pid: try process.value()
+            )
             return .silent([("serial", key.json(session, process)), ("gid", value.map { .count(Int($0)) } ?? .null)])
         }
     }
@@ -560,16 +601,29 @@ public struct KeyctlCommand: ParsableCommand {
 
 // MARK: - Helpers
 
-/// A key argument: a serial as `strtoul(…, 0)` reads it (decimal, `0x` hex, `0` octal, optionally
-/// negative for the special serials) or `@t`, `@p`, `@s`, `@u`, `@us`, `@g`, `@a` (keyutils `get_key_id`).
+/// A key argument, as keyutils' `get_key_id` reads it: a serial as `strtoul(…, 0)` does (decimal, `0x`
+/// hex, `0` octal, optionally negative for the special serials), `@t`, `@p`, `@s`, `@u`, `@us`, `@g`,
+/// `@a`, or a key found by type and description: `%user:lizard`, `%:name` for a keyring.
 public struct KeyID: ExpressibleByArgument, Sendable, Hashable {
-    public let serial: Int32
+    enum Spec: Sendable, Hashable {
+        case serial(Int32)
+        case named(type: String, description: String)
+    }
+
+    let spec: Spec
     public let text: String
 
     public init?(argument: String) {
         if argument.hasPrefix("@") {
             guard let serial = KeySpecial.serial(named: argument) else { return nil }
-            self.serial = serial
+            spec = .serial(serial)
+        } else if argument.hasPrefix("%") {
+            let body = argument.dropFirst()
+            guard let colon = body.firstIndex(of: ":") else { return nil }
+            let type = colon == body.startIndex ? "keyring" : String(body[..<colon])
+            let description = String(body[body.index(after: colon)...])
+            guard !description.isEmpty else { return nil }
+            spec = .named(type: type, description: description)
         } else {
             var body = Substring(argument)
             let negative = body.hasPrefix("-")
@@ -577,7 +631,7 @@ public struct KeyID: ExpressibleByArgument, Sendable, Hashable {
             guard let magnitude = Self.strtoul(String(body)) else { return nil }
             let value = negative ? -Int64(magnitude) : Int64(magnitude)
             guard let serial = Int32(exactly: value) else { return nil }
-            self.serial = serial
+            spec = .serial(serial)
         }
         text = argument
     }
@@ -590,8 +644,34 @@ public struct KeyID: ExpressibleByArgument, Sendable, Hashable {
         return UInt64(lower, radix: 10)
     }
 
-    /// The serial this argument names for the process, for output (special names resolved when they can be).
+    /// The serial to pass to the kernel. A `%type:desc` name is looked up the way the process would find
+    /// it: searching its process keyring, then its session keyring (keyutils scans `/proc/keys` as a
+    /// last resort; hwkeys does not).
+    func serial(_ session: Session, _ process: ProcessOptions) throws -> Int32 {
+        switch spec {
+        case .serial(let serial):
+            return serial
+        case .named(let type, let description):
+            let kernel = try session.kernel()
+            let pid = try process.value()
+            var failure: KernelError?
+            for ring in [KeySpecial.process, KeySpecial.session] {
+                let found = Result { () throws(KernelError) -> Int32 in
+                    try kernel.keys.search(ring, type: type, description: description, pid: pid)
+                }
+                switch found {
+                case .success(let serial): return serial
+                case .failure(let error): if failure == nil || failure?.errno == .ENOKEY { failure = error }
+                }
+            }
+            let error = failure ?? KernelError(.ENOKEY, "")
+            throw KernelError(error.errno, "Can't find '\(type):\(description)': \(error.message)")
+        }
+    }
+
+    /// The serial this argument names, for output (special names resolved when they can be).
     func json(_ session: Session, _ process: ProcessOptions) -> JSON {
+        guard let serial = try? serial(session, process) else { return .string(text) }
         guard serial < 0, let kernel = try? session.kernel(), let pid = try? process.value(),
             let resolved = try? kernel.keys.keyringID(serial, create: false, pid: pid)
         else { return .int(Int64(serial)) }
