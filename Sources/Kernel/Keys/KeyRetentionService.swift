@@ -65,6 +65,8 @@ public final class KeyRetentionService {
     /// Keyrings created on demand by the operation in progress; removed again if it fails, so bad input
     /// changes nothing.
     var createdByOperation: [Int32] = []
+    /// How deeply operations are nested (only the outermost collects garbage and rolls back).
+    var operationDepth = 0
     /// Whether registrations are logged (at boot, not when a saved kernel is restored).
     var logsRegistrations = true
 
@@ -139,10 +141,14 @@ public final class KeyRetentionService {
     // MARK: Operations
 
     /// Runs one key operation: collects due garbage first, and removes keyrings the operation created on
-    /// demand if it fails.
+    /// demand if it fails. Re-entrant: an operation a key type starts from inside another (a lookup from
+    /// `instantiate`, say) belongs to the outer one.
     func operation<R>(_ body: () throws(KernelError) -> R) throws(KernelError) -> R {
+        if operationDepth > 0 { return try body() }
         collectGarbage()
         createdByOperation = []
+        operationDepth += 1
+        defer { operationDepth -= 1 }
         do {
             let result = try body()
             createdByOperation = []

@@ -43,6 +43,16 @@ final class SlotKeyType: UpdatableKeyType {
     func destroy(_ key: Key, kernel: Kernel) { destroyed.append(key.serial) }
 }
 
+/// A type whose instantiate looks a key up (a nested key operation) and then refuses.
+final class LookingKeyType: KeyType {
+    let name = "looking"
+
+    func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
+        _ = try kernel.keys.lookupKey(KeySpecial.session, for: prep.pid, need: .view)
+        throw .einval("refused after looking")
+    }
+}
+
 /// The API other subsystems (the `mktme` type, Key Locker users) build on.
 @Suite struct KeyTypeAPITests {
     func kernelWithSlots() throws -> (Machine, Kernel, SlotKeyType) {
@@ -143,6 +153,15 @@ final class SlotKeyType: UpdatableKeyType {
         let restored = try Kernel.restore(platform: machine, state: try kernel.encodeState())
         expectErrno(.EKEYREVOKED) { _ = try restored.keys.describe(key, pid: shell) }
         try restored.keys.unlink(key, from: KeySpecial.session, pid: shell)
+    }
+
+    @Test func aNestedOperationDoesNotEndTheOuterOnesRollback() throws {
+        let (_, kernel) = try bootedKernel()
+        kernel.keys.register(LookingKeyType())
+        let count = kernel.keys.count
+        expectErrno(.EINVAL) { try kernel.add("looking", "x", "y", KeySpecial.process) }
+        #expect(kernel.keys.keyrings(of: shell)?.process == nil)
+        #expect(kernel.keys.count == count)
     }
 
     @Test func registeringATypeTwiceIsAHostBug() async {
