@@ -29,6 +29,7 @@ public struct HWKeys: ParsableCommand {
             ClockCommand.self,
             CPUCommand.self,
             ProcCommand.self,
+            KeyctlCommand.self,
         ]
     )
 

@@ -36,6 +36,7 @@ public struct Errno: Hashable, Sendable, Codable, CustomStringConvertible {
     public static let EINVAL = Errno("EINVAL", 22)
     public static let ENOSPC = Errno("ENOSPC", 28)
     public static let ERANGE = Errno("ERANGE", 34)
+    public static let EDEADLK = Errno("EDEADLK", 35)
     public static let ENAMETOOLONG = Errno("ENAMETOOLONG", 36)
     public static let ENOSYS = Errno("ENOSYS", 38)
     public static let ENOTEMPTY = Errno("ENOTEMPTY", 39)

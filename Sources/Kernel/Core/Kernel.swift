@@ -45,6 +45,8 @@ public final class Kernel {
     var sysfs = SysfsTree()
     /// Subsystems told about fork and exit, in registration order.
     var processObservers: [any ProcessLifecycleObserver] = []
+    /// The key retention service (spec.md §5).
+    public private(set) lazy var keys = KeyRetentionService(kernel: self)
 
     /// The direct map.
     public var physical: PhysicalMemory { PhysicalMemory(kernel: self) }
@@ -146,7 +148,9 @@ public final class Kernel {
 
     /// Subsystem start-up, shared by boot and restore. Subsystems register their sysfs files and process
     /// observers here; on boot they also initialize state and hardware.
-    func startSubsystems(booting: Bool) throws(KernelError) {}
+    func startSubsystems(booting: Bool) throws(KernelError) {
+        keys.start(booting: booting)
+    }
 
     // MARK: Persistence
 
@@ -164,6 +168,8 @@ public final class Kernel {
         var pages: PageAllocator
         var heap: KernelHeap
         var processes: ProcessTable
+        /// The key retention service (absent in images saved before it existed).
+        var keys: KeyRetentionService.SavedState?
     }
 
     /// Encodes the kernel's state deterministically.
@@ -179,7 +185,8 @@ public final class Kernel {
             onlineCPUs: onlineCPUs,
             pages: pages,
             heap: heap,
-            processes: processes
+            processes: processes,
+            keys: keys.savedState()
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -209,6 +216,7 @@ public final class Kernel {
         kernel.pages = image.pages
         kernel.heap = image.heap
         kernel.processes = image.processes
+        if let saved = image.keys { try kernel.keys.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
         return kernel
