@@ -34,6 +34,11 @@ final class Scratch {
 
     /// Runs a command with `--format json` and parses stdout.
     func json(_ words: String...) throws -> [String: Any] {
+        try json(words)
+    }
+
+    /// ``json(_:)`` with the words as an array.
+    func json(_ words: [String]) throws -> [String: Any] {
         let result = run(words + ["--format", "json"])
         #expect(result.exitCode == 0, "\(words): \(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))

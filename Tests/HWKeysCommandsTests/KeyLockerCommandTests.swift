@@ -427,12 +427,3 @@ extension Scratch {
         try scratch.expectFailure(["hw", "wrmsr", "0xd91", "3"], code: "#GP(0)", exit: 1)
     }
 }
-
-extension Scratch {
-    func json(_ words: [String]) throws -> [String: Any] {
-        let result = run(words + ["--format", "json"])
-        #expect(result.exitCode == 0, "\(words): \(result.stderr)")
-        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
-        return try #require(object as? [String: Any])
-    }
-}

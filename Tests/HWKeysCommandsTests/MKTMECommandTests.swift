@@ -17,15 +17,6 @@ private func machine(_ extra: String...) -> Scratch {
     return scratch
 }
 
-extension Scratch {
-    /// ``json(_:)`` with the words as an array.
-    fileprivate func json(_ words: [String]) throws -> [String: Any] {
-        let result = run(words + ["--format", "json"])
-        #expect(result.exitCode == 0, "\(words): \(result.stderr)")
-        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-    }
-}
-
 /// Runs `words` (expected to fail with `code` and `exit`) and checks that the machine did not change.
 private func expectFailureChangesNothing(_ scratch: Scratch, _ words: [String], code: String, exit: Int32) throws {
     let before = try scratch.json("machine", "show")
