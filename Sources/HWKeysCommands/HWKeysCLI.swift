@@ -24,6 +24,7 @@ public struct HWKeys: ParsableCommand {
             PowerCommand.self,
             RunCommand.self,
             CostsCommand.self,
+            BenchmarkCommand.self,
             DmesgCommand.self,
             SysfsCommand.self,
             ClockCommand.self,

@@ -78,7 +78,7 @@ public func runCryptoBenchmarks(seconds: Double, path: AESPath = AESEngine.defau
 }
 
 /// Runs two measurements in alternating slices until each has run `seconds`; returns GB/s of each.
-private func alternate(
+func alternate(
     seconds: Double,
     _ first: (Duration) -> (bytes: Int, elapsed: Duration),
     _ second: ((Duration) -> (bytes: Int, elapsed: Duration))?
