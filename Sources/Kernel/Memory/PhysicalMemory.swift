@@ -70,9 +70,6 @@ public struct PhysicalMemory {
 
     /// CLFLUSH of every line of the page at `frame` through the alias of `keyID`.
     public func flushPage(_ frame: UInt64, keyID: UInt16) {
-        let base = frame << 12
-        for line in stride(from: UInt64(0), to: UInt64(PageAllocator.pageSize), by: 64) {
-            kernel.cpu.clflush(alias(base + line, keyID: keyID))
-        }
+        kernel.cpu.clflush(alias(frame << 12, keyID: keyID), length: PageAllocator.pageSize)
     }
 }
