@@ -22,13 +22,15 @@ public protocol PowerParticipant: AnyObject {
 }
 
 extension Kernel {
-    /// The kernel's part of entering a sleep state: participants may refuse; then every online CPU
-    /// writes back its caches (ACPI requires OSPM to flush before S3) and the log records it.
+    /// The kernel's part of entering a sleep state: participants may refuse; for S4 the hibernation
+    /// image is written; then every online CPU writes back its caches (ACPI requires OSPM to flush before
+    /// S3) and the log records it.
     public func prepareForSleep(_ state: SleepState) throws(KernelError) {
-        if state == .hibernate {
-            throw KernelError(.EOPNOTSUPP, "hibernation needs a swap device for the image; not available yet")
+        if state == .hibernate, hibernation == nil {
+            throw KernelError(.EOPNOTSUPP, "hibernation needs a swap device for the image")
         }
         for participant in powerParticipants { try participant.prepareForSleep(state) }
+        if state == .hibernate { try hibernation?.write() }
         for (index, online) in onlineCPUs.enumerated() where online {
             // WBINVD at CPL0 cannot fault.
             try? platform.cpus[index].wbinvd()
@@ -36,9 +38,13 @@ extension Kernel {
         printk("PM", "suspend entry (\(state == .suspendToRAM ? "deep" : "disk"))")
     }
 
-    /// The kernel's part of waking up: participants restore what the hardware lost.
+    /// The kernel's part of waking up: participants restore what the hardware lost. From S4 the
+    /// hibernation image restores kernel memory first and memory under other KeyIDs last
+    /// (``HibernationImage``).
     public func resumed(from state: SleepState) throws(KernelError) {
         printk("PM", "resume from \(state.rawValue)")
+        if state == .hibernate { try hibernation?.restoreKernelMemory() }
         for participant in powerParticipants { try participant.resumed(from: state) }
+        if state == .hibernate { try hibernation?.restoreEncryptedMemory() }
     }
 }

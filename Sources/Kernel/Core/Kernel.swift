@@ -48,6 +48,18 @@ public final class Kernel {
     /// The key retention service (spec.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
 
+    // Seams between subsystems (Kernel+Subsystems.swift), registered by startSubsystems.
+    /// The `mktme` key type's side of encrypt_mprotect; nil without MKTME.
+    public internal(set) var memoryEncryption: (any MemoryEncryptionKeys)?
+    /// The memory manager's side of KeyID rotation.
+    public internal(set) var keyIDMappings: (any KeyIDMappings)?
+    /// The Key Locker manager; nil without Key Locker hardware.
+    public internal(set) var keyLocker: (any KeyLockerService)?
+    /// Subsystems holding Key Locker handles.
+    var keyLockerUsers: [any KeyLockerUser] = []
+    /// The hibernation image writer; nil without a swap device (hibernation is then EOPNOTSUPP).
+    public internal(set) var hibernation: (any HibernationImage)?
+
     /// The direct map.
     public var physical: PhysicalMemory { PhysicalMemory(kernel: self) }
 
