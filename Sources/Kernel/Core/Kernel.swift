@@ -47,6 +47,8 @@ public final class Kernel {
     var processObservers: [any ProcessLifecycleObserver] = []
     /// The key retention service (spec.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
+    /// Crypt volumes (spec.md §7 "Key Locker users").
+    public private(set) lazy var crypt = CryptVolumes(kernel: self)
 
     // Seams between subsystems (Kernel+Subsystems.swift), registered by startSubsystems.
     /// The `mktme` key type's side of encrypt_mprotect; nil without MKTME.
@@ -162,6 +164,10 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(KernelError) {
         keys.start(booting: booting)
+        crypt.start(booting: booting)
+        if let swap = platform.disk(named: SwapHibernation.diskName) {
+            hibernation = SwapHibernation(kernel: self, disk: swap)
+        }
     }
 
     // MARK: Persistence
@@ -182,6 +188,8 @@ public final class Kernel {
         var processes: ProcessTable
         /// The key retention service (absent in images saved before it existed).
         var keys: KeyRetentionService.SavedState?
+        /// Crypt volumes (absent in images saved before they existed).
+        var crypt: CryptVolumes.SavedState?
     }
 
     /// Encodes the kernel's state deterministically.
@@ -198,7 +206,8 @@ public final class Kernel {
             pages: pages,
             heap: heap,
             processes: processes,
-            keys: keys.savedState()
+            keys: keys.savedState(),
+            crypt: crypt.savedState()
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -229,6 +238,7 @@ public final class Kernel {
         kernel.heap = image.heap
         kernel.processes = image.processes
         if let saved = image.keys { try kernel.keys.restore(saved) }
+        if let saved = image.crypt { try kernel.crypt.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
         return kernel
