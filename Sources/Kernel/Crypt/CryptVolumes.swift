@@ -82,8 +82,8 @@ public final class CryptVolumes: KeyLockerUser {
             var bytes = [UInt8](repeating: 0, count: CryptHeader.size)
             bytes.withUnsafeMutableBytes { disk.read(0, into: $0) }
             guard let header = CryptHeader(bytes) else { continue }
-            let needed = UInt64(CryptHeader.size) + header.sectors * UInt64(CryptHeader.sectorSize)
-            guard header.sectors <= UInt64.max / UInt64(CryptHeader.sectorSize), needed <= disk.size else {
+            let available = (disk.size - UInt64(CryptHeader.size)) / UInt64(CryptHeader.sectorSize)
+            guard header.sectors <= available else {
                 kernel.printk(
                     "device-mapper: crypt",
                     "\(disk.name): header claims more sectors than the disk has; ignored"
