@@ -1,0 +1,274 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: HWKeysCommandsTests
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Testing
+
+@testable import HWKeysCommands
+
+/// The counting key 00 01 … 3f as hex.
+private let key = (0..<64).map { String(format: "%02x", $0) }.joined()
+
+private func hexString(_ text: String) -> String { Array(text.utf8).map { String(format: "%02x", $0) }.joined() }
+
+/// A booted machine with one open `aes-xts-plain64` volume `vol` of 64 KiB.
+private func machineWithVolume() -> Scratch {
+    let scratch = Scratch()
+    #expect(scratch.run("machine", "create", "--seed", "7").exitCode == 0)
+    let created = scratch.run("crypt", "create", "vol", "--size", "64K", "--cipher", "aes-xts-plain64", "--key", key)
+    #expect(created.exitCode == 0, "\(created.stderr)")
+    return scratch
+}
+
+/// The crypt fixtures committed under Tests/KernelTests/Fixtures/crypt (Scripts/gen_crypt_fixtures.py).
+private struct Fixtures: Decodable {
+    struct Sectors: Decodable {
+        let name: String
+        let key: String
+        let first_sector: String
+        let plaintext: String
+        let ciphertext: String
+    }
+    let sectors: [Sectors]
+
+    static func load() throws -> Fixtures {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("KernelTests/Fixtures/crypt/xts-plain64.json")
+        return try JSONDecoder().decode(Fixtures.self, from: Data(contentsOf: url))
+    }
+}
+
+/// `hwkeys crypt`, verb by verb: no arguments, bad arguments, valid use; errno paths change nothing.
+@Suite struct CryptCommandTests {
+    // MARK: noargs
+
+    @Test(arguments: [
+        ["crypt"], ["crypt", "create"], ["crypt", "create", "v"], ["crypt", "create", "v", "--size", "4K"],
+        ["crypt", "create", "v", "--size", "4K", "--cipher", "aes-xts-plain64"], ["crypt", "open"],
+        ["crypt", "open", "vol"], ["crypt", "close"], ["crypt", "write"], ["crypt", "write", "vol"],
+        ["crypt", "write", "vol", "0"], ["crypt", "read"], ["crypt", "read", "vol", "0"], ["crypt", "status"],
+        ["crypt", "list", "extra"], ["crypt", "close", "vol", "extra"], ["hw", "disk"], ["hw", "disk", "swap", "0"],
+        ["hw", "poke-disk", "swap", "0"], ["hw", "disks", "extra"],
+    ])
+    func missingOrExtraArgumentsAreUsageErrors(words: [String]) throws {
+        let scratch = machineWithVolume()
+        try scratch.expectFailure(words, code: "EINVAL", exit: 2)
+    }
+
+    // MARK: bad arguments
+
+    @Test(arguments: [
+        ["crypt", "create", "v", "--size", "4K", "--cipher", "aes-cbc-essiv", "--key", key],
+        ["crypt", "create", "v", "--size", "4Q", "--cipher", "aes-xts-plain64", "--key", key],
+        ["crypt", "create", "v", "--size", "4K", "--cipher", "aes-xts-plain64", "--key", "xyz"],
+        ["crypt", "create", "v", "--size", "4K", "--cipher", "aes-xts-plain64", "--key", key, "--key-file", "/k"],
+        ["crypt", "open", "vol", "--key", key, "--key-file", "/k"],
+        ["crypt", "write", "vol", "0", "not-hex"], ["crypt", "write", "vol", "zero", "00"],
+        ["crypt", "write", "vol", "0", ""], ["crypt", "read", "vol", "0", "0"], ["crypt", "read", "vol", "0", "17M"],
+        ["crypt", "read", "vol", "-1", "4"], ["crypt", "status", "vol", "--pid", "0"],
+        ["hw", "disk", "swap", "0", "0"], ["hw", "disk", "swap", "0", "32M"], ["hw", "poke-disk", "swap", "0", "zz"],
+    ])
+    func badArgumentsAreUsageErrors(words: [String]) throws {
+        let scratch = machineWithVolume()
+        try scratch.expectFailure(words, code: "EINVAL", exit: 2)
+    }
+
+    // MARK: errno paths (nothing changes)
+
+    @Test func refusalsAreErrnosAndChangeNothing() throws {
+        let scratch = machineWithVolume()
+        #expect(
+            scratch.run("crypt", "create", "shut", "--size", "4K", "--cipher", "aes-xts-plain64", "--key", key).exitCode
+                == 0
+        )
+        #expect(scratch.run("crypt", "close", "shut").exitCode == 0)
+        let user = try #require(try scratch.json("proc", "spawn", "--uid", "1000")["pid"] as? Int)
+        let create = ["crypt", "create", "new", "--size", "4K", "--cipher", "aes-xts-plain64"]
+        let cases: [([String], String)] = [
+            (create + ["--key", String(key.prefix(64))], "EINVAL"),
+            (["crypt", "create", "new", "--size", "1000", "--cipher", "aes-xts-plain64", "--key", key], "EINVAL"),
+            (["crypt", "create", "bad/name", "--size", "4K", "--cipher", "aes-xts-plain64", "--key", key], "EINVAL"),
+            (["crypt", "create", "vol", "--size", "4K", "--cipher", "aes-xts-plain64", "--key", key], "EEXIST"),
+            (["crypt", "create", "swap", "--size", "4K", "--cipher", "aes-xts-plain64", "--key", key], "EEXIST"),
+            (create + ["--key", key, "--pid", "4242"], "ESRCH"),
+            (create + ["--key", key, "--pid", "\(user)"], "EACCES"),
+            (create + ["--key-file", scratch.directory.appendingPathComponent("missing").path], "ENOENT"),
+            (["crypt", "create", "kl", "--size", "4K", "--cipher", "aes-xts-kl-plain64", "--key", key], "ENODEV"),
+            (["crypt", "open", "none", "--key", key], "ENOENT"),
+            (["crypt", "open", "shut", "--key", "0011"], "EINVAL"),
+            (["crypt", "close", "shut"], "ENXIO"),
+            (["crypt", "close", "none"], "ENOENT"),
+            (["crypt", "read", "shut", "0", "1"], "ENXIO"),
+            (["crypt", "write", "shut", "0", "00"], "ENXIO"),
+            (["crypt", "read", "vol", "65535", "2"], "EINVAL"),
+            (["crypt", "write", "vol", "65535", "0000"], "ENOSPC"),
+            (["crypt", "status", "none"], "ENOENT"),
+            (["crypt", "list", "--pid", "\(user)"], "EACCES"),
+            (["hw", "disk", "nope", "0", "16"], "ENODEV"),
+            (["hw", "disk", "vol", "69632", "1"], "EFAULT"),
+            (["hw", "poke-disk", "vol", "69632", "00"], "EFAULT"),
+        ]
+        let disk = try scratch.json("hw", "disk", "vol", "0", "8K")["bytes"] as? String
+        for (words, code) in cases {
+            try scratch.expectFailure(words, code: code, exit: 1)
+        }
+        #expect(try scratch.json("hw", "disk", "vol", "0", "8K")["bytes"] as? String == disk)
+        let names = try #require(try scratch.json("crypt", "list")["volumes"] as? [[String: Any]]).map {
+            $0["name"] as? String
+        }
+        #expect(names == ["shut", "vol"])
+    }
+
+    // MARK: valid
+
+    @Test func createStatusListWriteReadAndTheRawDisk() throws {
+        let scratch = machineWithVolume()
+        let status = try scratch.json("crypt", "status", "vol")
+        #expect(status["cipher"] as? String == "aes-xts-plain64")
+        #expect(status["size"] as? Int == 65536)
+        #expect(status["sector_size"] as? Int == 512)
+        #expect(status["disk"] as? String == "vol")
+        #expect(status["payload_offset"] as? Int == 4096)
+        #expect(status["open"] as? Bool == true)
+        #expect(status["key_held"] as? Bool == true)
+        #expect(status["handles_held"] as? Bool == false)
+        #expect(!scratch.run("crypt", "status", "vol", "--format", "json").stdout.contains(String(key.prefix(32))))
+
+        let written = try scratch.json("crypt", "write", "vol", "512", hexString("secret volume data"))
+        #expect(written["written"] as? Int == 18)
+        #expect(
+            try scratch.json("crypt", "read", "vol", "512", "18")["bytes"] as? String == hexString("secret volume data")
+        )
+        let raw = try #require(try scratch.json("hw", "disk", "vol", "4608", "512")["bytes"] as? String)
+        #expect(!raw.contains(hexString("secret")))
+        let header = try #require(try scratch.json("hw", "disk", "vol", "0", "8")["bytes"] as? String)
+        #expect(header == hexString("HWKCRYPT"))
+
+        let disks = try #require(try scratch.json("hw", "disks")["disks"] as? [[String: Any]])
+        #expect(disks.map { $0["name"] as? String } == ["swap", "vol"])
+        #expect(disks.map { $0["size"] as? Int } == [64 << 20, 4096 + 65536])
+
+        #expect(try scratch.json("crypt", "close", "vol")["key_held"] as? Bool == false)
+        let list = try #require(try scratch.json("crypt", "list")["volumes"] as? [[String: Any]])
+        #expect(list.count == 1 && list[0]["open"] as? Bool == false)
+        let keyFile = scratch.directory.appendingPathComponent("key.bin").path
+        FileManager.default.createFile(atPath: keyFile, contents: Data((0..<64).map { UInt8($0) }))
+        #expect(try scratch.json("crypt", "open", "vol", "--key-file", keyFile)["open"] as? Bool == true)
+        #expect(
+            try scratch.json("crypt", "read", "vol", "512", "18")["bytes"] as? String == hexString("secret volume data")
+        )
+    }
+
+    /// Through the CLI, the disk shows exactly Python `cryptography`'s AES-XTS with plain64 tweaks.
+    @Test func diskBytesMatchTheFixtures() throws {
+        let scratch = Scratch()
+        scratch.run("machine", "create", "--seed", "3")
+        for (index, fixture) in try Fixtures.load().sectors.enumerated() {
+            guard let first = UInt64(fixture.first_sector), first < 4096 else { continue }
+            let name = "f\(index)"
+            #expect(
+                scratch.run(
+                    "crypt",
+                    "create",
+                    name,
+                    "--size",
+                    "2M",
+                    "--cipher",
+                    "aes-xts-plain64",
+                    "--key",
+                    fixture.key
+                ).exitCode == 0
+            )
+            #expect(scratch.run("crypt", "write", name, "\(first * 512)", fixture.plaintext).exitCode == 0)
+            let length = fixture.plaintext.count / 2
+            let raw = try scratch.json("hw", "disk", name, "\(4096 + first * 512)", "\(length)")
+            #expect(raw["bytes"] as? String == fixture.ciphertext, "\(fixture.name)")
+            #expect(
+                try scratch.json("crypt", "read", name, "\(first * 512)", "\(length)")["bytes"] as? String
+                    == fixture.plaintext
+            )
+        }
+    }
+
+    @Test func disksAndVolumeMetadataSurvivePowerOffButTheKeyDoesNot() throws {
+        let scratch = machineWithVolume()
+        scratch.run("crypt", "write", "vol", "0", hexString("persistent"))
+        let raw = try scratch.json("hw", "disk", "vol", "0", "8K")["bytes"] as? String
+        #expect(scratch.run("power", "off").exitCode == 0)
+        #expect(try scratch.json("hw", "disk", "vol", "0", "8K")["bytes"] as? String == raw)
+        #expect(scratch.run("power", "on").exitCode == 0)
+        #expect(try scratch.json("hw", "disk", "vol", "0", "8K")["bytes"] as? String == raw)
+        let status = try scratch.json("crypt", "status", "vol")
+        #expect(status["open"] as? Bool == false && status["key_held"] as? Bool == false)
+        try scratch.expectFailure(["crypt", "read", "vol", "0", "10"], code: "ENXIO", exit: 1)
+        scratch.run("crypt", "open", "vol", "--key", key)
+        #expect(try scratch.json("crypt", "read", "vol", "0", "10")["bytes"] as? String == hexString("persistent"))
+    }
+
+    @Test func pokeDiskTampersWithCiphertext() throws {
+        let scratch = machineWithVolume()
+        scratch.run("crypt", "write", "vol", "0", hexString("integrity?"))
+        #expect(try scratch.json("hw", "poke-disk", "vol", "4096", "ff")["written"] as? Int == 1)
+        // XTS has no integrity: the sector decrypts to garbage, without an error.
+        let read = try #require(try scratch.json("crypt", "read", "vol", "0", "10")["bytes"] as? String)
+        #expect(read != hexString("integrity?"))
+    }
+}
+
+/// `machine create --swap` and hibernation through the CLI (docs/hibernation.md).
+@Suite struct HibernationCommandTests {
+    @Test func swapDefaultsToTheDRAMSizeAndCanBeSizedOrLeftOut() throws {
+        let scratch = Scratch()
+        scratch.run("machine", "create", "--memory", "32M")
+        #expect(try scratch.json("machine", "show")["disks"] as? [[String: Any]] != nil)
+        #expect((try scratch.json("hw", "disks")["disks"] as? [[String: Any]])?.first?["size"] as? Int == 32 << 20)
+        scratch.run("machine", "create", "--force", "--swap", "1M")
+        #expect((try scratch.json("hw", "disks")["disks"] as? [[String: Any]])?.first?["size"] as? Int == 1 << 20)
+        scratch.run("machine", "create", "--force", "--swap", "0")
+        #expect((try scratch.json("hw", "disks")["disks"] as? [[String: Any]])?.isEmpty == true)
+        try scratch.expectFailure(["power", "hibernate"], code: "EOPNOTSUPP", exit: 1)
+        let bad = scratch.run("machine", "create", "--force", "--swap", "1000", "--format", "json")
+        #expect(bad.exitCode == 2 && bad.stderr.contains("EINVAL"))
+    }
+
+    @Test(arguments: [["power", "resume"], ["power", "on"], ["power", "off", "power", "on"]])
+    func hibernateThenWakeResumesTheKernelWithItsMemory(wake: [String]) throws {
+        let scratch = machineWithVolume()
+        let serial = try #require(Int(scratch.run("keyctl", "add", "user", "k", "swap-finding-payload", "@u").stdout))
+        scratch.run("crypt", "write", "vol", "0", hexString("before S4"))
+        #expect(scratch.run("power", "hibernate").exitCode == 0)
+        #expect(try scratch.json("machine", "show")["power_state"] as? String == "hibernated")
+        // The swap disk holds the image in plaintext: the user key's payload and the volume key.
+        let swap = try #require(try scratch.json("hw", "disk", "swap", "0", "1M")["bytes"] as? String)
+        #expect(swap.hasPrefix(hexString("HWKEYS-S1SUSPEND")))
+        #expect(swap.contains(hexString("swap-finding-payload")))
+        #expect(swap.contains(key))
+        var words = wake
+        while !words.isEmpty {
+            #expect(scratch.run(Array(words.prefix(2))).exitCode == 0)
+            words.removeFirst(2)
+        }
+        #expect(scratch.run("keyctl", "print", "\(serial)").stdout == "swap-finding-payload")
+        #expect(try scratch.json("crypt", "read", "vol", "0", "9")["bytes"] as? String == hexString("before S4"))
+        let dmesg = scratch.run("dmesg").stdout
+        #expect(dmesg.contains("PM: resume from S4"))
+        #expect(dmesg.contains("Creating hibernation image"))
+        // The image is invalidated; the next power cycle boots fresh.
+        scratch.run("power", "off")
+        scratch.run("power", "on")
+        try scratch.expectFailure(["keyctl", "print", "\(serial)"], code: "ENOKEY", exit: 1)
+    }
+
+    @Test func aDamagedImageFallsBackToAFreshBoot() throws {
+        let scratch = machineWithVolume()
+        scratch.run("power", "hibernate")
+        // Corrupt the kernel state in block 1 of the image.
+        #expect(scratch.run("hw", "poke-disk", "swap", "4096", "00").exitCode == 0)
+        #expect(scratch.run("power", "resume").exitCode == 0)
+        #expect(scratch.run("dmesg").stdout.contains("Failed to load the hibernation image"))
+        #expect(try scratch.json("crypt", "status", "vol")["open"] as? Bool == false)
+    }
+}
