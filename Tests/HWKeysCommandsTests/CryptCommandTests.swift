@@ -272,3 +272,24 @@ private struct Fixtures: Decodable {
         #expect(try scratch.json("crypt", "status", "vol")["open"] as? Bool == false)
     }
 }
+
+/// `hwkeys benchmark --only crypt`: shapes only, never numbers (host wall time).
+@Suite struct CryptBenchmarkTests {
+    @Test func cryptGroupReportsFourRowsBesideOpenSSL() throws {
+        let result = HWKeysCLI.run(["benchmark", "--only", "crypt", "--seconds", "0.01", "--format", "json"])
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let rows = try #require(object["results"] as? [[String: Any]])
+        #expect(
+            rows.compactMap { $0["name"] as? String }
+                == ["crypt-write-plain", "crypt-read-plain", "crypt-write-kl", "crypt-read-kl"]
+        )
+        for row in rows {
+            #expect(row.keys.contains("openssl_gbps") && row.keys.contains("ratio"))
+            guard let gbps = row["gbps"] as? Double else { continue }
+            #expect(gbps > 0)
+            if object["openssl"] is String { #expect((row["openssl_gbps"] as? Double ?? 0) > 0) }
+        }
+        #expect(rows.prefix(2).allSatisfy { $0["gbps"] is Double })
+    }
+}

@@ -83,7 +83,9 @@ public final class CryptIOWorkload {
     private func step() throws {
         defer { offset = (offset + UInt64(Self.ioSize)) % UInt64(Self.volumeSize) }
         if write {
-            try buffer.withUnsafeBytes { try kernel.crypt.write("bench", offset: offset, data: $0, as: ProcessTable.shellPID) }
+            try buffer.withUnsafeBytes {
+                try kernel.crypt.write("bench", offset: offset, data: $0, as: ProcessTable.shellPID)
+            }
         } else {
             _ = try kernel.crypt.read("bench", offset: offset, count: Self.ioSize, as: ProcessTable.shellPID)
         }

@@ -84,7 +84,8 @@ public struct BenchmarkCommand: HWKeysCommand {
                 reference: result.opensslGBps.map { ("openssl_gbps", $0) },
                 note: result.name.contains("-line-")
                     ? "64-byte units, each its own tweak, vs OpenSSL on 16 KiB"
-                    : result.name.hasPrefix("openssl-") ? "OpenSSL called once per 64-byte line" : "4 KiB units vs OpenSSL on 4 KiB"
+                    : result.name.hasPrefix("openssl-")
+                        ? "OpenSSL called once per 64-byte line" : "4 KiB units vs OpenSSL on 4 KiB"
             )
         }
     }
@@ -134,7 +135,9 @@ public struct BenchmarkCommand: HWKeysCommand {
                 do {
                     workload = try CryptIOWorkload(cipher: cipher, write: write)
                 } catch {
-                    rows.append(Row(name: name, gbps: nil, reference: nil, note: "unavailable: \(CommandError(error).message)"))
+                    rows.append(
+                        Row(name: name, gbps: nil, reference: nil, note: "unavailable: \(CommandError(error).message)")
+                    )
                     continue
                 }
                 let reference = openssl?.session(keyBits: 256, encrypt: write, bufferSize: 512)
@@ -153,7 +156,12 @@ public struct BenchmarkCommand: HWKeysCommand {
         let add = try KeyServiceBenchmarks.measureAdd(keys: 100_000, operations: 10_000)
         let revoke = try KeyServiceBenchmarks.measureRevoke(keys: 100_000, operations: 10_000)
         return [add, revoke].map { result in
-            var row = Row(name: result.name, gbps: nil, reference: nil, note: "operations/s with \(result.keys) keys in the keyring")
+            var row = Row(
+                name: result.name,
+                gbps: nil,
+                reference: nil,
+                note: "operations/s with \(result.keys) keys in the keyring"
+            )
             row.extra.append(("ops_per_second", .double(result.operationsPerSecond)))
             row.extra.append(("keys", .count(result.keys)))
             return row
