@@ -34,9 +34,11 @@ extension CryptVolumes {
         let first = offset / sectorSize
         let last = (offset + UInt64(data.count) - 1) / sectorSize
         let count = Int(last - first + 1)
-        try withSectorBuffer(count) { (buffer) throws(KernelError) in
-            let head = Int(offset % sectorSize)
-            let tail = Int((offset + UInt64(data.count)) % sectorSize)
+        let head = Int(offset % sectorSize)
+        let tail = Int((offset + UInt64(data.count)) % sectorSize)
+        // Whole sectors leave only ciphertext (or the caller's own data) behind; partial ones decrypt other
+        // plaintext into the buffer, so it is wiped.
+        try withSectorBuffer(count, wipe: head != 0 || tail != 0) { (buffer) throws(KernelError) in
             if head != 0 {
                 try readSectors(
                     volume,
@@ -74,7 +76,23 @@ extension CryptVolumes {
         let sectorSize = UInt64(CryptHeader.sectorSize)
         let first = offset / sectorSize
         let last = (offset + UInt64(count) - 1) / sectorSize
-        return try withSectorBuffer(Int(last - first + 1)) { (buffer) throws(KernelError) -> [UInt8] in
+        if offset % sectorSize == 0, count % CryptHeader.sectorSize == 0 {
+            // Whole sectors: decrypt straight into the result.
+            var failure: KernelError?
+            let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                do throws(KernelError) {
+                    try readSectors(volume, disk, first: first, into: raw)
+                } catch {
+                    raw.initializeMemory(as: UInt8.self, repeating: 0)
+                    failure = error
+                }
+                initialized = count
+            }
+            if let failure { throw failure }
+            return bytes
+        }
+        return try withSectorBuffer(Int(last - first + 1), wipe: true) { (buffer) throws(KernelError) -> [UInt8] in
             try readSectors(volume, disk, first: first, into: buffer)
             let head = Int(offset % sectorSize)
             return Array(UnsafeRawBufferPointer(rebasing: buffer[head..<head + count]))
@@ -96,15 +114,16 @@ extension CryptVolumes {
         return (volume, disk)
     }
 
-    /// A zeroed scratch buffer of `sectors` sectors, wiped afterwards (it holds plaintext).
+    /// A scratch buffer of `sectors` sectors (every byte is written before it is read), wiped afterwards
+    /// when it may hold plaintext.
     private func withSectorBuffer<R>(
         _ sectors: Int,
+        wipe: Bool,
         _ body: (UnsafeMutableRawBufferPointer) throws(KernelError) -> R
     ) throws(KernelError) -> R {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sectors * CryptHeader.sectorSize, alignment: 64)
-        buffer.initializeMemory(as: UInt8.self, repeating: 0)
         defer {
-            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            if wipe { buffer.initializeMemory(as: UInt8.self, repeating: 0) }
             buffer.deallocate()
         }
         return try body(buffer)
@@ -154,11 +173,12 @@ extension CryptVolumes {
         guard let handles = volume.handles else { preconditionFailure("transform of a closed volume") }
         guard let keyLocker = kernel.keyLocker else { throw KernelError(.ENODEV, "Key Locker is not available") }
         try keyLocker.requireValid()
+        let cpu = kernel.cpu
         try withUnsafeTemporaryAllocation(byteCount: 128, alignment: 16) { (handleBytes) throws(KernelError) in
             var position = 0
             for segment in handles.segments {
-                kernel.physical.read(
-                    segment.address,
+                cpu.load(
+                    kernel.physical.alias(segment.address, keyID: 0),
                     into: UnsafeMutableRawBufferPointer(rebasing: handleBytes[position..<position + segment.length])
                 )
                 position += segment.length
@@ -166,7 +186,7 @@ extension CryptVolumes {
             let accepted: Bool
             do throws(X86Fault) {
                 accepted = try KeyLockerXTS.crypt(
-                    on: kernel.cpu,
+                    on: cpu,
                     handles: UnsafeRawBufferPointer(handleBytes),
                     data: buffer,
                     firstSector: firstSector,

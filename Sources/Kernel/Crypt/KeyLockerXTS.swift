@@ -9,12 +9,15 @@ import X86
 /// AES-256-XTS over 512-byte sectors from Key Locker instructions, as the Linux `aeskl` driver composes it
 /// (v9a 14/14, keylocker-research.md §2.5; spec.md §7):
 ///
-/// - per sector, T₀ = AESENC256KL(plain64 sector number) under the **tweak-key handle** (K2) in XMM8;
+/// - per sector, T₀ = AES-256 of the plain64 sector number under the **tweak-key handle** (K2). The
+///   `aeskl` driver runs one AESENC256KL per request for it; hwkeys computes the T₀ of up to eight
+///   consecutive sectors with one AESENCWIDE256KL (the same instruction on eight blocks);
 /// - the data goes eight blocks at a time through AESENCWIDE256KL / AESDECWIDE256KL under the
 ///   **data-key handle** (K1) in XMM0–7, each block XORed with Tⱼ = T₀·αʲ before and after
 ///   (IEEE 1619 §5.3).
 ///
-/// A sector is 32 blocks: four WIDE instructions and one single-block instruction. The eight current
+/// A sector is 32 blocks: four WIDE instructions, plus one WIDE instruction per eight sectors for the
+/// tweaks (a 4 KiB request: 33 instructions). The eight current
 /// tweaks stay in vector lanes and advance by α⁸ per group, as the driver keeps them in XMM8–15. Handles
 /// are CPL0-only (restriction bit 0); the caller runs at CPL0 on a CPU whose IWKey made them.
 enum KeyLockerXTS {
@@ -62,8 +65,8 @@ enum KeyLockerXTS {
     /// - Returns: false if an instruction set ZF (a handle was rejected: IWKey changed or lost); `data` is
     ///   then partly processed, so callers work on a scratch copy.
     /// - Throws: the instructions' faults (#UD with CR4.KL = 0 or without Key Locker / WIDE_KL).
-    static func crypt(
-        on processor: any X86Processor,
+    static func crypt<Processor: X86Processor>(
+        on processor: Processor,
         handles: UnsafeRawBufferPointer,
         data: UnsafeMutableRawBufferPointer,
         firstSector: UInt64,
@@ -80,36 +83,51 @@ enum KeyLockerXTS {
         // register file's address for the whole request stands for those MOVDQU instructions.
         return try processor.withXMMRegisters { (xmm) throws(X86Fault) -> Bool in
             let blocks = xmm.baseAddress!
-            let tweakRegister = xmm.baseAddress! + 128
             defer {
                 // kernel_fpu_end(): nothing of the request stays in XMM0–8 for the next user of the FPU.
-                (xmm.baseAddress!).initializeMemory(as: UInt8.self, repeating: 0, count: 144)
+                blocks.initializeMemory(as: UInt8.self, repeating: 0, count: 144)
             }
+            var firstTweaks = TweakLanes(first: .zero)
             var sectorStart = 0
             var sector = firstSector
             while sectorStart < count {
-                tweakRegister.storeBytes(of: sector.littleEndian, toByteOffset: 0, as: UInt64.self)
-                tweakRegister.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
-                guard try !processor.aeskl(.encrypt256, xmm: 8, handle: tweakHandle) else { return false }
-                var tweaks = TweakLanes(first: tweakRegister.load(as: SIMD2<UInt64>.self))
-                var offset = sectorStart
-                let end = sectorStart + sectorSize
-                while offset < end {
-                    let chunk = base + offset
-                    for lane in 0..<8 {
-                        let input = chunk.loadUnaligned(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
-                        blocks.storeBytes(of: input ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
-                    }
-                    guard try !processor.aeswidekl(operation, handle: dataHandle) else { return false }
-                    for lane in 0..<8 {
-                        let output = blocks.load(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
-                        chunk.storeBytes(of: output ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
-                    }
-                    tweaks.advance()
-                    offset += 128
+                // T₀ of up to eight sectors with one AESENCWIDE256KL under the tweak handle.
+                let group = min(8, (count - sectorStart) / sectorSize)
+                for lane in 0..<8 {
+                    let number = lane < group ? sector &+ UInt64(lane) : 0
+                    blocks.storeBytes(
+                        of: SIMD2(number.littleEndian, 0),
+                        toByteOffset: 16 * lane,
+                        as: SIMD2<UInt64>.self
+                    )
                 }
-                sectorStart = end
-                sector &+= 1
+                guard try !processor.aeswidekl(.encrypt256, handle: tweakHandle) else { return false }
+                for lane in 0..<group {
+                    let tweak = blocks.load(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                    firstTweaks.low[lane] = tweak[0]
+                    firstTweaks.high[lane] = tweak[1]
+                }
+                for member in 0..<group {
+                    var tweaks = TweakLanes(first: firstTweaks[member])
+                    var offset = sectorStart + member * sectorSize
+                    let end = offset + sectorSize
+                    while offset < end {
+                        let chunk = base + offset
+                        for lane in 0..<8 {
+                            let input = chunk.loadUnaligned(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                            blocks.storeBytes(of: input ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                        }
+                        guard try !processor.aeswidekl(operation, handle: dataHandle) else { return false }
+                        for lane in 0..<8 {
+                            let output = blocks.load(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                            chunk.storeBytes(of: output ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
+                        }
+                        tweaks.advance()
+                        offset += 128
+                    }
+                }
+                sectorStart += group * sectorSize
+                sector &+= UInt64(group)
             }
             return true
         }
