@@ -7,6 +7,7 @@
 import ArgumentParser
 import Foundation
 import HWCrypto
+import Kernel
 import X86
 
 /// `hwkeys benchmark`: host throughput of the hot paths, each beside a reference measured in the same run

@@ -219,14 +219,20 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
         try kernel.writeKeyLockerMode("native_kernel_key_remember")
         let key = try Self.rememberedKey(kernel)
         #expect(!contains(try rawDRAM(machine, kernel), key))
-        let (plainMachine, plain) = try keyLockerKernel(seed: 12) { $0.tmeEnabled = false }
+        let (plainMachine, plain) = try keyLockerKernel(seed: 12) {
+            $0.tmeEnabled = false
+            $0.keyIDBits = 0
+        }
         try plain.writeKeyLockerMode("native_kernel_key_remember")
         let plainKey = try Self.rememberedKey(plain)
         #expect(contains(try rawDRAM(plainMachine, plain), plainKey))
     }
 
     @Test func changingModeWipesTheRememberedKey() throws {
-        let (machine, kernel) = try keyLockerKernel(seed: 13) { $0.tmeEnabled = false }
+        let (machine, kernel) = try keyLockerKernel(seed: 13) {
+            $0.tmeEnabled = false
+            $0.keyIDBits = 0
+        }
         try kernel.writeKeyLockerMode("native_kernel_key_remember")
         let key = try Self.rememberedKey(kernel)
         try kernel.writeKeyLockerMode("native_kernel_key_backup")
