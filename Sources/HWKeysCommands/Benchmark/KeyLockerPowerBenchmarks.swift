@@ -25,6 +25,18 @@ public enum KeyLockerPowerBenchmarks {
         public var cpus: Int
     }
 
+    /// The benchmark row name of `mode` (short enough for the text table).
+    public static func rowName(_ mode: KeyLockerMode) -> String {
+        switch mode {
+        case .nativeKernelKeyRemember: "klpower-remember"
+        case .nativeKernelKeyBackup: "klpower-backup"
+        case .nativeRandomKey: "klpower-random"
+        case .nativeKernelKeyNorestore: "klpower-norestore"
+        case .paravirtAny, .paravirtRandom: "klpower-paravirt"
+        case .boot: "klpower-boot"
+        }
+    }
+
     /// The modes whose IWKey survives S3 and hotplug.
     public static let modes: [KeyLockerMode] = [
         .nativeKernelKeyRemember, .nativeKernelKeyBackup, .nativeRandomKey, .boot,

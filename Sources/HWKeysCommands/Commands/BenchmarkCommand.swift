@@ -17,7 +17,8 @@ import X86
 public struct BenchmarkCommand: HWKeysCommand {
     public static let configuration = CommandConfiguration(
         commandName: "benchmark",
-        abstract: "Measure throughput of the AES engine, the memory path, Key Locker XTS and the key service, beside OpenSSL.",
+        abstract:
+            "Measure throughput of the AES engine, the memory path, Key Locker XTS and the key service, beside OpenSSL.",
         discussion: """
             Groups: crypto (line engine and 4 KiB XTS vs OpenSSL), memory (64 MiB write-back and fill through an \
             encrypted KeyID vs the raw line engine), keylocker (AES-XTS-256 from AESENCWIDE256KL vs OpenSSL), keys \
@@ -33,7 +34,8 @@ public struct BenchmarkCommand: HWKeysCommand {
 
     @OptionGroup public var global: GlobalOptions
     @Option(help: "Measured seconds per side of each comparison.") var seconds: Double = 1
-    @Option(help: "Comma-separated groups to run: crypto, memory, keylocker, keys, klpower (default: all).") var only: String?
+    @Option(help: "Comma-separated groups to run: crypto, memory, keylocker, keys, klpower (default: all).") var only:
+        String?
     public init() {}
 
     public func execute(in session: Session) throws -> CommandOutput {
@@ -81,7 +83,8 @@ public struct BenchmarkCommand: HWKeysCommand {
                 reference: result.opensslGBps.map { ("openssl_gbps", $0) },
                 note: result.name.contains("-line-")
                     ? "64-byte units, each its own tweak, vs OpenSSL on 16 KiB"
-                    : result.name.hasPrefix("openssl-") ? "OpenSSL called once per 64-byte line" : "4 KiB units vs OpenSSL on 4 KiB"
+                    : result.name.hasPrefix("openssl-")
+                        ? "OpenSSL called once per 64-byte line" : "4 KiB units vs OpenSSL on 4 KiB"
             )
         }
     }
@@ -122,7 +125,12 @@ public struct BenchmarkCommand: HWKeysCommand {
         let add = try KeyServiceBenchmarks.measureAdd(keys: 100_000, operations: 10_000)
         let revoke = try KeyServiceBenchmarks.measureRevoke(keys: 100_000, operations: 10_000)
         return [add, revoke].map { result in
-            var row = Row(name: result.name, gbps: nil, reference: nil, note: "operations/s with \(result.keys) keys in the keyring")
+            var row = Row(
+                name: result.name,
+                gbps: nil,
+                reference: nil,
+                note: "operations/s with \(result.keys) keys in the keyring"
+            )
             row.extra.append(("ops_per_second", .double(result.operationsPerSecond)))
             row.extra.append(("keys", .count(result.keys)))
             return row
@@ -133,13 +141,14 @@ public struct BenchmarkCommand: HWKeysCommand {
         try KeyLockerPowerBenchmarks.modes.map { mode in
             let result = try KeyLockerPowerBenchmarks.measure(mode)
             var row = Row(
-                name: "klpower-\(mode.rawValue)",
+                name: KeyLockerPowerBenchmarks.rowName(mode),
                 gbps: nil,
                 reference: nil,
                 note: mode == .nativeKernelKeyRemember
                     ? "emulated cycles: LOADIWKEY from the remembered key"
                     : "emulated cycles: IA32_COPY_PLATFORM_TO_LOCAL from the platform backup"
             )
+            row.extra.append(("mode", .string(mode.rawValue)))
             row.extra.append(("s3_resume_cycles", .count(Int(result.resumeCycles))))
             row.extra.append(("cpus", .count(result.cpus)))
             row.extra.append(("cpu_online_cycles", .count(Int(result.onlineCycles))))

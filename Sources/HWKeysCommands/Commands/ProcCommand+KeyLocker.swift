@@ -101,10 +101,14 @@ struct KLBlockOperands: ParsableArguments {
 
     func run(encrypt: Bool, in session: Session) throws -> CommandOutput {
         let pid = try ProcCommand.pid(self.pid)
-        guard (handle == nil) != (key == nil) else { throw CommandError.usage("give exactly one of --handle and --key") }
+        guard (handle == nil) != (key == nil) else {
+            throw CommandError.usage("give exactly one of --handle and --key")
+        }
         guard restrict == nil || key != nil else { throw CommandError.usage("--restrict goes with --key") }
         if let handle, handle.bytes.count != 48 && handle.bytes.count != 64 {
-            throw CommandError.usage("--handle must be 48 or 64 bytes (96 or 128 hex digits), got \(handle.bytes.count)")
+            throw CommandError.usage(
+                "--handle must be 48 or 64 bytes (96 or 128 hex digits), got \(handle.bytes.count)"
+            )
         }
         if let key, key.bytes.count != 16 && key.bytes.count != 32 {
             throw CommandError.usage("--key must be 16 or 32 bytes (32 or 64 hex digits), got \(key.bytes.count)")

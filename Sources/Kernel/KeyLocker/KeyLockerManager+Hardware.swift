@@ -47,7 +47,9 @@ extension KeyLockerManager {
                 throw KernelError(.EIO, "RDRAND failed 10 times")
             }
             key.withUnsafeMutableBytes { out in
-                withUnsafeBytes(of: &random) { out.baseAddress!.advanced(by: 8 * word).copyMemory(from: $0.baseAddress!, byteCount: 8) }
+                withUnsafeBytes(of: &random) {
+                    out.baseAddress!.advanced(by: 8 * word).copyMemory(from: $0.baseAddress!, byteCount: 8)
+                }
             }
             random = 0
         }
@@ -121,7 +123,10 @@ extension KeyLockerManager {
             return try cpu.rdmsr(MSR.copyStatus) & 1 != 0
         }
         guard copied else {
-            throw KernelError(.EIO, "IWKey restore from the backup failed on CPU\(cpu.cpuNumber) (IA32_COPY_STATUS = 0)")
+            throw KernelError(
+                .EIO,
+                "IWKey restore from the backup failed on CPU\(cpu.cpuNumber) (IA32_COPY_STATUS = 0)"
+            )
         }
     }
 }

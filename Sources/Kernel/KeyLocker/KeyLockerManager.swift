@@ -58,7 +58,9 @@ public final class KeyLockerManager {
     var capabilities: Capabilities {
         let cpu = kernel.cpu
         let present = cpu.cpuid(leaf: CPUIDLeaf.structuredExtendedFeatures, subleaf: 0).ecx & CPUIDBit.keyLockerECX != 0
-        guard present else { return Capabilities(present: false, cpl0Restriction: false, backup: false, noBackup: false, random: false) }
+        guard present else {
+            return Capabilities(present: false, cpl0Restriction: false, backup: false, noBackup: false, random: false)
+        }
         let leaf = cpu.cpuid(leaf: CPUIDLeaf.keyLockerLeaf, subleaf: 0)
         return Capabilities(
             present: true,
@@ -75,7 +77,9 @@ public final class KeyLockerManager {
         switch mode {
         case .nativeRandomKey:
             if !caps.random { return "no random IWKey support (CPUID.19H:ECX[1] = 0)" }
-            if !caps.backup { return "a random IWKey reaches the other CPUs only through the backup (CPUID.19H:EBX[4] = 0)" }
+            if !caps.backup {
+                return "a random IWKey reaches the other CPUs only through the backup (CPUID.19H:EBX[4] = 0)"
+            }
         case .nativeKernelKeyBackup, .boot:
             if !caps.backup { return "no IWKey backup (CPUID.19H:EBX[4] = 0)" }
         case .nativeKernelKeyNorestore:
@@ -277,7 +281,9 @@ public final class KeyLockerManager {
         )
         kernel.sysfs.register(
             "/sys/kernel/keylocker/modes_supported",
-            SysfsAttribute(read: { kernel in kernel.keyLockerManager.modesSupported.map(\.rawValue).joined(separator: " ") })
+            SysfsAttribute(read: { kernel in
+                kernel.keyLockerManager.modesSupported.map(\.rawValue).joined(separator: " ")
+            })
         )
     }
 
@@ -309,7 +315,8 @@ extension KeyLockerManager: KeyLockerService {
         switch status {
         case .valid: return
         case .disabled: throw KernelError(.ENODEV, "Key Locker is not initialized")
-        case .invalid: throw KernelError(.ENODEV, "Key Locker is soft-disabled: \(softDisabledReason ?? "restore failed")")
+        case .invalid:
+            throw KernelError(.ENODEV, "Key Locker is soft-disabled: \(softDisabledReason ?? "restore failed")")
         }
     }
 }

@@ -13,14 +13,18 @@ import X86
 
 /// spec.md §7, admin policy: modes, preconditions, errors.
 @Suite struct KeyLockerModeTests {
-    static let nativeModes = ["native_random_key", "native_kernel_key_remember", "native_kernel_key_backup",
-        "native_kernel_key_norestore"]
+    static let nativeModes = [
+        "native_random_key", "native_kernel_key_remember", "native_kernel_key_backup",
+        "native_kernel_key_norestore",
+    ]
 
     @Test func adminPolicyLeavesKeyLockerOffAtBoot() throws {
         let (_, kernel) = try keyLockerKernel()
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/mode") == "disabled")
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/status") == "disabled")
-        #expect(try kernel.sysfsRead("/sys/kernel/keylocker/modes_supported") == Self.nativeModes.joined(separator: " "))
+        #expect(
+            try kernel.sysfsRead("/sys/kernel/keylocker/modes_supported") == Self.nativeModes.joined(separator: " ")
+        )
         #expect(try !kernel.cr4KL(0) && !kernel.cr4KL(1))
         #expect(throws: KernelError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
         #expect(kernel.keyLocker != nil)
@@ -52,14 +56,20 @@ import X86
 
     @Test func machineWithoutRandomOrBackupSupportListsFewerModes() throws {
         let (_, noRandom) = try keyLockerKernel { $0.klRandom = false }
-        #expect(try noRandom.sysfsRead("/sys/kernel/keylocker/modes_supported")
-            == "native_kernel_key_remember native_kernel_key_backup native_kernel_key_norestore")
+        #expect(
+            try noRandom.sysfsRead("/sys/kernel/keylocker/modes_supported")
+                == "native_kernel_key_remember native_kernel_key_backup native_kernel_key_norestore"
+        )
         let (_, noBackup) = try keyLockerKernel { $0.klBackup = false }
-        #expect(try noBackup.sysfsRead("/sys/kernel/keylocker/modes_supported")
-            == "native_kernel_key_remember native_kernel_key_norestore")
+        #expect(
+            try noBackup.sysfsRead("/sys/kernel/keylocker/modes_supported")
+                == "native_kernel_key_remember native_kernel_key_norestore"
+        )
         let (_, noNoBackup) = try keyLockerKernel { $0.klNoBackup = false }
-        #expect(try noNoBackup.sysfsRead("/sys/kernel/keylocker/modes_supported")
-            == "native_random_key native_kernel_key_remember native_kernel_key_backup")
+        #expect(
+            try noNoBackup.sysfsRead("/sys/kernel/keylocker/modes_supported")
+                == "native_random_key native_kernel_key_remember native_kernel_key_backup"
+        )
     }
 
     @Test(arguments: [

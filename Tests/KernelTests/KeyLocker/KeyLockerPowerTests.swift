@@ -131,7 +131,9 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
         try suspendAndResume(machine, kernel)
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/status") == "invalid")
         #expect(throws: KernelError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
-        #expect(kernel.log.lines.contains { $0.text.contains("storage read error") && $0.text.contains("soft-disabled") })
+        #expect(
+            kernel.log.lines.contains { $0.text.contains("storage read error") && $0.text.contains("soft-disabled") }
+        )
         // Nothing else changes until reboot: clearing the fault does not bring it back.
         machine.faults.iwkeyBackupError = false
         try suspendAndResume(machine, kernel)
@@ -284,7 +286,12 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
             try kernel.userEncodeKey(pid: 100, key: SecretBytes(FIPS197.key128), restrictions: [])
         }
         #expect(throws: X86Fault.ud("")) {
-            try kernel.userAESKL(pid: 100, encrypt: true, handle: [UInt8](repeating: 0, count: 48), block: FIPS197.plaintext)
+            try kernel.userAESKL(
+                pid: 100,
+                encrypt: true,
+                handle: [UInt8](repeating: 0, count: 48),
+                block: FIPS197.plaintext
+            )
         }
     }
 
@@ -298,11 +305,22 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
             try kernel.userEncodeKey(pid: 100, key: SecretBytes(count: 24), restrictions: [])
         }
         #expect(throws: KernelError(.EINVAL, "")) {
-            try kernel.userAESKL(pid: 100, encrypt: true, handle: [UInt8](repeating: 0, count: 40), block: FIPS197.plaintext)
+            try kernel.userAESKL(
+                pid: 100,
+                encrypt: true,
+                handle: [UInt8](repeating: 0, count: 40),
+                block: FIPS197.plaintext
+            )
         }
         try kernel.setCPU(1, online: false)
         #expect(throws: KernelError(.EINVAL, "")) {
-            try kernel.userAESKL(pid: 100, cpu: 1, encrypt: true, handle: [UInt8](repeating: 0, count: 48), block: FIPS197.plaintext)
+            try kernel.userAESKL(
+                pid: 100,
+                cpu: 1,
+                encrypt: true,
+                handle: [UInt8](repeating: 0, count: 48),
+                block: FIPS197.plaintext
+            )
         }
     }
 }
