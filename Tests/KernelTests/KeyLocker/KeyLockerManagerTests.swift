@@ -212,3 +212,42 @@ import X86
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/status") == "disabled")
     }
 }
+
+/// The machine seen as a guest: the same processors with the hypervisor bit reported.
+final class GuestPlatform: KernelPlatform {
+    let machine: Machine
+    init(_ machine: Machine) { self.machine = machine }
+    var cpus: [any X86Processor] { machine.cpus }
+    func package(ofCPU cpu: Int) -> Int { machine.package(ofCPU: cpu) }
+    var packageCount: Int { machine.packageCount }
+    var memoryMap: [Range<UInt64>] { machine.memoryMap }
+    func memoryPackage(ofAddress address: UInt64) -> Int { machine.memoryPackage(ofAddress: address) }
+    var nanoseconds: UInt64 { machine.nanoseconds }
+    var isVirtualMachine: Bool { true }
+}
+
+/// Lutomirski's paravirt modes and v9's hypervisor check (research §3.3, §3.8).
+@Suite struct KeyLockerGuestTests {
+    static func guest(_ cmdline: String) throws -> Kernel {
+        var config = MachineConfiguration()
+        config.seed = 3
+        config.memoryBytes = 4 << 20
+        config.bootKernel = false
+        let machine = try Machine.create(configuration: config)
+        return try Kernel.boot(platform: GuestPlatform(machine), commandLine: cmdline)
+    }
+
+    @Test func paravirtModesAreEOPNOTSUPPEvenInAGuest() throws {
+        let kernel = try Self.guest("")
+        for mode in ["paravirt_any", "paravirt_random"] {
+            #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.writeKeyLockerMode(mode) }
+        }
+        #expect(kernel.keyLockerManager.status == .disabled)
+    }
+
+    @Test func bootPolicyStaysOffUnderAHypervisor() throws {
+        let kernel = try Self.guest("keylocker.policy=boot")
+        #expect(try kernel.sysfsRead("/sys/kernel/keylocker/status") == "disabled")
+        #expect(kernel.log.lines.contains { $0.text.contains("hypervisor") })
+    }
+}
