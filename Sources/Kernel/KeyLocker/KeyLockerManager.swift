@@ -141,6 +141,7 @@ public final class KeyLockerManager {
             try initialize(.boot)
             kernel.printk("keylocker", "policy boot: kernel-random IWKey loaded on every CPU, backed up, wiped")
         } catch {
+            for cpu in onlineCPUIndices { try? setCR4KL(false, on: kernel.platform.cpus[cpu]) }
             kernel.printk("keylocker", "disabled: \(error.message)")
         }
     }
@@ -182,7 +183,7 @@ public final class KeyLockerManager {
         if mode != nil, usersHoldHandles {
             throw KernelError(.EBUSY, "Key Locker users hold handles under the current IWKey")
         }
-        if let target, target.restore == .platformBackup || target == .nativeRandomKey {
+        if let target, target.restore == .platformBackup {
             let status = try hardware { () throws(X86Fault) in try kernel.cpu.rdmsr(MSR.iwKeyBackupStatus) }
             if status & BackupStatus.storageError != 0 {
                 throw KernelError(.EIO, "IWKey backup storage reports a read/write error")

@@ -207,6 +207,18 @@ import X86
         #expect(kernel.log.lines.contains { $0.text.contains("CPUID.19H:EBX[4] = 0") })
     }
 
+    @Test func bootPolicyWithABrokenBackupStaysDisabled() throws {
+        var config = MachineConfiguration()
+        config.seed = 4
+        config.memoryBytes = 4 << 20
+        let machine = try Machine.create(configuration: config)
+        machine.faults.iwkeyBackupError = true
+        let kernel = try Kernel.boot(platform: machine, commandLine: "keylocker.policy=boot")
+        #expect(kernel.keyLockerManager.status == .disabled)
+        #expect(try !kernel.cr4KL(0) && !kernel.cr4KL(1))
+        #expect(kernel.log.lines.contains { $0.text.contains("disabled: IWKey backup failed") })
+    }
+
     @Test func bootPolicyWithoutCPL0RestrictionStaysDisabled() throws {
         let (_, kernel) = try keyLockerKernel("keylocker.policy=boot") { $0.klRestrictions = [.noEncrypt] }
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/status") == "disabled")
