@@ -47,6 +47,9 @@ public final class Kernel {
     var processObservers: [any ProcessLifecycleObserver] = []
     /// The key retention service (spec.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
+    /// The Key Locker manager (spec.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
+    /// the CPUs have Key Locker.
+    public private(set) lazy var keyLockerManager = KeyLockerManager(kernel: self)
 
     // Seams between subsystems (Kernel+Subsystems.swift), registered by startSubsystems.
     /// The `mktme` key type's side of encrypt_mprotect; nil without MKTME.
@@ -162,6 +165,7 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(KernelError) {
         keys.start(booting: booting)
+        keyLockerManager.start(booting: booting)
     }
 
     // MARK: Persistence
@@ -182,6 +186,8 @@ public final class Kernel {
         var processes: ProcessTable
         /// The key retention service (absent in images saved before it existed).
         var keys: KeyRetentionService.SavedState?
+        /// The Key Locker manager (absent in images saved before it existed).
+        var keyLocker: KeyLockerManager.SavedState?
     }
 
     /// Encodes the kernel's state deterministically.
@@ -198,7 +204,8 @@ public final class Kernel {
             pages: pages,
             heap: heap,
             processes: processes,
-            keys: keys.savedState()
+            keys: keys.savedState(),
+            keyLocker: keyLockerManager.savedState()
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -229,6 +236,7 @@ public final class Kernel {
         kernel.heap = image.heap
         kernel.processes = image.processes
         if let saved = image.keys { try kernel.keys.restore(saved) }
+        if let saved = image.keyLocker { try kernel.keyLockerManager.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
         return kernel
