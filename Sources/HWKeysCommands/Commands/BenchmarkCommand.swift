@@ -22,20 +22,21 @@ public struct BenchmarkCommand: HWKeysCommand {
         discussion: """
             Groups: crypto (line engine and 4 KiB XTS vs OpenSSL), memory (64 MiB write-back and fill through an \
             encrypted KeyID vs the raw line engine), keylocker (AES-XTS-256 from AESENCWIDE256KL vs OpenSSL), keys \
-            (keyctl add/revoke with 100,000 keys), crypt (4 KiB writes and reads of a crypt volume through the kernel, \
-            aes-xts-plain64 and aes-xts-kl-plain64, vs OpenSSL AES-256-XTS on 512-byte sectors). Use a release build: \
-            swift run -c release hwkeys benchmark.
+            (keyctl add/revoke with 100,000 keys), klpower (emulated cycles to restore IWKey after S3 and on CPU online, \
+            per Key Locker mode: LOADIWKEY from the remembered key vs the platform backup), crypt (4 KiB writes and \
+            reads of a crypt volume through the kernel, aes-xts-plain64 and aes-xts-kl-plain64, vs OpenSSL \
+            AES-256-XTS on 512-byte sectors). Use a release build: swift run -c release hwkeys benchmark.
             """
     )
 
     /// A group of measurements.
     enum Group: String, CaseIterable, ExpressibleByArgument {
-        case crypto, memory, keylocker, keys, crypt
+        case crypto, memory, keylocker, keys, klpower, crypt
     }
 
     @OptionGroup public var global: GlobalOptions
     @Option(help: "Measured seconds per side of each comparison.") var seconds: Double = 1
-    @Option(help: "Comma-separated groups to run: crypto, memory, keylocker, keys, crypt (default: all).")
+    @Option(help: "Comma-separated groups to run: crypto, memory, keylocker, keys, klpower, crypt (default: all).")
     var only: String?
     public init() {}
 
@@ -45,7 +46,9 @@ public struct BenchmarkCommand: HWKeysCommand {
         if let only {
             groups = try only.split(separator: ",").map { word in
                 guard let group = Group(rawValue: String(word)) else {
-                    throw CommandError.usage("unknown group '\(word)' (crypto, memory, keylocker, keys, crypt)")
+                    throw CommandError.usage(
+                        "unknown group '\(word)' (crypto, memory, keylocker, keys, klpower, crypt)"
+                    )
                 }
                 return group
             }
@@ -58,6 +61,7 @@ public struct BenchmarkCommand: HWKeysCommand {
             case .memory: rows += try memoryRows()
             case .keylocker: rows += try keyLockerRows(openssl)
             case .keys: rows += try keyServiceRows()
+            case .klpower: rows += try keyLockerPowerRows()
             case .crypt: rows += cryptRows(openssl)
             }
         }
@@ -170,6 +174,25 @@ public struct BenchmarkCommand: HWKeysCommand {
             )
             row.extra.append(("ops_per_second", .double(result.operationsPerSecond)))
             row.extra.append(("keys", .count(result.keys)))
+            return row
+        }
+    }
+
+    private func keyLockerPowerRows() throws -> [Row] {
+        try KeyLockerPowerBenchmarks.modes.map { mode in
+            let result = try KeyLockerPowerBenchmarks.measure(mode)
+            var row = Row(
+                name: KeyLockerPowerBenchmarks.rowName(mode),
+                gbps: nil,
+                reference: nil,
+                note: mode == .nativeKernelKeyRemember
+                    ? "emulated cycles: LOADIWKEY from the remembered key"
+                    : "emulated cycles: IA32_COPY_PLATFORM_TO_LOCAL from the platform backup"
+            )
+            row.extra.append(("mode", .string(mode.rawValue)))
+            row.extra.append(("s3_resume_cycles", .count(Int(result.resumeCycles))))
+            row.extra.append(("cpus", .count(result.cpus)))
+            row.extra.append(("cpu_online_cycles", .count(Int(result.onlineCycles))))
             return row
         }
     }

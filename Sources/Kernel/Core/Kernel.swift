@@ -47,6 +47,9 @@ public final class Kernel {
     var processObservers: [any ProcessLifecycleObserver] = []
     /// The key retention service (spec.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
+    /// The Key Locker manager (spec.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
+    /// the CPUs have Key Locker.
+    public private(set) lazy var keyLockerManager = KeyLockerManager(kernel: self)
     /// Crypt volumes (spec.md §7 "Key Locker users").
     public private(set) lazy var crypt = CryptVolumes(kernel: self)
 
@@ -164,6 +167,7 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(KernelError) {
         keys.start(booting: booting)
+        keyLockerManager.start(booting: booting)
         crypt.start(booting: booting)
         if let swap = platform.disk(named: SwapHibernation.diskName) {
             hibernation = SwapHibernation(kernel: self, disk: swap)
@@ -188,6 +192,8 @@ public final class Kernel {
         var processes: ProcessTable
         /// The key retention service (absent in images saved before it existed).
         var keys: KeyRetentionService.SavedState?
+        /// The Key Locker manager (absent in images saved before it existed).
+        var keyLocker: KeyLockerManager.SavedState?
         /// Crypt volumes (absent in images saved before they existed).
         var crypt: CryptVolumes.SavedState?
     }
@@ -207,6 +213,7 @@ public final class Kernel {
             heap: heap,
             processes: processes,
             keys: keys.savedState(),
+            keyLocker: keyLockerManager.savedState(),
             crypt: crypt.savedState()
         )
         let encoder = JSONEncoder()
@@ -238,6 +245,7 @@ public final class Kernel {
         kernel.heap = image.heap
         kernel.processes = image.processes
         if let saved = image.keys { try kernel.keys.restore(saved) }
+        if let saved = image.keyLocker { try kernel.keyLockerManager.restore(saved) }
         if let saved = image.crypt { try kernel.crypt.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)

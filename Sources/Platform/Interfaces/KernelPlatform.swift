@@ -34,6 +34,17 @@ public protocol KernelPlatform: AnyObject {
     func attachDisk(named name: String, size: UInt64) throws(ConfigurationError) -> BlockDevice
 }
 
+extension KernelPlatform {
+    /// A platform without storage (e.g. a guest given no virtual disks): no disks.
+    public var disks: [BlockDevice] { [] }
+    /// A platform without storage has no disk of any name.
+    public func disk(named name: String) -> BlockDevice? { nil }
+    /// A platform without storage cannot attach disks.
+    public func attachDisk(named name: String, size: UInt64) throws(ConfigurationError) -> BlockDevice {
+        throw ConfigurationError("this platform has no storage to attach a disk to")
+    }
+}
+
 extension Machine: KernelPlatform {
     public var cpus: [any X86Processor] { processors }
 

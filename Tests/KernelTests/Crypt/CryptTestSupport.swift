@@ -12,8 +12,8 @@ import X86
 
 @testable import Kernel
 
-/// A stand-in for the Key Locker manager (built on another branch): valid or not, as the test says. The
-/// hardware side is set up by hand with ``enableKeyLockerByHand(_:iwKey:)``.
+/// A stand-in Key Locker service that says "valid" whatever the hardware does, for the paths the real
+/// manager cannot reach (a valid manager with CR4.KL clear).
 final class TestKeyLocker: KeyLockerService {
     var valid = true
     func requireValid() throws(KernelError) {
@@ -37,18 +37,15 @@ func enableKeyLockerByHand(_ machine: Machine, iwKey seed: UInt8 = 1) throws {
     }
 }
 
-/// A seeded machine with a booted kernel, Key Locker enabled by hand and the test double installed.
+/// A seeded machine with a booted kernel whose Key Locker manager is initialized in `mode` (spec.md §7,
+/// admin policy), or left disabled when `mode` is nil.
 func cryptKernel(
-    keyLocker: Bool = true,
+    mode: String? = "native_kernel_key_backup",
     _ configure: (inout MachineConfiguration) -> Void = { _ in }
-) throws -> (Machine, Kernel, TestKeyLocker) {
+) throws -> (Machine, Kernel) {
     let (machine, kernel) = try bootedKernel(configure)
-    let double = TestKeyLocker()
-    if keyLocker {
-        try enableKeyLockerByHand(machine)
-        kernel.keyLocker = double
-    }
-    return (machine, kernel, double)
+    if let mode { try kernel.keyLockerManager.setMode(mode) }
+    return (machine, kernel)
 }
 
 /// The independent fixtures (Fixtures/crypt/SOURCE.md).
@@ -128,16 +125,4 @@ extension Kernel {
         }
         return out
     }
-}
-
-/// Whether `needle` occurs in `haystack`.
-func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-    guard !needle.isEmpty, haystack.count >= needle.count else { return false }
-    let first = needle[0]
-    var index = 0
-    while index <= haystack.count - needle.count {
-        if haystack[index] == first, Array(haystack[index..<index + needle.count]) == needle { return true }
-        index += 1
-    }
-    return false
 }

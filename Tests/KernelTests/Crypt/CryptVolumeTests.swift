@@ -17,7 +17,7 @@ import X86
     /// including 2^63 + 1 and 2^64 − 1), both directions.
     @Test(arguments: CryptCipher.allCases)
     func sectorTransformMatchesPythonCryptography(cipher: CryptCipher) throws {
-        let (_, kernel, _) = try cryptKernel()
+        let (_, kernel) = try cryptKernel()
         for (index, fixture) in try CryptFixtures.load().sectors.enumerated() {
             let name = "v\(index)"
             try kernel.crypt.create(name, size: 4096, cipher: cipher, key: secret(hex(fixture.key)), as: shell)
@@ -38,7 +38,7 @@ import X86
     /// read back as the plaintext.
     @Test(arguments: CryptCipher.allCases)
     func volumeDiskBytesMatchPythonCryptography(cipher: CryptCipher) throws {
-        let (machine, kernel, _) = try cryptKernel()
+        let (machine, kernel) = try cryptKernel()
         let fixtures = try CryptFixtures.load().sectors.filter { $0.firstSector < 4096 }
         #expect(fixtures.count >= 6)
         for (index, fixture) in fixtures.enumerated() {
@@ -58,7 +58,7 @@ import X86
     /// Unaligned writes are read-modify-write of whole sectors; the result matches the fixture's model of it.
     @Test(arguments: CryptCipher.allCases)
     func unalignedWritesAreReadModifyWrite(cipher: CryptCipher) throws {
-        let (machine, kernel, _) = try cryptKernel()
+        let (machine, kernel) = try cryptKernel()
         for (index, fixture) in try CryptFixtures.load().partial_writes.enumerated() {
             let name = "p\(index)"
             let size = UInt64(fixture.volume_sectors * 512)
@@ -86,7 +86,7 @@ import X86
 
     /// The two ciphers give byte-identical disks for the same key and writes.
     @Test func bothCiphersWriteIdenticalDiskBytes() throws {
-        let (machine, kernel, _) = try cryptKernel()
+        let (machine, kernel) = try cryptKernel()
         let key = (0..<64).map { UInt8(truncatingIfNeeded: $0 &* 29 &+ 3) }
         for name in ["plain", "kl"] {
             try kernel.crypt.create(
@@ -112,7 +112,7 @@ import X86
 
 @Suite struct CryptKeyLockerTests {
     @Test func klVolumesHoldHandlesNotTheKey() throws {
-        let (_, kernel, _) = try cryptKernel()
+        let (_, kernel) = try cryptKernel()
         #expect(kernel.keyLockerUsers.contains { $0 === kernel.crypt })
         #expect(!kernel.crypt.holdsKeyLockerHandles)
         try kernel.crypt.create("plain", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
@@ -145,23 +145,13 @@ import X86
     }
 
     @Test func klLossIsENODEVAndOpenWithTheKeyRecovers() throws {
-        let (machine, kernel, keyLocker) = try cryptKernel()
+        let (machine, kernel) = try cryptKernel()
         try kernel.crypt.create("kl", size: 8192, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
         let data = Array("survives".utf8)
         try data.withUnsafeBytes { try kernel.crypt.write("kl", offset: 100, data: $0, as: shell) }
         let disk = machine.diskBytes("kl", 0, 4096 + 8192)
 
-        // Soft-disabled Key Locker (the manager says invalid): every I/O is ENODEV, nothing changes.
-        keyLocker.valid = false
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 0, count: 8, as: shell) }
-        #expect(throws: KernelError(.ENODEV, "")) {
-            try data.withUnsafeBytes { try kernel.crypt.write("kl", offset: 0, data: $0, as: shell) }
-        }
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.open("kl", key: secret(countingKey), as: shell) }
-        #expect(machine.diskBytes("kl", 0, 4096 + 8192) == disk)
-        keyLocker.valid = true
-
-        // IWKey changed under the handles: AES*KL sets ZF, the volume reports ENODEV.
+        // IWKey changed under the handles: AES*KL sets ZF, the volume reports ENODEV, nothing is written.
         try enableKeyLockerByHand(machine, iwKey: 99)
         #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 100, count: 8, as: shell) }
         #expect(throws: KernelError(.ENODEV, "")) {
@@ -172,19 +162,59 @@ import X86
         try kernel.crypt.open("kl", key: secret(countingKey), as: shell)
         #expect(try kernel.crypt.read("kl", offset: 100, count: 8, as: shell) == data)
 
-        // CR4.KL cleared (Key Locker gone after a power event): #UD becomes ENODEV.
+        // CR4.KL cleared under a running volume: the #UD becomes ENODEV.
         for cpu in machine.processors { try cpu.writeCR4(try cpu.readCR4() & ~CR4.keyLocker) }
         #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 100, count: 8, as: shell) }
+        for cpu in machine.processors { try cpu.writeCR4(try cpu.readCR4() | CR4.keyLocker) }
+        #expect(try kernel.crypt.read("kl", offset: 100, count: 8, as: shell) == data)
+
+        // Soft-disabled Key Locker (a failed restore): every I/O and open is ENODEV, nothing changes.
+        kernel.keyLockerManager.softDisable("test: restore failed")
+        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 0, count: 8, as: shell) }
+        #expect(throws: KernelError(.ENODEV, "")) {
+            try data.withUnsafeBytes { try kernel.crypt.write("kl", offset: 0, data: $0, as: shell) }
+        }
+        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.open("kl", key: secret(countingKey), as: shell) }
+        #expect(machine.diskBytes("kl", 0, 4096 + 8192) == disk)
+        // The plain cipher does not care.
+        try kernel.crypt.create("plain", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
+    }
+
+    /// The real manager and the volumes together: the mode cannot change while a KL volume is open (EBUSY);
+    /// norestore loses the handles at S3 (ENODEV until reboot); after a reboot and a new mode, `crypt open`
+    /// with the key recovers the data.
+    @Test func theManagerKeepsOrLosesVolumesPerMode() throws {
+        let (machine, kernel) = try cryptKernel(mode: "native_kernel_key_norestore")
+        try kernel.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
+        try Array("norestore".utf8).withUnsafeBytes { try kernel.crypt.write("kl", offset: 0, data: $0, as: shell) }
+        #expect(throws: KernelError(.EBUSY, "")) { try kernel.keyLockerManager.setMode("native_kernel_key_backup") }
+        try kernel.prepareForSleep(.suspendToRAM)
+        try machine.power(.suspend)
+        try machine.power(.resume)
+        try kernel.resumed(from: .suspendToRAM)
+        #expect(kernel.keyLockerManager.status == .invalid)
+        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 0, count: 9, as: shell) }
+
+        try machine.power(.off)
+        try machine.power(.on)
+        let fresh = try Kernel.boot(platform: machine, commandLine: "")
+        #expect(try fresh.crypt.status("kl", as: shell).isOpen == false)
+        #expect(throws: KernelError(.ENODEV, "")) { try fresh.crypt.open("kl", key: secret(countingKey), as: shell) }
+        try fresh.keyLockerManager.setMode("native_random_key")
+        try fresh.crypt.open("kl", key: secret(countingKey), as: shell)
+        #expect(try fresh.crypt.read("kl", offset: 0, count: 9, as: shell) == Array("norestore".utf8))
+        try fresh.crypt.close("kl", as: shell)
+        try fresh.keyLockerManager.setMode("native_kernel_key_backup")
     }
 
     @Test func klCipherNeedsKeyLocker() throws {
-        // No Key Locker manager at all.
-        let (machine, kernel, _) = try cryptKernel(keyLocker: false)
+        // Key Locker not initialized (admin policy, no mode written).
+        let (machine, kernel) = try cryptKernel(mode: nil)
         let heap = kernel.heap.bytesInUse
         #expect(throws: KernelError(.ENODEV, "")) {
             try kernel.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
         }
-        // A manager that says valid but CR4.KL is clear: ENCODEKEY256 is #UD, reported as ENODEV.
+        // A service that says valid while CR4.KL is clear: ENCODEKEY256 is #UD, reported as ENODEV.
         kernel.keyLocker = TestKeyLocker()
         #expect(throws: KernelError(.ENODEV, "")) {
             try kernel.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
@@ -192,10 +222,16 @@ import X86
         #expect(machine.disk(named: "kl") == nil)
         #expect(try kernel.crypt.list(as: shell).isEmpty)
         #expect(kernel.heap.bytesInUse == heap)
+        // No Key Locker hardware at all: no service.
+        let (_, without) = try cryptKernel(mode: nil) { $0.keyLocker = false }
+        #expect(without.keyLocker == nil)
+        #expect(throws: KernelError(.ENODEV, "")) {
+            try without.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
+        }
     }
 
     @Test func cpl0OnlyUnsupportedIsEOPNOTSUPP() throws {
-        let (machine, kernel, _) = try cryptKernel { $0.klRestrictions = [] }
+        let (machine, kernel) = try cryptKernel(mode: "native_kernel_key_remember") { $0.klRestrictions = [] }
         #expect(throws: KernelError(.EOPNOTSUPP, "")) {
             try kernel.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
         }
@@ -206,7 +242,7 @@ import X86
 @Suite struct CryptErrorTests {
     /// Every refusal leaves the volumes, the disks and kernel memory as they were.
     @Test func refusalsChangeNothing() throws {
-        let (machine, kernel, _) = try cryptKernel()
+        let (machine, kernel) = try cryptKernel()
         try kernel.crypt.create("vol", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
         try kernel.crypt.create("shut", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
         try kernel.crypt.close("shut", as: shell)
@@ -341,7 +377,7 @@ import X86
     }
 
     @Test func aWrongKeyOpensAndReadsGarbage() throws {
-        let (_, kernel, _) = try cryptKernel()
+        let (_, kernel) = try cryptKernel()
         try kernel.crypt.create("vol", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
         let data = Array("plaintext".utf8)
         try data.withUnsafeBytes { try kernel.crypt.write("vol", offset: 0, data: $0, as: shell) }
@@ -357,7 +393,7 @@ import X86
 
 @Suite struct CryptPersistenceTests {
     @Test func openVolumesSurviveSaveAndRestore() throws {
-        let (machine, kernel, _) = try cryptKernel()
+        let (machine, kernel) = try cryptKernel()
         try kernel.crypt.create("vol", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
         try Array("kept".utf8).withUnsafeBytes { try kernel.crypt.write("vol", offset: 0, data: $0, as: shell) }
         let state = try kernel.encodeState()
@@ -367,7 +403,7 @@ import X86
     }
 
     @Test func metadataSurvivesPowerOffButKeysDoNot() throws {
-        let (machine, kernel, _) = try cryptKernel()
+        let (machine, kernel) = try cryptKernel()
         try kernel.crypt.create("vol", size: 8192, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
         try kernel.crypt.create("klv", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
         try Array("disk data".utf8).withUnsafeBytes { try kernel.crypt.write("vol", offset: 512, data: $0, as: shell) }
@@ -386,7 +422,7 @@ import X86
     }
 
     @Test func aDamagedHeaderIsIgnoredAtBoot() throws {
-        let (machine, kernel, _) = try cryptKernel()
+        let (machine, kernel) = try cryptKernel()
         try kernel.crypt.create("vol", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
         [UInt8](repeating: 0xFF, count: 8).withUnsafeBytes { machine.disk(named: "vol")!.write(16, from: $0) }
         let fresh = try Kernel.boot(platform: machine, commandLine: "")

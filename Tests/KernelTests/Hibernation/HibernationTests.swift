@@ -60,7 +60,7 @@ private func program(_ machine: Machine, keyID: UInt16, key: [UInt8]) {
     /// MKTME KeyID come back; kernel memory is restored before the other subsystems resume and encrypted
     /// memory after; the swap disk holds all of it in plaintext, before and after the resume.
     @Test func hibernateAndResumeRestoreMemoryInOrderAndLeavePlaintextOnSwap() throws {
-        let (machine, kernel, _) = try cryptKernel()
+        let (machine, kernel) = try cryptKernel()
         let payload = "hibernation-finding-payload"
         let serial = try kernel.add("user", "secret", payload)
         try kernel.crypt.create("vol", size: 8192, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
