@@ -121,11 +121,8 @@ extension CryptVolumes {
         wipe: Bool,
         _ body: (UnsafeMutableRawBufferPointer) throws(KernelError) -> R
     ) throws(KernelError) -> R {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sectors * CryptHeader.sectorSize, alignment: 64)
-        defer {
-            if wipe { buffer.initializeMemory(as: UInt8.self, repeating: 0) }
-            buffer.deallocate()
-        }
+        let buffer = scratch.sectorBuffer(sectors * CryptHeader.sectorSize)
+        defer { if wipe { buffer.initializeMemory(as: UInt8.self, repeating: 0) } }
         return try body(buffer)
     }
 
@@ -187,6 +184,7 @@ extension CryptVolumes {
             do throws(X86Fault) {
                 accepted = try KeyLockerXTS.crypt(
                     on: cpu,
+                    scratch: scratch.tweakBuffer(KeyLockerXTS.scratchSize(for: buffer.count)),
                     handles: UnsafeRawBufferPointer(handleBytes),
                     data: buffer,
                     firstSector: firstSector,

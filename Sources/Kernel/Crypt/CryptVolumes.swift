@@ -62,6 +62,8 @@ public final class CryptVolumes: KeyLockerUser {
     private(set) var volumes = StableDictionary<String, Volume>()
     /// True once ``restore(_:)`` loaded saved state (otherwise start-up scans the disks).
     private var restoredState = false
+    /// Work space of the sector path (host-side, transient data only).
+    let scratch = CryptScratch()
 
     /// The most bytes one read or write may move (the CLI's 16 MiB limit for raw views).
     public static let maximumIO = 16 << 20

@@ -37,6 +37,7 @@ enum KeyLockerXTS {
     ///
     /// - Parameters:
     ///   - processor: runs the instructions (CR4.KL set, the IWKey that made the handles loaded).
+    ///   - scratch: ``scratchSize(for:)`` bytes of work space for the tweaks.
     ///   - handles: 128 bytes: the data-key handle (K1) at 0, the tweak-key handle (K2) at 64.
     ///   - data: whole 512-byte sectors.
     ///   - firstSector: the plain64 sector number of the first sector.
@@ -46,6 +47,7 @@ enum KeyLockerXTS {
     /// - Throws: the instructions' faults (#UD with CR4.KL = 0 or without Key Locker / WIDE_KL).
     static func crypt(
         on processor: any X86Processor,
+        scratch: UnsafeMutableRawBufferPointer,
         handles: UnsafeRawBufferPointer,
         data: UnsafeMutableRawBufferPointer,
         firstSector: UInt64,
@@ -62,10 +64,10 @@ enum KeyLockerXTS {
             // kernel_fpu_end(): nothing of the request stays in XMM0–7 for the next user of the FPU.
             processor.withXMMRegisters { $0.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 128) }
         }
-        return try withUnsafeTemporaryAllocation(byteCount: 128 * groups + data.count, alignment: 64) {
-            (scratch) throws(X86Fault) -> Bool in
+        precondition(scratch.count >= scratchSize(for: data.count), "KL-XTS scratch too small")
+        do {
             let firstTweaks = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<128 * groups])
-            let tweaks = UnsafeMutableRawBufferPointer(rebasing: scratch[128 * groups..<scratch.count])
+            let tweaks = UnsafeMutableRawBufferPointer(rebasing: scratch[128 * groups..<128 * groups + data.count])
             for index in 0..<8 * groups {
                 let number = index < sectors ? firstSector &+ UInt64(index) : 0
                 firstTweaks.storeBytes(of: number.littleEndian, toByteOffset: 16 * index, as: UInt64.self)
@@ -86,4 +88,8 @@ enum KeyLockerXTS {
             return true
         }
     }
+
+    /// Work space ``crypt(on:scratch:handles:data:firstSector:encrypt:)`` needs for `count` bytes of data:
+    /// the encrypted tweak inputs (16 bytes per sector, in whole 128-byte groups) and every block's tweak.
+    static func scratchSize(for count: Int) -> Int { 128 * ((count / sectorSize + 7) / 8) + count }
 }
