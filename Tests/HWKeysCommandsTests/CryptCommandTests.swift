@@ -163,24 +163,17 @@ private struct Fixtures: Decodable {
     }
 
     /// Through the CLI, the disk shows exactly Python `cryptography`'s AES-XTS with plain64 tweaks.
-    @Test func diskBytesMatchTheFixtures() throws {
+    @Test(arguments: ["aes-xts-plain64", "aes-xts-kl-plain64"])
+    func diskBytesMatchTheFixtures(cipher: String) throws {
         let scratch = Scratch()
         scratch.run("machine", "create", "--seed", "3")
+        #expect(scratch.run("sysfs", "write", "/sys/kernel/keylocker/mode", "native_kernel_key_backup").exitCode == 0)
         for (index, fixture) in try Fixtures.load().sectors.enumerated() {
             guard let first = UInt64(fixture.first_sector), first < 4096 else { continue }
             let name = "f\(index)"
             #expect(
-                scratch.run(
-                    "crypt",
-                    "create",
-                    name,
-                    "--size",
-                    "2M",
-                    "--cipher",
-                    "aes-xts-plain64",
-                    "--key",
-                    fixture.key
-                ).exitCode == 0
+                scratch.run("crypt", "create", name, "--size", "2M", "--cipher", cipher, "--key", fixture.key).exitCode
+                    == 0
             )
             #expect(scratch.run("crypt", "write", name, "\(first * 512)", fixture.plaintext).exitCode == 0)
             let length = fixture.plaintext.count / 2
@@ -215,6 +208,67 @@ private struct Fixtures: Decodable {
         // XTS has no integrity: the sector decrypts to garbage, without an error.
         let read = try #require(try scratch.json("crypt", "read", "vol", "0", "10")["bytes"] as? String)
         #expect(read != hexString("integrity?"))
+    }
+}
+
+/// The Key Locker cipher with the kernel's Key Locker manager (spec.md §7): what survives which mode.
+@Suite struct CryptKeyLockerCommandTests {
+    static let mode = "/sys/kernel/keylocker/mode"
+
+    @Test func klVolumeMatchesPlainAndSurvivesS3AndS4InBackupMode() throws {
+        let scratch = Scratch()
+        scratch.run("machine", "create", "--seed", "9")
+        // Key Locker not initialized (admin policy): ENODEV, nothing created.
+        let kl = ["crypt", "create", "kl", "--size", "16K", "--cipher", "aes-xts-kl-plain64", "--key", key]
+        try scratch.expectFailure(kl, code: "ENODEV", exit: 1)
+        #expect(scratch.run("sysfs", "write", Self.mode, "native_kernel_key_backup").exitCode == 0)
+        #expect(scratch.run(kl).exitCode == 0)
+        scratch.run("crypt", "create", "plain", "--size", "16K", "--cipher", "aes-xts-plain64", "--key", key)
+        let status = try scratch.json("crypt", "status", "kl")
+        #expect(status["handles_held"] as? Bool == true && status["key_held"] as? Bool == false)
+        for (offset, data) in [("0", "0011223344"), ("700", String(repeating: "ab", count: 3000))] {
+            scratch.run("crypt", "write", "kl", offset, data)
+            scratch.run("crypt", "write", "plain", offset, data)
+        }
+        let klDisk = try scratch.json("hw", "disk", "kl", "4096", "16K")["bytes"] as? String
+        #expect(klDisk == (try scratch.json("hw", "disk", "plain", "4096", "16K")["bytes"] as? String))
+        // The mode cannot change while the volume holds handles.
+        try scratch.expectFailure(["sysfs", "write", Self.mode, "native_random_key"], code: "EBUSY", exit: 1)
+
+        let expected = try scratch.json("crypt", "read", "kl", "0", "16K")["bytes"] as? String
+        for (sleep, wake) in [("suspend", "resume"), ("hibernate", "resume"), ("hibernate", "on")] {
+            #expect(scratch.run("power", sleep).exitCode == 0)
+            #expect(scratch.run("power", wake).exitCode == 0)
+            #expect(try scratch.json("crypt", "read", "kl", "0", "16K")["bytes"] as? String == expected, "\(sleep)")
+        }
+        // S5: the volume is found again, closed; a new mode and the key recover it.
+        scratch.run("power", "off")
+        scratch.run("power", "on")
+        #expect(try scratch.json("crypt", "status", "kl")["open"] as? Bool == false)
+        try scratch.expectFailure(["crypt", "open", "kl", "--key", key], code: "ENODEV", exit: 1)
+        scratch.run("sysfs", "write", Self.mode, "native_random_key")
+        scratch.run("crypt", "open", "kl", "--key", key)
+        #expect(try scratch.json("crypt", "read", "kl", "0", "16K")["bytes"] as? String == expected)
+        scratch.run("crypt", "close", "kl")
+        #expect(scratch.run("sysfs", "write", Self.mode, "native_kernel_key_remember").exitCode == 0)
+    }
+
+    @Test func norestoreLosesTheHandlesAtS3UntilReboot() throws {
+        let scratch = Scratch()
+        scratch.run("machine", "create", "--seed", "10")
+        scratch.run("sysfs", "write", Self.mode, "native_kernel_key_norestore")
+        scratch.run("crypt", "create", "kl", "--size", "4K", "--cipher", "aes-xts-kl-plain64", "--key", key)
+        scratch.run("crypt", "write", "kl", "0", hexString("gone at S3"))
+        scratch.run("power", "suspend")
+        scratch.run("power", "resume")
+        #expect(try scratch.json("sysfs", "read", "/sys/kernel/keylocker/status")["value"] as? String == "invalid")
+        try scratch.expectFailure(["crypt", "read", "kl", "0", "10"], code: "ENODEV", exit: 1)
+        try scratch.expectFailure(["crypt", "write", "kl", "0", "00"], code: "ENODEV", exit: 1)
+        try scratch.expectFailure(["crypt", "open", "kl", "--key", key], code: "ENODEV", exit: 1)
+        scratch.run("power", "reset")
+        scratch.run("sysfs", "write", Self.mode, "native_kernel_key_remember")
+        scratch.run("crypt", "open", "kl", "--key", key)
+        #expect(try scratch.json("crypt", "read", "kl", "0", "10")["bytes"] as? String == hexString("gone at S3"))
     }
 }
 
