@@ -115,15 +115,22 @@ extension CryptVolumes {
     }
 
     /// A scratch buffer of `sectors` sectors (every byte is written before it is read), wiped afterwards
-    /// when it may hold plaintext.
+    /// when it may hold plaintext: when `wipe` is set, and always after a failure.
     private func withSectorBuffer<R>(
         _ sectors: Int,
         wipe: Bool,
         _ body: (UnsafeMutableRawBufferPointer) throws(KernelError) -> R
     ) throws(KernelError) -> R {
         let buffer = scratch.sectorBuffer(sectors * CryptHeader.sectorSize)
-        defer { if wipe { buffer.initializeMemory(as: UInt8.self, repeating: 0) } }
-        return try body(buffer)
+        do {
+            let result = try body(buffer)
+            if wipe { buffer.initializeMemory(as: UInt8.self, repeating: 0) }
+            return result
+        } catch {
+            // A failed request may leave plaintext half-processed in the buffer.
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            throw error
+        }
     }
 
     /// Reads whole sectors from the disk and decrypts them into `buffer`.
