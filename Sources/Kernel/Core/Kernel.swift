@@ -47,6 +47,8 @@ public final class Kernel {
     var processObservers: [any ProcessLifecycleObserver] = []
     /// The key retention service (spec.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
+    /// The memory manager: address spaces, page tables, encrypt_mprotect (spec.md §6).
+    public private(set) lazy var memoryManager = MemoryManager(kernel: self)
 
     // Seams between subsystems (Kernel+Subsystems.swift), registered by startSubsystems.
     /// The `mktme` key type's side of encrypt_mprotect; nil without MKTME.
@@ -162,6 +164,7 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(KernelError) {
         keys.start(booting: booting)
+        memoryManager.start(booting: booting)
     }
 
     // MARK: Persistence
@@ -182,6 +185,8 @@ public final class Kernel {
         var processes: ProcessTable
         /// The key retention service (absent in images saved before it existed).
         var keys: KeyRetentionService.SavedState?
+        /// Address spaces (absent in images saved before the memory manager existed).
+        var memory: MemoryManager.SavedState?
     }
 
     /// Encodes the kernel's state deterministically.
@@ -198,7 +203,8 @@ public final class Kernel {
             pages: pages,
             heap: heap,
             processes: processes,
-            keys: keys.savedState()
+            keys: keys.savedState(),
+            memory: memoryManager.savedState()
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -229,6 +235,7 @@ public final class Kernel {
         kernel.heap = image.heap
         kernel.processes = image.processes
         if let saved = image.keys { try kernel.keys.restore(saved) }
+        if let saved = image.memory { kernel.memoryManager.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
         return kernel
