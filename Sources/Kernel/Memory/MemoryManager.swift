@@ -283,7 +283,7 @@ public final class MemoryManager {
     /// Rewrites the protection of every mapped page of `[start, end)` (Linux `change_protection`), keeping
     /// frame and KeyID.
     func changeProtection(_ space: inout AddressSpace, _ start: UInt64, _ end: UInt64, to protection: Protection) {
-        let addressBits = (UInt64(1) << UInt64(layout.maxPhysAddr)) - 1 & ~0xFFF
+        let addressBits = ((UInt64(1) << UInt64(layout.maxPhysAddr)) - 1) & ~UInt64(0xFFF)
         let flags = PageTableEntry.leafFlags(protection)
         forEachExistingLeafRun(&space, start, end) { _, entries in
             var changed = false
