@@ -38,7 +38,12 @@ import X86
         expectErrno(.ESRCH) { _ = try kernel.mmap(pid: 4242, length: 4096, protection: .rw, shared: false) }
         #expect(kernel.memorySnapshot() == before)
         // The whole range below mmap_base can be taken once, then there is no room.
-        _ = try kernel.mmap(pid: shell, length: AddressSpace.mmapBase - AddressSpace.mmapMin, protection: .none, shared: false)
+        _ = try kernel.mmap(
+            pid: shell,
+            length: AddressSpace.mmapBase - AddressSpace.mmapMin,
+            protection: .none,
+            shared: false
+        )
         expectErrno(.ENOMEM) { _ = try kernel.mmap(pid: shell, length: 4096, protection: .rw, shared: false) }
     }
 
@@ -90,7 +95,9 @@ import X86
         try kernel.write(shell, base, [UInt8](repeating: 9, count: 0x4000))
         let free = kernel.pages.freeFrames
         try kernel.munmap(pid: shell, address: base + 0x1000, length: 0x1001)  // rounds up to two pages
-        #expect(kernel.vmas(shell).map { [$0.start, $0.end] } == [[base, base + 0x1000], [base + 0x3000, base + 0x4000]])
+        #expect(
+            kernel.vmas(shell).map { [$0.start, $0.end] } == [[base, base + 0x1000], [base + 0x3000, base + 0x4000]]
+        )
         #expect(kernel.pages.freeFrames == free + 2)
         expectErrno(.EFAULT) { _ = try kernel.read(shell, base + 0x1000, 1) }
         #expect(try kernel.read(shell, base + 0x3000, 2) == [9, 9])
@@ -185,7 +192,10 @@ import X86
         #expect(kernel.vmas(child) == kernel.vmas(parent))
         #expect(try kernel.read(child, base, 11) == Array("parent data".utf8))
         #expect(try kernel.read(child, base + 0x2000, 10) == Array("third page".utf8))
-        #expect(try kernel.translate(pid: child, address: base).physicalAddress != kernel.translate(pid: parent, address: base).physicalAddress)
+        #expect(
+            try kernel.translate(pid: child, address: base).physicalAddress
+                != kernel.translate(pid: parent, address: base).physicalAddress
+        )
         try kernel.write(child, base, text: "child")
         #expect(try kernel.read(parent, base, 6) == Array("parent".utf8))
         try kernel.exitProcess(child)

@@ -38,7 +38,8 @@ final class DirectKeyIDs: MemoryEncryptionKeys {
     }
 
     /// PCONFIG on every package's lead CPU with the structure in kernel memory.
-    func programRaw(keyID: UInt16, command: MKTMEKeyCommand, key: [UInt8], algorithm: TMEAlgorithm = .aesXTS128) throws {
+    func programRaw(keyID: UInt16, command: MKTMEKeyCommand, key: [UInt8], algorithm: TMEAlgorithm = .aesXTS128) throws
+    {
         var structure = [UInt8](repeating: 0, count: MKTMEKeyProgramLayout.size)
         let half = key.count / 2
         structure.withUnsafeMutableBytes { out in
