@@ -16,10 +16,12 @@ import X86
 public struct BenchmarkCommand: HWKeysCommand {
     public static let configuration = CommandConfiguration(
         commandName: "benchmark",
-        abstract: "Measure throughput of the AES engine, the memory path, Key Locker XTS and the key service, beside OpenSSL.",
+        abstract:
+            "Measure throughput of the AES engine, the memory path, Key Locker XTS and the key service, beside OpenSSL.",
         discussion: """
             Groups: crypto (line engine and 4 KiB XTS vs OpenSSL), memory (64 MiB write-back and fill through an \
-            encrypted KeyID vs the raw line engine), keylocker (AES-XTS-256 from AESENCWIDE256KL vs OpenSSL), keys \
+            encrypted KeyID, and a process's encrypted mapping first touched, written and read through the kernel, \
+            vs the raw line engine), keylocker (AES-XTS-256 from AESENCWIDE256KL vs OpenSSL), keys \
             (keyctl add/revoke with 100,000 keys). Use a release build: swift run -c release hwkeys benchmark.
             """
     )
@@ -78,19 +80,23 @@ public struct BenchmarkCommand: HWKeysCommand {
                 reference: result.opensslGBps.map { ("openssl_gbps", $0) },
                 note: result.name.contains("-line-")
                     ? "64-byte units, each its own tweak, vs OpenSSL on 16 KiB"
-                    : result.name.hasPrefix("openssl-") ? "OpenSSL called once per 64-byte line" : "4 KiB units vs OpenSSL on 4 KiB"
+                    : result.name.hasPrefix("openssl-")
+                        ? "OpenSSL called once per 64-byte line" : "4 KiB units vs OpenSSL on 4 KiB"
             )
         }
     }
 
     private func memoryRows() throws -> [Row] {
         let line = MemoryBenchmarks.lineEngine()
-        return try [MemoryBenchmarks.writeback(), MemoryBenchmarks.fill()].map { result in
+        let hardware = try [MemoryBenchmarks.writeback(), MemoryBenchmarks.fill()]
+        return try (hardware + ProcessMemoryBenchmarks.run()).map { result in
             var row = Row(
                 name: result.name,
                 gbps: result.gigabytesPerSecond,
                 reference: ("line_engine_gbps", line.gigabytesPerSecond),
-                note: "64 MiB through KeyID 1 (AES-XTS-128) vs the raw line engine"
+                note: result.name.hasPrefix("memory-")
+                    ? "64 MiB through KeyID 1 (AES-XTS-128) vs the raw line engine"
+                    : "64 MiB process mapping under KeyID 1 (AES-XTS-128) through the kernel vs the raw line engine"
             )
             row.extra.append(("emulated_cycles_per_page", .double(result.emulatedCyclesPerPage ?? 0)))
             return row
@@ -119,7 +125,12 @@ public struct BenchmarkCommand: HWKeysCommand {
         let add = try KeyServiceBenchmarks.measureAdd(keys: 100_000, operations: 10_000)
         let revoke = try KeyServiceBenchmarks.measureRevoke(keys: 100_000, operations: 10_000)
         return [add, revoke].map { result in
-            var row = Row(name: result.name, gbps: nil, reference: nil, note: "operations/s with \(result.keys) keys in the keyring")
+            var row = Row(
+                name: result.name,
+                gbps: nil,
+                reference: nil,
+                note: "operations/s with \(result.keys) keys in the keyring"
+            )
             row.extra.append(("ops_per_second", .double(result.operationsPerSecond)))
             row.extra.append(("keys", .count(result.keys)))
             return row
@@ -151,7 +162,7 @@ public struct BenchmarkCommand: HWKeysCommand {
         }
 
         var text: String {
-            var line = name.padding(toLength: 24, withPad: " ", startingAt: 0)
+            var line = name.padding(toLength: 30, withPad: " ", startingAt: 0)
             if let gbps { line += String(format: "%7.2f GB/s", gbps) }
             if let reference {
                 let label = reference.name == "openssl_gbps" ? "OpenSSL" : "line engine"

@@ -160,7 +160,7 @@ extension MemoryManager {
                     }
                     while vmas[vmaIndex].end <= page { vmaIndex += 1 }
                     let vma = vmas[vmaIndex]
-                    let frame = try allocateUserPage(keyID: vma.keyID)
+                    let frame = try allocateUserPage(keyID: vma.keyID, cpu: cpu)
                     entry = layout.leafEntry(frame: frame, keyID: vma.keyID, protection: vma.protection)
                     entries[index] = entry
                     delta.pages(vma.keyID, 1)

@@ -39,6 +39,12 @@ public final class MemoryManager {
 
     /// Leaf entries of one page table, read and written in one access each.
     private let entryScratch = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: PageTableEntry.entriesPerTable)
+    /// A page of zeros, stored to zero a page in one access.
+    private let zeroPage: UnsafeRawBufferPointer = {
+        let page = UnsafeMutableRawBufferPointer.allocate(byteCount: PageAllocator.pageSize, alignment: 64)
+        page.initializeMemory(as: UInt8.self, repeating: 0)
+        return UnsafeRawBufferPointer(page)
+    }()
 
     /// How many VMAs and pages use a KeyID.
     public struct KeyIDUse: Codable, Sendable, Hashable {
@@ -49,7 +55,10 @@ public final class MemoryManager {
 
     init(kernel: Kernel) { self.kernel = kernel }
 
-    deinit { entryScratch.deallocate() }
+    deinit {
+        entryScratch.deallocate()
+        zeroPage.deallocate()
+    }
 
     var layout: KeyIDLayout { kernel.keyIDLayout }
     var physical: PhysicalMemory { kernel.physical }
@@ -122,33 +131,41 @@ public final class MemoryManager {
     // MARK: Page rules (spec.md §6)
 
     /// A zeroed user page for `keyID`: flush the frame's previous alias, then zero it through the new one.
-    func allocateUserPage(keyID: UInt16) throws(KernelError) -> UInt64 {
+    /// `cpu` is the CPU the caller runs on (fetched once per operation).
+    func allocateUserPage(keyID: UInt16, cpu: any X86Processor) throws(KernelError) -> UInt64 {
         let (frame, previous) = try kernel.pages.allocate(owner: .user, keyID: keyID)
-        if !debugSkipPageFlush { physical.flushPage(frame, keyID: previous) }
-        physical.zero(frame << 12, count: PageAllocator.pageSize, keyID: keyID)
+        if !debugSkipPageFlush { cpu.clflush(alias(frame, previous), length: PageAllocator.pageSize) }
+        cpu.store(alias(frame, keyID), from: zeroPage)
         return frame
     }
 
     /// A user page whose every byte the caller writes at once (a fork copy): flushed through its previous
     /// alias; the full-page write through the new alias then stands for the zeroing.
-    func allocateUserPageForCopy(keyID: UInt16) throws(KernelError) -> UInt64 {
+    func allocateUserPageForCopy(keyID: UInt16, cpu: any X86Processor) throws(KernelError) -> UInt64 {
         let (frame, previous) = try kernel.pages.allocate(owner: .user, keyID: keyID)
-        if !debugSkipPageFlush { physical.flushPage(frame, keyID: previous) }
+        if !debugSkipPageFlush { cpu.clflush(alias(frame, previous), length: PageAllocator.pageSize) }
         return frame
     }
 
     /// Frees a user or page-table frame: flush through its KeyID's alias, then free.
-    func freePage(_ frame: UInt64) {
+    func freePage(_ frame: UInt64, cpu: any X86Processor) {
         let keyID = kernel.pages.frame(frame)?.keyID ?? 0
-        if !debugSkipPageFlush { physical.flushPage(frame, keyID: keyID) }
+        if !debugSkipPageFlush { cpu.clflush(alias(frame, keyID), length: PageAllocator.pageSize) }
         kernel.pages.free(frame)
+    }
+
+    /// The CPU-visible address of `frame` through the alias of `keyID`.
+    @inline(__always)
+    func alias(_ frame: UInt64, _ keyID: UInt16) -> PhysicalAddress {
+        PhysicalAddress(frame << 12 | UInt64(keyID) << UInt64(layout.keyIDShift))
     }
 
     /// A zeroed page-table frame (KeyID 0), recorded in `space`.
     func allocateTable(_ space: inout AddressSpace) throws(KernelError) -> UInt64 {
+        let cpu = kernel.cpu
         let (frame, previous) = try kernel.pages.allocate(owner: .pageTable, keyID: 0)
-        if !debugSkipPageFlush { physical.flushPage(frame, keyID: previous) }
-        physical.zero(frame << 12, count: PageAllocator.pageSize)
+        if !debugSkipPageFlush { cpu.clflush(alias(frame, previous), length: PageAllocator.pageSize) }
+        cpu.store(alias(frame, 0), from: zeroPage)
         space.tableFrames.append(frame)
         return frame
     }
@@ -267,13 +284,14 @@ public final class MemoryManager {
     /// Unmaps and frees every page of `[start, end)`, recording the dropped page references.
     func zap(_ space: inout AddressSpace, _ start: UInt64, _ end: UInt64, _ delta: inout ReferenceDelta) {
         let layout = self.layout
+        let cpu = kernel.cpu
         forEachExistingLeafRun(&space, start, end) { _, entries in
             var changed = false
             for index in entries.indices where PageTableEntry.mapsFrame(entries[index]) {
                 let entry = entries[index]
                 entries[index] = 0
                 changed = true
-                freePage(layout.frame(ofEntry: entry))
+                freePage(layout.frame(ofEntry: entry), cpu: cpu)
                 delta.pages(layout.keyID(ofEntry: entry), -1)
             }
             return changed
@@ -311,7 +329,8 @@ public final class MemoryManager {
         for vma in space.vmas { zap(&space, vma.start, vma.end, &delta) }
         delta.vmas(from: space.vmaKeyIDCounts, to: [:])
         space.vmas = []
-        for frame in space.tableFrames { freePage(frame) }
+        let cpu = kernel.cpu
+        for frame in space.tableFrames { freePage(frame, cpu: cpu) }
         space.tableFrames = []
         space.root = nil
     }
@@ -365,7 +384,7 @@ extension MemoryManager: ProcessLifecycleObserver {
                     while index < mapped.count, mapped[index].address < regionEnd {
                         let (address, entry) = mapped[index]
                         let keyID = layout.keyID(ofEntry: entry)
-                        let frame = try allocateUserPageForCopy(keyID: keyID)
+                        let frame = try allocateUserPageForCopy(keyID: keyID, cpu: cpu)
                         buffer.withUnsafeMutableBytes { page in
                             cpu.load(
                                 layout.address(PhysicalAddress(layout.frame(ofEntry: entry) << 12), withKeyID: keyID),
