@@ -220,4 +220,19 @@ import X86
         #expect(try restored.read(shell, base, 9) == Array("encrypted".utf8))
         #expect(try restored.sysfsRead("/proc/\(shell)/smaps").contains("KeyID:                 1"))
     }
+
+    @Test func aForkWithoutMemoryIsENOMEMAndChangesNothing() throws {
+        let (_, kernel, keys) = try memoryKernel { $0.memoryBytes = 4 << 20 }
+        try keys.program(serial: 7, keyID: 1, key: keyA)
+        let base = try kernel.mmap(pid: shell, length: 2 << 20, protection: .rw, shared: false)
+        try kernel.encryptMprotect(pid: shell, address: base, length: 2 << 20, protection: .rw, serial: 7)
+        try kernel.write(shell, base, [UInt8](repeating: 3, count: 2 << 20))
+        let before = kernel.memorySnapshot()
+        let references = keys.references
+        let processes = kernel.processes.processes  // (the pid number itself is consumed, as in Linux)
+        expectErrno(.ENOMEM) { try kernel.createProcess(parent: shell, exec: false) }
+        #expect(kernel.memorySnapshot() == before)
+        #expect(keys.references == references)
+        #expect(kernel.processes.processes == processes)
+    }
 }
