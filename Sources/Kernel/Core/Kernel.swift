@@ -49,6 +49,9 @@ public final class Kernel {
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
     /// The memory manager: address spaces, page tables, encrypt_mprotect (spec.md §6).
     public private(set) lazy var memoryManager = MemoryManager(kernel: self)
+    /// The Key Locker manager (spec.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
+    /// the CPUs have Key Locker.
+    public private(set) lazy var keyLockerManager = KeyLockerManager(kernel: self)
 
     // Seams between subsystems (Kernel+Subsystems.swift), registered by startSubsystems.
     /// The `mktme` key type's side of encrypt_mprotect; nil without MKTME.
@@ -165,6 +168,7 @@ public final class Kernel {
     func startSubsystems(booting: Bool) throws(KernelError) {
         keys.start(booting: booting)
         memoryManager.start(booting: booting)
+        keyLockerManager.start(booting: booting)
     }
 
     // MARK: Persistence
@@ -187,6 +191,8 @@ public final class Kernel {
         var keys: KeyRetentionService.SavedState?
         /// Address spaces (absent in images saved before the memory manager existed).
         var memory: MemoryManager.SavedState?
+        /// The Key Locker manager (absent in images saved before it existed).
+        var keyLocker: KeyLockerManager.SavedState?
     }
 
     /// Encodes the kernel's state deterministically.
@@ -204,7 +210,8 @@ public final class Kernel {
             heap: heap,
             processes: processes,
             keys: keys.savedState(),
-            memory: memoryManager.savedState()
+            memory: memoryManager.savedState(),
+            keyLocker: keyLockerManager.savedState()
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -236,6 +243,7 @@ public final class Kernel {
         kernel.processes = image.processes
         if let saved = image.keys { try kernel.keys.restore(saved) }
         if let saved = image.memory { kernel.memoryManager.restore(saved) }
+        if let saved = image.keyLocker { try kernel.keyLockerManager.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
         return kernel
