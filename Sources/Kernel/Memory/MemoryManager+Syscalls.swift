@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import X86
+
 /// The memory system calls of the modelled kernel: mmap(2), munmap(2), mprotect(2) with Linux's argument
 /// checks and errno values, and `encrypt_mprotect()` from the MKTME series (spec.md §6). Each validates
 /// everything before it changes anything.
@@ -108,6 +110,9 @@ extension Kernel {
         let keyID = try encryption.keyIDForEncryptMprotect(serial: serial, pid: pid)
         // The caller's reference: held for the call, dropped at its end (after the VMAs took theirs).
         defer { if keyID != 0 { encryption.releaseKeyID(keyID, count: 1) } }
+        guard Int(keyID) < keyIDLayout.keyIDCount else {
+            throw KernelError(.EINVAL, "KeyID \(keyID) does not fit the \(keyIDLayout.keyIDBits) KeyID bits")
+        }
         guard length > 0 else { return }
         var space = memoryManager.spaces[pid] ?? AddressSpace()
         guard space.covers(address, end) else {
