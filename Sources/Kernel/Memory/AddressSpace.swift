@@ -83,6 +83,7 @@ public struct AddressSpace: Codable, Sendable, Hashable {
     mutating func split(at address: UInt64) -> Bool {
         guard let index = index(containing: address), vmas[index].start < address else { return false }
         var upper = vmas[index]
+        upper.sharedObject?.firstPage += (address - upper.start) / 4096
         upper.start = address
         vmas[index].end = address
         vmas.insert(upper, at: index + 1)
@@ -109,6 +110,13 @@ public struct AddressSpace: Codable, Sendable, Hashable {
                 index += 1
             }
         }
+    }
+
+    /// How many VMAs map each shared object.
+    var vmaObjectCounts: [UInt32: Int] {
+        var counts: [UInt32: Int] = [:]
+        for vma in vmas { if let shared = vma.sharedObject { counts[shared.object, default: 0] += 1 } }
+        return counts
     }
 
     /// How many VMAs use each non-zero KeyID (one KeyID reference each).

@@ -152,19 +152,35 @@ extension MemoryManager {
                 let length = Int(to - from)
                 var entry = entries?[index] ?? 0
                 if !PageTableEntry.mapsFrame(entry) {
-                    guard write, let entries else {
+                    while vmas[vmaIndex].end <= page { vmaIndex += 1 }
+                    let vma = vmas[vmaIndex]
+                    // A shared mapping's page may exist in its object already (written by another mapping).
+                    let shared = vma.sharedPage(page)
+                    let existing = shared.flatMap { sharedObjects[$0.object]?.frames[$0.page] }
+                    if let entries, write {
+                        let frame: UInt64
+                        if let existing {
+                            frame = existing
+                        } else {
+                            frame = try allocateUserPage(keyID: vma.keyID, cpu: cpu)
+                            if let shared {
+                                sharedObjects[shared.object]?.frames[shared.page] = frame
+                            } else {
+                                delta.pages(vma.keyID, 1)
+                            }
+                        }
+                        entry = layout.leafEntry(frame: frame, keyID: vma.keyID, protection: vma.protection)
+                        entries[index] = entry
+                        changed = true
+                    } else if let existing {
+                        // Read through the object without mapping the page here.
+                        entry = layout.leafEntry(frame: existing, keyID: vma.keyID, protection: vma.protection)
+                    } else {
                         // Never touched: reads as zeros.
                         flushRun()
                         (base + offset).initializeMemory(as: UInt8.self, repeating: 0, count: length)
                         continue
                     }
-                    while vmas[vmaIndex].end <= page { vmaIndex += 1 }
-                    let vma = vmas[vmaIndex]
-                    let frame = try allocateUserPage(keyID: vma.keyID, cpu: cpu)
-                    entry = layout.leafEntry(frame: frame, keyID: vma.keyID, protection: vma.protection)
-                    entries[index] = entry
-                    delta.pages(vma.keyID, 1)
-                    changed = true
                 }
                 let dram = layout.frame(ofEntry: entry) << 12 | (from & 0xFFF)
                 let keyID = layout.keyID(ofEntry: entry)

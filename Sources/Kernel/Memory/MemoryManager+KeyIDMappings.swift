@@ -25,7 +25,7 @@ extension MemoryManager: KeyIDMappings {
         var delta = ReferenceDelta()
         for pid in spaces.keys.sorted() {
             guard var space = spaces[pid], space.vmas.contains(where: { $0.keyID == old }) else { continue }
-            let before = space.vmaKeyIDCounts
+            let before = space.vmas
             for index in space.vmas.indices where space.vmas[index].keyID == old {
                 let protection = space.vmas[index].protection
                 forEachExistingLeafRun(&space, space.vmas[index].start, space.vmas[index].end) { _, entries in
@@ -51,7 +51,7 @@ extension MemoryManager: KeyIDMappings {
                 space.vmas[index].keyID = new
             }
             space.merge(around: 0..<space.vmas.count)
-            delta.vmas(from: before, to: space.vmaKeyIDCounts)
+            delta.vmas(from: before, to: space.vmas)
             spaces[pid] = space
         }
         apply(delta)

@@ -30,10 +30,18 @@ extension Kernel {
         guard let start = space.freeArea(length: rounded) else {
             throw .enomem("no free range of \(rounded) bytes in the address space of \(pid)")
         }
-        space.insert(VMA(start: start, end: start + rounded, protection: protection, shared: shared))
+        var vma = VMA(start: start, end: start + rounded, protection: protection, shared: shared)
+        if shared {
+            vma.sharedObject = VMA.SharedMapping(object: memoryManager.createSharedObject(), firstPage: 0)
+        }
+        let before = space.vmas
+        space.insert(vma)
         let index = space.index(containing: start)!
         space.merge(around: index..<index + 1)
+        var delta = MemoryManager.ReferenceDelta()
+        delta.vmas(from: before, to: space.vmas)
         memoryManager.spaces[pid] = space
+        memoryManager.apply(delta)
         return start
     }
 
@@ -46,14 +54,17 @@ extension Kernel {
         let end = try Self.userRange(address, length, overflow: .EINVAL)
         guard length > 0 else { throw .einval("munmap of zero bytes") }
         guard var space = memoryManager.spaces[pid] else { return }
-        let before = space.vmaKeyIDCounts
+        let before = space.vmas
         var delta = MemoryManager.ReferenceDelta()
         space.split(at: address)
         space.split(at: end)
         let range = space.indices(overlapping: address, end)
-        for index in range { memoryManager.zap(&space, space.vmas[index].start, space.vmas[index].end, &delta) }
+        for index in range {
+            let vma = space.vmas[index]
+            memoryManager.zap(&space, vma.start, vma.end, freeing: vma.sharedObject == nil, &delta)
+        }
         space.vmas.removeSubrange(range)
-        delta.vmas(from: before, to: space.vmaKeyIDCounts)
+        delta.vmas(from: before, to: space.vmas)
         memoryManager.spaces[pid] = space
         memoryManager.apply(delta)
     }
@@ -70,7 +81,7 @@ extension Kernel {
         guard var space = memoryManager.spaces[pid], space.covers(address, end) else {
             throw KernelError(.ENOMEM, "[\(hex(address)), \(hex(end))) is not fully mapped")
         }
-        let before = space.vmaKeyIDCounts
+        let before = space.vmas
         space.split(at: address)
         space.split(at: end)
         let range = space.indices(overlapping: address, end)
@@ -78,7 +89,7 @@ extension Kernel {
         memoryManager.changeProtection(&space, address, end, to: protection)
         space.merge(around: range)
         var delta = MemoryManager.ReferenceDelta()
-        delta.vmas(from: before, to: space.vmaKeyIDCounts)
+        delta.vmas(from: before, to: space.vmas)
         memoryManager.spaces[pid] = space
         memoryManager.apply(delta)
     }
@@ -121,7 +132,7 @@ extension Kernel {
         guard space.covers(address, end, where: { $0.anonymous && !$0.shared }) else {
             throw .einval("encrypt_mprotect needs anonymous private memory; [\(hex(address)), \(hex(end))) is not")
         }
-        let before = space.vmaKeyIDCounts
+        let before = space.vmas
         var delta = MemoryManager.ReferenceDelta()
         space.split(at: address)
         space.split(at: end)
@@ -132,7 +143,7 @@ extension Kernel {
             space.vmas[index].protection = protection
         }
         space.merge(around: range)
-        delta.vmas(from: before, to: space.vmaKeyIDCounts)
+        delta.vmas(from: before, to: space.vmas)
         memoryManager.spaces[pid] = space
         memoryManager.apply(delta)
     }

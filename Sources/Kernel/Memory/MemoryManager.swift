@@ -32,6 +32,10 @@ public final class MemoryManager {
     public internal(set) var spaces = StableDictionary<Int32, AddressSpace>()
     /// Users of each non-zero KeyID: the references this manager holds.
     public internal(set) var keyIDUse = StableDictionary<UInt16, KeyIDUse>()
+    /// Shared anonymous memory objects (Linux: the shmem file behind `MAP_SHARED|MAP_ANONYMOUS`), by id.
+    public internal(set) var sharedObjects = StableDictionary<UInt32, SharedObject>()
+    /// The next shared object id.
+    var nextSharedObject: UInt32 = 1
 
     /// **Test only.** Skips the flush of the old alias on allocation and of the KeyID alias on free, so a
     /// test can observe the corruption the page rules prevent. Never set by the kernel itself.
@@ -45,6 +49,15 @@ public final class MemoryManager {
         page.initializeMemory(as: UInt8.self, repeating: 0)
         return UnsafeRawBufferPointer(page)
     }()
+
+    /// The pages of one shared mapping, kept while any VMA maps it (KeyID 0: `encrypt_mprotect` refuses
+    /// shared memory).
+    public struct SharedObject: Codable, Sendable, Hashable {
+        /// Page index → frame, for the pages written so far.
+        public internal(set) var frames = StableDictionary<UInt64, UInt64>()
+        /// VMAs mapping (part of) it, in every process.
+        public internal(set) var mappings = 0
+    }
 
     /// How many VMAs and pages use a KeyID.
     public struct KeyIDUse: Codable, Sendable, Hashable {
@@ -77,13 +90,28 @@ public final class MemoryManager {
     struct SavedState: Codable {
         var spaces: StableDictionary<Int32, AddressSpace>
         var keyIDUse: StableDictionary<UInt16, KeyIDUse>
+        var sharedObjects: StableDictionary<UInt32, SharedObject>
+        var nextSharedObject: UInt32
     }
 
-    func savedState() -> SavedState { SavedState(spaces: spaces, keyIDUse: keyIDUse) }
+    func savedState() -> SavedState {
+        SavedState(spaces: spaces, keyIDUse: keyIDUse, sharedObjects: sharedObjects, nextSharedObject: nextSharedObject)
+    }
 
     func restore(_ saved: SavedState) {
         spaces = saved.spaces
         keyIDUse = saved.keyIDUse
+        sharedObjects = saved.sharedObjects
+        nextSharedObject = saved.nextSharedObject
+    }
+
+    /// A new, empty shared object with no mappings yet (the caller's VMA adds the first).
+    func createSharedObject() -> UInt32 {
+        let id = nextSharedObject
+        nextSharedObject &+= 1
+        if nextSharedObject == 0 { nextSharedObject = 1 }
+        sharedObjects[id] = SharedObject()
+        return id
     }
 
     // MARK: References
@@ -92,21 +120,38 @@ public final class MemoryManager {
     struct ReferenceDelta {
         var vmas: [UInt16: Int] = [:]
         var pages: [UInt16: Int] = [:]
+        /// Mappings of shared objects gained and lost.
+        var objects: [UInt32: Int] = [:]
 
         mutating func pages(_ keyID: UInt16, _ count: Int) {
             if keyID != 0 { pages[keyID, default: 0] += count }
         }
 
-        /// The change of per-KeyID VMA counts from `before` to `after`.
-        mutating func vmas(from before: [UInt16: Int], to after: [UInt16: Int]) {
-            for (keyID, count) in after { vmas[keyID, default: 0] += count }
-            for (keyID, count) in before { vmas[keyID, default: 0] -= count }
+        /// The change of per-KeyID VMA counts and shared-object mappings from VMAs `before` to `after`.
+        mutating func vmas(from before: [VMA], to after: [VMA]) {
+            for vma in after {
+                if vma.keyID != 0 { vmas[vma.keyID, default: 0] += 1 }
+                if let shared = vma.sharedObject { objects[shared.object, default: 0] += 1 }
+            }
+            for vma in before {
+                if vma.keyID != 0 { vmas[vma.keyID, default: 0] -= 1 }
+                if let shared = vma.sharedObject { objects[shared.object, default: 0] -= 1 }
+            }
         }
     }
 
     /// Applies `delta`: retains every KeyID that gained users, then releases every one that lost some, and
     /// keeps ``keyIDUse`` in step.
     func apply(_ delta: ReferenceDelta) {
+        let cpu = kernel.cpu
+        for (object, count) in delta.objects.sorted(by: { $0.key < $1.key }) where count != 0 {
+            sharedObjects[object]?.mappings += count
+            if let gone = sharedObjects[object], gone.mappings <= 0 {
+                // The last mapping went: the object's pages are freed with the flush rule.
+                for (_, frame) in gone.frames.sorted { freePage(frame, cpu: cpu) }
+                sharedObjects.removeValue(forKey: object)
+            }
+        }
         var net: [UInt16: Int] = [:]
         for (keyID, count) in delta.vmas where count != 0 {
             net[keyID, default: 0] += count
@@ -281,8 +326,15 @@ public final class MemoryManager {
         }
     }
 
-    /// Unmaps and frees every page of `[start, end)`, recording the dropped page references.
-    func zap(_ space: inout AddressSpace, _ start: UInt64, _ end: UInt64, _ delta: inout ReferenceDelta) {
+    /// Unmaps every page of `[start, end)` and frees it (unless it belongs to a shared object, which keeps
+    /// it: `freeing` false), recording the dropped page references.
+    func zap(
+        _ space: inout AddressSpace,
+        _ start: UInt64,
+        _ end: UInt64,
+        freeing: Bool = true,
+        _ delta: inout ReferenceDelta
+    ) {
         let layout = self.layout
         let cpu = kernel.cpu
         forEachExistingLeafRun(&space, start, end) { _, entries in
@@ -291,6 +343,7 @@ public final class MemoryManager {
                 let entry = entries[index]
                 entries[index] = 0
                 changed = true
+                guard freeing else { continue }
                 freePage(layout.frame(ofEntry: entry), cpu: cpu)
                 delta.pages(layout.keyID(ofEntry: entry), -1)
             }
@@ -326,8 +379,8 @@ public final class MemoryManager {
 
     /// Frees everything `space` holds: pages (with the flush rule), then its page tables.
     func tearDown(_ space: inout AddressSpace, _ delta: inout ReferenceDelta) {
-        for vma in space.vmas { zap(&space, vma.start, vma.end, &delta) }
-        delta.vmas(from: space.vmaKeyIDCounts, to: [:])
+        for vma in space.vmas { zap(&space, vma.start, vma.end, freeing: vma.sharedObject == nil, &delta) }
+        delta.vmas(from: space.vmas, to: [])
         space.vmas = []
         let cpu = kernel.cpu
         for frame in space.tableFrames { freePage(frame, cpu: cpu) }
@@ -347,7 +400,8 @@ extension MemoryManager: ProcessLifecycleObserver {
         guard !exec, var source = spaces[parent], !source.vmas.isEmpty else { return }
         // The parent's mapped pages, read from its page tables.
         var mapped: [(address: UInt64, entry: UInt64)] = []
-        for vma in source.vmas {
+        // Shared VMAs are not copied: the child maps the same object and faults its pages from there.
+        for vma in source.vmas where vma.sharedObject == nil {
             forEachExistingLeafRun(&source, vma.start, vma.end) { address, entries in
                 for index in entries.indices where PageTableEntry.mapsFrame(entries[index]) {
                     mapped.append((address + UInt64(index) << 12, entries[index]))
@@ -367,7 +421,7 @@ extension MemoryManager: ProcessLifecycleObserver {
             throw .enomem("fork of \(parent) needs \(needed) free pages")
         }
         var delta = ReferenceDelta()
-        delta.vmas(from: [:], to: space.vmaKeyIDCounts)
+        delta.vmas(from: [], to: space.vmas)
         let layout = self.layout
         let cpu = kernel.cpu
         let buffer = SecretBytes(count: PageAllocator.pageSize)

@@ -41,6 +41,15 @@ public struct VMA: Codable, Sendable, Hashable {
     public var anonymous: Bool
     /// The MKTME KeyID of the mapping's pages (0: the TME key).
     public var keyID: UInt16
+    /// For a shared mapping: the shared-memory object holding its pages (Linux maps `MAP_SHARED|MAP_ANONYMOUS`
+    /// to a shmem file), so a fork child sees the same pages.
+    public var sharedObject: SharedMapping?
+
+    /// Where a shared VMA's pages live: object `object`, page `firstPage` of it at the VMA's start.
+    public struct SharedMapping: Codable, Sendable, Hashable {
+        public var object: UInt32
+        public var firstPage: UInt64
+    }
 
     public init(
         start: UInt64,
@@ -64,8 +73,21 @@ public struct VMA: Codable, Sendable, Hashable {
     /// Whether `next` directly follows and is alike in everything (Linux `vma_merge`; the MKTME series adds
     /// the KeyID to the comparison, so VMAs of different KeyIDs never merge).
     func canMerge(with next: VMA) -> Bool {
-        end == next.start && protection == next.protection && shared == next.shared && anonymous == next.anonymous
-            && keyID == next.keyID
+        guard
+            end == next.start && protection == next.protection && shared == next.shared
+                && anonymous == next.anonymous && keyID == next.keyID
+        else { return false }
+        switch (sharedObject, next.sharedObject) {
+        case (nil, nil): return true
+        case (let mine?, let theirs?):
+            return mine.object == theirs.object && mine.firstPage + length / 4096 == theirs.firstPage
+        default: return false
+        }
+    }
+
+    /// The page of the shared object behind `address` (a page of this VMA).
+    func sharedPage(_ address: UInt64) -> (object: UInt32, page: UInt64)? {
+        sharedObject.map { ($0.object, $0.firstPage + (address - start) / 4096) }
     }
 
     /// The `/proc/<pid>/maps` permission field (`rw-p`).

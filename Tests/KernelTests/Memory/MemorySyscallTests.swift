@@ -240,4 +240,49 @@ import X86
         try kernel.exitProcess(child)
         expectErrno(.ENOENT) { _ = try kernel.sysfsRead("/proc/\(child)/maps") }
     }
+
+    @Test func sharedMappingsStaySharedAcrossFork() throws {
+        let (_, kernel) = try bootedKernel()
+        let free = kernel.pages.freeFrames
+        let parent = try kernel.createProcess(parent: shell, exec: true)
+        let base = try kernel.mmap(pid: parent, length: 0x3000, protection: .rw, shared: true)
+        try kernel.write(parent, base, text: "written before fork")
+        let child = try kernel.createProcess(parent: parent, exec: false)
+        #expect(try kernel.read(child, base, 19) == Array("written before fork".utf8))
+        // A page the parent never touched, written by the child, is the parent's too.
+        try kernel.write(child, base + 0x1000, text: "from the child")
+        #expect(try kernel.read(parent, base + 0x1000, 14) == Array("from the child".utf8))
+        try kernel.write(parent, base, text: "WRITTEN")
+        #expect(try kernel.read(child, base, 7) == Array("WRITTEN".utf8))
+        // Fork copied no page-table entries for the shared VMA (Linux lets faults fill them): the child's
+        // first write maps the object's existing frame.
+        expectErrno(.ENOENT) { _ = try kernel.translate(pid: child, address: base) }
+        try kernel.write(child, base + 7, text: "!")
+        #expect(try kernel.read(parent, base, 8) == Array("WRITTEN!".utf8))
+        #expect(
+            try kernel.translate(pid: child, address: base).physicalAddress
+                == kernel.translate(pid: parent, address: base).physicalAddress
+        )
+        // Split and re-merged by mprotect, unmapped by one process: the pages live on for the other.
+        try kernel.mprotect(pid: parent, address: base + 0x1000, length: 0x1000, protection: .r)
+        try kernel.mprotect(pid: parent, address: base + 0x1000, length: 0x1000, protection: .rw)
+        #expect(kernel.vmas(parent).count == 1)
+        try kernel.munmap(pid: parent, address: base, length: 0x3000)
+        #expect(try kernel.read(child, base + 0x1000, 14) == Array("from the child".utf8))
+        #expect(kernel.memoryManager.sharedObjects.count == 1)
+        try kernel.exitProcess(child)
+        try kernel.exitProcess(parent)
+        #expect(kernel.memoryManager.sharedObjects.isEmpty)
+        #expect(kernel.pages.freeFrames == free)
+    }
+
+    @Test func privateMappingsAreCopiedAtFork() throws {
+        let (_, kernel) = try bootedKernel()
+        let base = try kernel.mmap(pid: shell, length: 0x1000, protection: .rw, shared: false)
+        try kernel.write(shell, base, text: "mine")
+        let child = try kernel.createProcess(parent: shell, exec: false)
+        try kernel.write(child, base, text: "copy")
+        #expect(try kernel.read(shell, base, 4) == Array("mine".utf8))
+        #expect(kernel.memoryManager.sharedObjects.isEmpty)
+    }
 }
