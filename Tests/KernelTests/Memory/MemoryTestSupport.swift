@@ -117,7 +117,9 @@ extension Kernel {
 
     /// Everything a failed call must leave alone: VMAs, free frames, references.
     func memorySnapshot() -> String {
-        "\(memoryManager.spaces.sorted.map { ($0.key, $0.value) })|\(pages.freeFrames)|\(memoryManager.keyIDUse.sorted.map { ($0.key, $0.value) })"
+        "\(memoryManager.spaces.sorted.map { ($0.key, $0.value) })|\(pages.freeFrames)|"
+            + "\(memoryManager.keyIDUse.sorted.map { ($0.key, $0.value) })|"
+            + "\(memoryManager.sharedObjects.sorted.map { ($0.key, $0.value) })"
     }
 }
 
