@@ -235,4 +235,31 @@ import X86
         #expect(keys.references == references)
         #expect(kernel.processes.processes == processes)
     }
+
+    @Test func rotationCoversEveryProcessAndProtection() throws {
+        let (_, kernel, keys) = try memoryKernel()
+        try keys.program(serial: 7, keyID: 4, key: keyA)
+        try keys.programRaw(keyID: 5, command: .setKeyDirect, key: keyB)
+        let parent = try kernel.createProcess(parent: shell, exec: true)
+        let base = try kernel.mmap(pid: parent, length: 0x2000, protection: .rw, shared: false)
+        try kernel.encryptMprotect(pid: parent, address: base, length: 0x2000, protection: .rw, serial: 7)
+        try kernel.write(parent, base, text: "page one")
+        try kernel.write(parent, base + 0x1000, text: "page two")
+        try kernel.mprotect(pid: parent, address: base + 0x1000, length: 0x1000, protection: .none)
+        let child = try kernel.createProcess(parent: parent, exec: false)
+        #expect(keys.references == [4: 8])
+        try kernel.keyIDMappings?.moveMappings(fromKeyID: 4, to: 5)
+        #expect(keys.references == [5: 8] && keys.underflows.isEmpty)
+        for pid in [parent, child] {
+            #expect(kernel.vmas(pid).map(\.keyID) == [5, 5])
+            #expect(try kernel.read(pid, base, 8) == Array("page one".utf8))
+            let hidden = try kernel.translate(pid: pid, address: base + 0x1000)
+            #expect(hidden.keyID == 5 && hidden.entry & PageTableEntry.protNone != 0)
+        }
+        try kernel.mprotect(pid: child, address: base + 0x1000, length: 0x1000, protection: .r)
+        #expect(try kernel.read(child, base + 0x1000, 8) == Array("page two".utf8))
+        try kernel.exitProcess(child)
+        try kernel.exitProcess(parent)
+        #expect(keys.references.isEmpty)
+    }
 }
