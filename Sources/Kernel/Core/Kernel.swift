@@ -47,6 +47,8 @@ public final class Kernel {
     var processObservers: [any ProcessLifecycleObserver] = []
     /// The key retention service (spec.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
+    /// The memory manager: address spaces, page tables, encrypt_mprotect (spec.md §6).
+    public private(set) lazy var memoryManager = MemoryManager(kernel: self)
     /// The Key Locker manager (spec.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
     /// the CPUs have Key Locker.
     public private(set) lazy var keyLockerManager = KeyLockerManager(kernel: self)
@@ -167,6 +169,7 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(KernelError) {
         keys.start(booting: booting)
+        memoryManager.start(booting: booting)
         keyLockerManager.start(booting: booting)
         crypt.start(booting: booting)
         if let swap = platform.disk(named: SwapHibernation.diskName) {
@@ -192,6 +195,8 @@ public final class Kernel {
         var processes: ProcessTable
         /// The key retention service (absent in images saved before it existed).
         var keys: KeyRetentionService.SavedState?
+        /// Address spaces (absent in images saved before the memory manager existed).
+        var memory: MemoryManager.SavedState?
         /// The Key Locker manager (absent in images saved before it existed).
         var keyLocker: KeyLockerManager.SavedState?
         /// Crypt volumes (absent in images saved before they existed).
@@ -213,6 +218,7 @@ public final class Kernel {
             heap: heap,
             processes: processes,
             keys: keys.savedState(),
+            memory: memoryManager.savedState(),
             keyLocker: keyLockerManager.savedState(),
             crypt: crypt.savedState()
         )
@@ -245,6 +251,7 @@ public final class Kernel {
         kernel.heap = image.heap
         kernel.processes = image.processes
         if let saved = image.keys { try kernel.keys.restore(saved) }
+        if let saved = image.memory { kernel.memoryManager.restore(saved) }
         if let saved = image.keyLocker { try kernel.keyLockerManager.restore(saved) }
         if let saved = image.crypt { try kernel.crypt.restore(saved) }
         kernel.registerCoreSysfs()
