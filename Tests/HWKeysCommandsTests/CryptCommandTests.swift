@@ -316,6 +316,20 @@ private struct Fixtures: Decodable {
         try scratch.expectFailure(["keyctl", "print", "\(serial)"], code: "ENOKEY", exit: 1)
     }
 
+    @Test func processMemorySurvivesS4AndLiesInTheClearOnSwap() throws {
+        let scratch = Scratch()
+        scratch.run("machine", "create", "--seed", "4")
+        let pid = try #require(try scratch.json("proc", "spawn", "--uid", "1000")["pid"] as? Int)
+        let addr = try #require(try scratch.json("proc", "mmap", "\(pid)", "8192", "--prot", "rw")["addr"] as? String)
+        #expect(scratch.run("proc", "write", "\(pid)", addr, "--text", "process secret across S4").exitCode == 0)
+        #expect(scratch.run("power", "hibernate").exitCode == 0)
+        let swap = try #require(try scratch.json("hw", "disk", "swap", "0", "1M")["bytes"] as? String)
+        #expect(swap.contains(hexString("process secret across S4")))
+        #expect(scratch.run("power", "resume").exitCode == 0)
+        let read = try scratch.json("proc", "read", "\(pid)", addr, "24")
+        #expect(read["bytes"] as? String == hexString("process secret across S4"))
+    }
+
     @Test func aDamagedImageFallsBackToAFreshBoot() throws {
         let scratch = machineWithVolume()
         scratch.run("power", "hibernate")

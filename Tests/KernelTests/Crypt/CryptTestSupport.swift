@@ -99,13 +99,6 @@ func secret(_ bytes: [UInt8]) -> SecretBytes { SecretBytes(bytes) }
 let countingKey = (0..<64).map { UInt8($0) }
 
 extension Machine {
-    /// Raw DRAM bytes (the cold-boot view).
-    func dramBytes(_ address: UInt64, _ count: Int) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        bytes.withUnsafeMutableBytes { dram.read(address, into: $0) }
-        return bytes
-    }
-
     /// Raw disk bytes (the stolen-disk view).
     func diskBytes(_ name: String, _ offset: UInt64, _ count: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
