@@ -154,7 +154,7 @@ extension CryptVolumes {
         encrypt: Bool
     ) throws(KernelError) {
         if let key = volume.key {
-            let secret = kernel.readKernelMemory(key)
+            let secret = self.kernel.readKernelMemory(key)
             defer { secret.wipe() }
             let xts = XTSKey(combined: secret)
             if encrypt {
@@ -175,6 +175,7 @@ extension CryptVolumes {
             return
         }
         guard let handles = volume.handles else { preconditionFailure("transform of a closed volume") }
+        let kernel = self.kernel  // one strong reference for the request, not one per access
         guard let keyLocker = kernel.keyLocker else { throw KernelError(.ENODEV, "Key Locker is not available") }
         try keyLocker.requireValid()
         let cpu = kernel.cpu
