@@ -59,6 +59,8 @@ public final class Kernel {
     var keyLockerUsers: [any KeyLockerUser] = []
     /// The hibernation image writer; nil without a swap device (hibernation is then EOPNOTSUPP).
     public internal(set) var hibernation: (any HibernationImage)?
+    /// The `mktme` subsystem (spec.md §6): KeyID table, key type, hotplug and power rules.
+    public internal(set) var mktme: MKTMEManager?
 
     /// The direct map.
     public var physical: PhysicalMemory { PhysicalMemory(kernel: self) }
@@ -162,6 +164,9 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(KernelError) {
         keys.start(booting: booting)
+        let mktme = MKTMEManager(kernel: self)
+        self.mktme = mktme
+        mktme.start(booting: booting)
     }
 
     // MARK: Persistence
@@ -182,6 +187,8 @@ public final class Kernel {
         var processes: ProcessTable
         /// The key retention service (absent in images saved before it existed).
         var keys: KeyRetentionService.SavedState?
+        /// The MKTME KeyID table (absent in images saved before it existed).
+        var mktme: MKTMESavedState?
     }
 
     /// Encodes the kernel's state deterministically.
@@ -198,7 +205,8 @@ public final class Kernel {
             pages: pages,
             heap: heap,
             processes: processes,
-            keys: keys.savedState()
+            keys: keys.savedState(),
+            mktme: mktme?.savedState
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -231,6 +239,7 @@ public final class Kernel {
         if let saved = image.keys { try kernel.keys.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
+        if let saved = image.mktme { try kernel.mktme?.restore(saved) }
         return kernel
     }
 
