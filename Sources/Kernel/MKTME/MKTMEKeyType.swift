@@ -30,7 +30,10 @@ final class MKTMEKeyType: UpdatableKeyType {
         if manager.design == .rfcV2, !prep.credentials.isPrivileged {
             throw .eacces("mktme keys need CAP_SYS_RESOURCE")
         }
-        let request = try MKTMEKeyRequest.parse(prep.data, design: manager.design, activated: manager.activated)
+        // Without TME-MK nothing is activated; the grammar is still checked and ENOKEY comes where a KeyID
+        // is needed (docs/choices.md).
+        let activated = manager.keyIDsTotal == 0 ? Set(TMEAlgorithm.allCases) : manager.activated
+        let request = try MKTMEKeyRequest.parse(prep.data, design: manager.design, activated: activated)
         if request.kind == .user, !prep.credentials.isPrivileged {
             throw .eacces("mktme user keys need CAP_SYS_RESOURCE")
         }
