@@ -134,17 +134,17 @@ public final class MKTMEManager {
     ///
     /// - Throws: ENOKEY when none is free or `uid` holds `keyids_max_per_uid` already.
     func lowestFreeKeyID(for uid: UInt32?) throws(KernelError) -> UInt16 {
-        if let uid {
-            let held = entries.dropFirst().filter { $0.state != .free && $0.uid == uid }.count
-            guard held < maxPerUID else {
-                throw KernelError(.ENOKEY, "uid \(uid) holds \(held) KeyIDs; keyids_max_per_uid is \(maxPerUID)")
-            }
-        }
         guard let keyID = entries.indices.dropFirst().first(where: { entries[$0].state == .free }) else {
             throw KernelError(
                 .ENOKEY,
                 keyIDsTotal == 0 ? "no MKTME KeyIDs on this machine" : "all \(keyIDsTotal) KeyIDs are in use"
             )
+        }
+        if let uid {
+            let held = entries.dropFirst().filter { $0.state != .free && $0.uid == uid }.count
+            guard held < maxPerUID else {
+                throw KernelError(.ENOKEY, "uid \(uid) holds \(held) KeyIDs; keyids_max_per_uid is \(maxPerUID)")
+            }
         }
         return UInt16(keyID)
     }
