@@ -220,6 +220,7 @@ let cpuKey = "type=cpu algorithm=aes-xts-128"
         let serial = try kernel.addMKTME("tenant", "type=cpu")
         _ = try kernel.encryptKeyID(serial)
         // No memory manager to move the mappings.
+        kernel.keyIDMappings = nil
         expectErrno(.EBUSY) { try kernel.update(serial, "type=cpu") }
         let mappings = FakeKeyIDMappings(kernel: kernel)
         kernel.keyIDMappings = mappings
