@@ -113,4 +113,38 @@ public protocol X86Processor: AnyObject {
 
     /// The WIDE form of `operation` on XMM0–7. Returns ZF (true = failure, data unchanged).
     func aeswidekl(_ operation: AESKLOperation, handle: UnsafeRawBufferPointer) throws(X86Fault) -> Bool
+
+    /// The inner loop of a Key Locker bulk cipher such as Linux's `aeskl` driver, run in one call: for each
+    /// 128-byte group of `groups` in order, `MOVDQU XMM0–7 ← group`, the WIDE form of `operation` with
+    /// `handle`, and (if it cleared ZF) `MOVDQU group ← XMM0–7`; the loop stops at the first instruction that
+    /// sets ZF. Architecturally exactly that instruction sequence — same results, registers, cycle counters
+    /// and emulated time; an implementation may execute it in bulk.
+    ///
+    /// - Returns: ZF of the last instruction executed (true = a handle was rejected: `groups` unchanged,
+    ///   XMM0–7 hold the first group). An empty `groups` executes nothing and returns false.
+    func aeswidekl(
+        _ operation: AESKLOperation,
+        handle: UnsafeRawBufferPointer,
+        groups: UnsafeMutableRawBufferPointer
+    ) throws(X86Fault) -> Bool
+}
+
+extension X86Processor {
+    /// The instruction-by-instruction form of ``aeswidekl(_:handle:groups:)``.
+    public func aeswidekl(
+        _ operation: AESKLOperation,
+        handle: UnsafeRawBufferPointer,
+        groups: UnsafeMutableRawBufferPointer
+    ) throws(X86Fault) -> Bool {
+        precondition(groups.count % 128 == 0, "WIDE Key Locker instructions work on 128-byte groups")
+        var offset = 0
+        while offset < groups.count {
+            let group = UnsafeMutableRawBufferPointer(rebasing: groups[offset..<offset + 128])
+            withXMMRegisters { xmm in xmm.copyMemory(from: UnsafeRawBufferPointer(group)) }
+            guard try !aeswidekl(operation, handle: handle) else { return true }
+            withXMMRegisters { xmm in group.copyMemory(from: UnsafeRawBufferPointer(rebasing: xmm[0..<128])) }
+            offset += 128
+        }
+        return false
+    }
 }

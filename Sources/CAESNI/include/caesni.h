@@ -117,6 +117,11 @@ void hwk_xts_decrypt_lines_iov(uint32_t path, const hwk_xts_key *key, const hwk_
 /// Works on every CPU (SSE2 or plain C); out must not overlap t0.
 void hwk_xts_tweak_sequence(const uint8_t t0[16], uint8_t *out, size_t n);
 
+/// tweaks[j] = t0 * alpha^j and data[j] ^= tweaks[j] (16-byte blocks), j = 0 ..< n: the first XOR of XTS
+/// composed from block-cipher instructions; the second is hwk_xor_bytes(data, data, tweaks, 16 * n).
+/// Works on every CPU; the buffers must not overlap each other or t0.
+void hwk_xts_xor_tweaks(uint8_t *data, uint8_t *tweaks, const uint8_t t0[16], size_t n);
+
 /// dst[k] = a[k] ^ b[k] for k < nbytes. dst may be a or b; otherwise the buffers must not overlap.
 void hwk_xor_bytes(uint8_t *dst, const uint8_t *a, const uint8_t *b, size_t nbytes);
 

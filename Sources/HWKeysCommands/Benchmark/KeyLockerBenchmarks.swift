@@ -14,10 +14,10 @@ import X86
 /// data goes eight blocks at a time through AESENCWIDE256KL / AESDECWIDE256KL under the data-key handle,
 /// XORed with the tweaks before and after. The result equals AES-256-XTS (IEEE 1619) with K1 ‖ K2.
 ///
-/// The instructions run on the processor's XMM registers exactly as software would use them: XMM0–7 for
-/// data, XMM8 for the tweak. Like the Linux driver (which keeps its tweaks in XMM8–15), the eight current
-/// tweaks stay in vector registers and advance by α⁸ per group; nothing is allocated per data unit or per
-/// instruction.
+/// The instructions run on the processor's XMM registers as software would use them: XMM8 for the tweak,
+/// XMM0–7 for data, each data unit's WIDE instructions issued as one ``X86Processor/aeswidekl(_:handle:groups:)``
+/// run (the processor executes them in bulk with the same architectural result); the tweak XORs are
+/// ``XTSTweaks``. Nothing is allocated per data unit or per instruction.
 public final class KeyLockerXTS256 {
     /// The processor whose IWKey the handles were made under.
     public let processor: LogicalProcessor
@@ -26,6 +26,8 @@ public final class KeyLockerXTS256 {
 
     private let dataHandle: UnsafeMutableRawBufferPointer
     private let tweakHandle: UnsafeMutableRawBufferPointer
+    /// One data unit's tweaks T·α^j, kept between the XORs before and after the cipher.
+    private let tweaks: UnsafeMutableRawBufferPointer
 
     /// - Parameters:
     ///   - processor: runs the instructions; CR4.KL must be set and the handles made under its IWKey.
@@ -41,9 +43,11 @@ public final class KeyLockerXTS256 {
         self.tweakHandle = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
         self.dataHandle.copyBytes(from: dataHandle)
         self.tweakHandle.copyBytes(from: tweakHandle)
+        self.tweaks = UnsafeMutableRawBufferPointer.allocate(byteCount: unitLength, alignment: 16)
     }
 
     deinit {
+        tweaks.deallocate()
         dataHandle.deallocate()
         tweakHandle.deallocate()
     }
@@ -61,37 +65,6 @@ public final class KeyLockerXTS256 {
         try run(data, firstSector: firstSector, operation: .decrypt256)
     }
 
-    /// Eight XTS tweaks T_j … T_j+7 as 64-bit halves (`low[i]` = bits 63:0 of T_j+i, `high[i]` = bits
-    /// 127:64), so advancing all eight by α⁸ is a handful of vertical vector operations.
-    struct TweakLanes {
-        var low: SIMD8<UInt64>
-        var high: SIMD8<UInt64>
-
-        /// T, T·α, …, T·α⁷ (IEEE 1619 §5.2, little-endian: shift left one bit, fold bit 127 back as 87H).
-        init(first: SIMD2<UInt64>) {
-            low = .zero
-            high = .zero
-            var (l, h) = (first[0], first[1])
-            for lane in 0..<8 {
-                low[lane] = l
-                high[lane] = h
-                (l, h) = ((l << 1) ^ ((h >> 63) &* 0x87), (h << 1) | (l >> 63))
-            }
-        }
-
-        /// Every lane times α⁸: shift left one byte and fold the byte shifted out, c·x¹²⁸ = c·(x⁷+x²+x+1).
-        @inline(__always)
-        mutating func advance() {
-            let carry = high &>> 56
-            high = (high &<< 8) | (low &>> 56)
-            low = (low &<< 8) ^ carry ^ (carry &<< 1) ^ (carry &<< 2) ^ (carry &<< 7)
-        }
-
-        /// Block `lane`'s tweak as it lies in memory (little-endian host).
-        @inline(__always)
-        subscript(lane: Int) -> SIMD2<UInt64> { SIMD2(low[lane], high[lane]) }
-    }
-
     private func run(
         _ data: UnsafeMutableRawBufferPointer,
         firstSector: UInt64,
@@ -106,7 +79,6 @@ public final class KeyLockerXTS256 {
         // Software moves operands to and from XMM registers around each instruction; holding the register
         // file's address for the whole call stands for those MOVDQU instructions.
         return try processor.withXMMRegisters { (xmm) throws(X86Fault) -> Bool in
-            let blocks = xmm.baseAddress!
             let tweakRegister = xmm.baseAddress! + 128
             var unitStart = 0
             var sector = firstSector
@@ -114,23 +86,17 @@ public final class KeyLockerXTS256 {
                 tweakRegister.storeBytes(of: sector.littleEndian, toByteOffset: 0, as: UInt64.self)
                 tweakRegister.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
                 guard try !processor.aeskl(.encrypt256, xmm: 8, handle: tweakHandle) else { return false }
-                var tweaks = TweakLanes(first: tweakRegister.load(as: SIMD2<UInt64>.self))
-                var offset = unitStart
+                let unit = UnsafeMutableRawBufferPointer(start: base + unitStart, count: unitLength)
+                // XOR every block with its tweak, run the unit's WIDE instructions (one call: see
+                // X86Processor.aeswidekl(_:handle:groups:)), XOR again.
+                XTSTweaks.apply(
+                    to: unit,
+                    first: UnsafeRawBufferPointer(start: tweakRegister, count: 16),
+                    saving: tweaks
+                )
+                guard try !processor.aeswidekl(operation, handle: dataHandle, groups: unit) else { return false }
+                XTSTweaks.xor(unit, with: UnsafeRawBufferPointer(tweaks))
                 let end = unitStart + unitLength
-                while offset < end {
-                    let chunk = base + offset
-                    for lane in 0..<8 {
-                        let plain = chunk.loadUnaligned(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
-                        blocks.storeBytes(of: plain ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
-                    }
-                    guard try !processor.aeswidekl(operation, handle: dataHandle) else { return false }
-                    for lane in 0..<8 {
-                        let out = blocks.load(fromByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
-                        chunk.storeBytes(of: out ^ tweaks[lane], toByteOffset: 16 * lane, as: SIMD2<UInt64>.self)
-                    }
-                    tweaks.advance()
-                    offset += 128
-                }
                 unitStart = end
                 sector &+= 1
             }

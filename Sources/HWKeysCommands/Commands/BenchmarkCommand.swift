@@ -7,6 +7,7 @@
 import ArgumentParser
 import Foundation
 import HWCrypto
+import Kernel
 import X86
 
 /// `hwkeys benchmark`: host throughput of the hot paths, each beside a reference measured in the same run
@@ -16,22 +17,25 @@ import X86
 public struct BenchmarkCommand: HWKeysCommand {
     public static let configuration = CommandConfiguration(
         commandName: "benchmark",
-        abstract: "Measure throughput of the AES engine, the memory path, Key Locker XTS and the key service, beside OpenSSL.",
+        abstract:
+            "Measure throughput of the AES engine, the memory path, Key Locker XTS and the key service, beside OpenSSL.",
         discussion: """
             Groups: crypto (line engine and 4 KiB XTS vs OpenSSL), memory (64 MiB write-back and fill through an \
             encrypted KeyID vs the raw line engine), keylocker (AES-XTS-256 from AESENCWIDE256KL vs OpenSSL), keys \
-            (keyctl add/revoke with 100,000 keys). Use a release build: swift run -c release hwkeys benchmark.
+            (keyctl add/revoke with 100,000 keys), klpower (emulated cycles to restore IWKey after S3 and on CPU online, \
+            per Key Locker mode: LOADIWKEY from the remembered key vs the platform backup). Use a release build: swift run -c release hwkeys benchmark.
             """
     )
 
     /// A group of measurements.
     enum Group: String, CaseIterable, ExpressibleByArgument {
-        case crypto, memory, keylocker, keys
+        case crypto, memory, keylocker, keys, klpower
     }
 
     @OptionGroup public var global: GlobalOptions
     @Option(help: "Measured seconds per side of each comparison.") var seconds: Double = 1
-    @Option(help: "Comma-separated groups to run: crypto, memory, keylocker, keys (default: all).") var only: String?
+    @Option(help: "Comma-separated groups to run: crypto, memory, keylocker, keys, klpower (default: all).") var only:
+        String?
     public init() {}
 
     public func execute(in session: Session) throws -> CommandOutput {
@@ -40,7 +44,7 @@ public struct BenchmarkCommand: HWKeysCommand {
         if let only {
             groups = try only.split(separator: ",").map { word in
                 guard let group = Group(rawValue: String(word)) else {
-                    throw CommandError.usage("unknown group '\(word)' (crypto, memory, keylocker, keys)")
+                    throw CommandError.usage("unknown group '\(word)' (crypto, memory, keylocker, keys, klpower)")
                 }
                 return group
             }
@@ -53,6 +57,7 @@ public struct BenchmarkCommand: HWKeysCommand {
             case .memory: rows += try memoryRows()
             case .keylocker: rows += try keyLockerRows(openssl)
             case .keys: rows += try keyServiceRows()
+            case .klpower: rows += try keyLockerPowerRows()
             }
         }
         let header =
@@ -78,7 +83,8 @@ public struct BenchmarkCommand: HWKeysCommand {
                 reference: result.opensslGBps.map { ("openssl_gbps", $0) },
                 note: result.name.contains("-line-")
                     ? "64-byte units, each its own tweak, vs OpenSSL on 16 KiB"
-                    : result.name.hasPrefix("openssl-") ? "OpenSSL called once per 64-byte line" : "4 KiB units vs OpenSSL on 4 KiB"
+                    : result.name.hasPrefix("openssl-")
+                        ? "OpenSSL called once per 64-byte line" : "4 KiB units vs OpenSSL on 4 KiB"
             )
         }
     }
@@ -119,9 +125,33 @@ public struct BenchmarkCommand: HWKeysCommand {
         let add = try KeyServiceBenchmarks.measureAdd(keys: 100_000, operations: 10_000)
         let revoke = try KeyServiceBenchmarks.measureRevoke(keys: 100_000, operations: 10_000)
         return [add, revoke].map { result in
-            var row = Row(name: result.name, gbps: nil, reference: nil, note: "operations/s with \(result.keys) keys in the keyring")
+            var row = Row(
+                name: result.name,
+                gbps: nil,
+                reference: nil,
+                note: "operations/s with \(result.keys) keys in the keyring"
+            )
             row.extra.append(("ops_per_second", .double(result.operationsPerSecond)))
             row.extra.append(("keys", .count(result.keys)))
+            return row
+        }
+    }
+
+    private func keyLockerPowerRows() throws -> [Row] {
+        try KeyLockerPowerBenchmarks.modes.map { mode in
+            let result = try KeyLockerPowerBenchmarks.measure(mode)
+            var row = Row(
+                name: KeyLockerPowerBenchmarks.rowName(mode),
+                gbps: nil,
+                reference: nil,
+                note: mode == .nativeKernelKeyRemember
+                    ? "emulated cycles: LOADIWKEY from the remembered key"
+                    : "emulated cycles: IA32_COPY_PLATFORM_TO_LOCAL from the platform backup"
+            )
+            row.extra.append(("mode", .string(mode.rawValue)))
+            row.extra.append(("s3_resume_cycles", .count(Int(result.resumeCycles))))
+            row.extra.append(("cpus", .count(result.cpus)))
+            row.extra.append(("cpu_online_cycles", .count(Int(result.onlineCycles))))
             return row
         }
     }

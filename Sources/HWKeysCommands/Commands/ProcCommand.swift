@@ -17,7 +17,8 @@ public struct ProcCommand: ParsableCommand {
     public init() {}
 
     /// Every `proc` subcommand; memory and Key Locker commands join this list.
-    static let subcommandTypes: [any ParsableCommand.Type] = [Spawn.self, Fork.self, Exit.self, List.self]
+    static let subcommandTypes: [any ParsableCommand.Type] =
+        [Spawn.self, Fork.self, Exit.self, List.self] + keyLockerSubcommandTypes
 
     static func pid(_ number: Number) throws -> Int32 {
         guard let pid = Int32(exactly: number.value), pid > 0 else {

@@ -217,7 +217,11 @@ public final class Session {
         case .resume:
             let from = machine.powerState
             try machine.power(.resume)
-            if from == .suspended, let kernel {
+            // The suspended kernel's state was saved by an earlier command: restore it now that the
+            // machine runs again (``kernel()`` needs a running machine).
+            var suspended = kernel
+            if suspended == nil, from == .suspended, pendingKernelState != nil { suspended = try self.kernel() }
+            if from == .suspended, let kernel = suspended {
                 try kernel.resumed(from: .suspendToRAM)
             } else {
                 try bootKernelIfConfigured(machine)

@@ -47,6 +47,9 @@ public final class Kernel {
     var processObservers: [any ProcessLifecycleObserver] = []
     /// The key retention service (spec.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
+    /// The Key Locker manager (spec.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
+    /// the CPUs have Key Locker.
+    public private(set) lazy var keyLockerManager = KeyLockerManager(kernel: self)
 
     // Seams between subsystems (Kernel+Subsystems.swift), registered by startSubsystems.
     /// The `mktme` key type's side of encrypt_mprotect; nil without MKTME.
@@ -167,6 +170,7 @@ public final class Kernel {
         let mktme = MKTMEManager(kernel: self)
         self.mktme = mktme
         mktme.start(booting: booting)
+        keyLockerManager.start(booting: booting)
     }
 
     // MARK: Persistence
@@ -189,6 +193,8 @@ public final class Kernel {
         var keys: KeyRetentionService.SavedState?
         /// The MKTME KeyID table (absent in images saved before it existed).
         var mktme: MKTMESavedState?
+        /// The Key Locker manager (absent in images saved before it existed).
+        var keyLocker: KeyLockerManager.SavedState?
     }
 
     /// Encodes the kernel's state deterministically.
@@ -206,7 +212,8 @@ public final class Kernel {
             heap: heap,
             processes: processes,
             keys: keys.savedState(),
-            mktme: mktme?.savedState
+            mktme: mktme?.savedState,
+            keyLocker: keyLockerManager.savedState()
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -237,6 +244,7 @@ public final class Kernel {
         kernel.heap = image.heap
         kernel.processes = image.processes
         if let saved = image.keys { try kernel.keys.restore(saved) }
+        if let saved = image.keyLocker { try kernel.keyLockerManager.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
         if let saved = image.mktme { try kernel.mktme?.restore(saved) }

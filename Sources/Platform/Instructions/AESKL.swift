@@ -52,6 +52,38 @@ extension LogicalProcessor {
         return run(operation, handle: handle, registers: 0..<128)
     }
 
+    /// ``X86Processor/aeswidekl(_:handle:groups:)`` in bulk: the sequence of WIDE instructions over
+    /// `groups` in one engine call (the VAES kernel from 512 bytes). The handle checks and the unwrap
+    /// depend only on the handle, CPL and IWKey, none of which the sequence changes, so the first
+    /// instruction's outcome is every instruction's; each instruction is charged as if run alone
+    /// (``Machine/chargeEach(_:times:)``), and XMM0–7 end as the sequence leaves them.
+    public func aeswidekl(
+        _ operation: AESKLOperation,
+        handle: UnsafeRawBufferPointer,
+        groups: UnsafeMutableRawBufferPointer
+    ) throws(X86Fault) -> Bool {
+        precondition(handle.count == Self.handleSize(operation), "AES*KL reads a 48- or 64-byte handle")
+        precondition(groups.count % 128 == 0, "WIDE Key Locker instructions work on 128-byte groups")
+        let count = groups.count / 128
+        guard count > 0 else { return false }
+        // The first MOVDQU loads group 0; then the first instruction checks #UD: KL, CR4.KL, AESKLE, WIDE_KL.
+        let registers = UnsafeMutableRawBufferPointer(rebasing: keyLocker.registers(xmm)[0..<128])
+        registers.copyMemory(from: UnsafeRawBufferPointer(rebasing: groups[0..<128]))
+        try require(.wideKL, operation.wideMnemonic)
+        let encrypts = operation == .encrypt128 || operation == .encrypt256
+        let failed = withHandleKey(operation, handle) { cipher in
+            if encrypts { cipher.encrypt(groups) } else { cipher.decrypt(groups) }
+        }
+        if failed {
+            // The first instruction set ZF (XMM0–7 still hold group 0) and the loop stopped.
+            machine.charge(.aesklWide)
+            return true
+        }
+        registers.copyMemory(from: UnsafeRawBufferPointer(rebasing: groups[(count - 1) * 128..<count * 128]))
+        machine.chargeEach(.aesklWide, times: UInt64(count))
+        return false
+    }
+
     /// The common body: handle → key (or ZF = 1), then AES on the registers in place.
     @inline(__always)
     private func run(_ operation: AESKLOperation, handle: UnsafeRawBufferPointer, registers: Range<Int>) -> Bool {

@@ -103,6 +103,13 @@ public final class Machine {
         advance(nanoseconds: cycles &* 1000 / UInt64(configuration.cpuFrequencyMHz))
     }
 
+    /// Charges `count` separate executions of `item`, with exactly the counters and emulated time that
+    /// `count` calls of ``charge(_:count:)`` with a count of 1 leave (each rounds its nanoseconds down).
+    public func chargeEach(_ item: CostItem, times count: UInt64) {
+        counters.add(item, count: count, cycles: item.cycles &* count)
+        advance(nanoseconds: (item.cycles &* 1000 / UInt64(configuration.cpuFrequencyMHz)) &* count)
+    }
+
     /// Advances emulated time (e.g. `clock advance`).
     public func advance(nanoseconds delta: UInt64) {
         let before = nanoseconds
