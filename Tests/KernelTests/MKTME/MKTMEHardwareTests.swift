@@ -215,10 +215,7 @@ extension Machine {
         let (_, kernel) = try mktmeKernel(.rfcV2) { $0.saveKeyForStandby = false }
         try kernel.addMKTME("tenant", fixtureUserKey)
         expectErrno(.EBUSY) { try kernel.prepareForSleep(.suspendToRAM) }
-        kernel.hibernation = nil
-        for participant in kernel.powerParticipants {
-            expectErrno(.EBUSY) { try participant.prepareForSleep(.hibernate) }
-        }
+        expectErrno(.EBUSY) { try kernel.mk.prepareForSleep(.hibernate) }
     }
 
     /// TME bypass keeps kernel memory readable across S3 without the standby save, so the key store
