@@ -20,7 +20,8 @@ import X86
 ///   when the last page and VMA go; serial 0 shares one NO_ENCRYPT KeyID; updating a key in use rotates it.
 ///
 /// Without active TME-MK (TME off, no KeyID bits, no PCONFIG) the table is empty and the type still
-/// registers: whatever needs a KeyID then fails with ENOKEY (docs/choices.md).
+/// registers: whatever needs a KeyID then fails with ENOKEY, and ``Kernel/memoryEncryption`` stays nil
+/// (docs/choices.md).
 public final class MKTMEManager {
     unowned let kernel: Kernel
     /// The API design in force.
@@ -73,7 +74,8 @@ public final class MKTMEManager {
     /// table size (`mktme_init`).
     func start(booting: Bool) {
         kernel.keys.register(MKTMEKeyType(manager: self))
-        kernel.memoryEncryption = self
+        // The seam stays nil without TME-MK (encrypt_mprotect is then EOPNOTSUPP in the memory manager).
+        if keyIDsTotal > 0 { kernel.memoryEncryption = self }
         kernel.hotplugParticipants.append(self)
         kernel.powerParticipants.append(self)
         registerSysfs()

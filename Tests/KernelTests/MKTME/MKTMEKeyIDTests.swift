@@ -270,8 +270,9 @@ let cpuKey = "type=cpu algorithm=aes-xts-128"
             expectErrno(.ENOKEY) { try kernel.addMKTME("tenant", cpuKey) }
         case .revised:
             let serial = try kernel.addMKTME("tenant", "type=cpu")
-            expectErrno(.ENOKEY) { _ = try kernel.encryptKeyID(serial) }
-            expectErrno(.ENOKEY) { _ = try kernel.encryptKeyID(0) }
+            #expect(kernel.memoryEncryption == nil)
+            expectErrno(.ENOKEY) { _ = try kernel.mk.keyIDForEncryptMprotect(serial: serial, pid: shell) }
+            expectErrno(.ENOKEY) { _ = try kernel.mk.keyIDForEncryptMprotect(serial: 0, pid: shell) }
         }
     }
 }
