@@ -37,6 +37,9 @@ struct MKTMEKeyIDEntry: Codable, Hashable, Sendable {
     var savedKey: KernelAllocation?
     /// The revised design's shared NO_ENCRYPT KeyID (encrypt_mprotect with serial 0).
     var shared = false
+    /// Set when a failed rfc-v2 update left the slot cleared and the old key could not be programmed again:
+    /// encrypt_mprotect with the key is ENOKEY until an update succeeds. Nil otherwise.
+    var lostKey: Bool?
 
     /// Whether the KeyID is in use (owned, shared or still referenced): its hardware programming must
     /// be kept and restored.

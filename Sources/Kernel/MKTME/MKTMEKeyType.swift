@@ -91,8 +91,10 @@ final class MKTMEKeyType: UpdatableKeyType {
                 try manager.program(keyID, kind.command, algorithm: algorithm, fields: prep.material)
             } catch {
                 if let saved { kernel.freeKernelMemory(saved) }
+                manager.restoreAfterFailedUpdate(keyID)
                 throw error
             }
+            manager.entries[Int(keyID)].lostKey = nil
             if let old = manager.entries[Int(keyID)].savedKey { kernel.freeKernelMemory(old) }
             manager.entries[Int(keyID)].savedKey = saved
             kernel.printk("mktme", "key \(key.serial) updated to \(kind.rawValue) on KeyID \(keyID)")
@@ -156,6 +158,22 @@ final class MKTMEKeyType: UpdatableKeyType {
 }
 
 extension MKTMEManager {
+    /// After a failed rfc-v2 update (the packages already reprogrammed were rolled back to CLEAR_KEY and
+    /// nothing uses the KeyID): programs the key's previous configuration again — random afresh, user from
+    /// the `mktme_savekeys` store. When that is impossible the slot stays cleared and the KeyID is marked
+    /// lost, so encrypt_mprotect cannot silently fall back to KeyID-0 protection.
+    func restoreAfterFailedUpdate(_ keyID: UInt16) {
+        do {
+            try reprogram(keyID)
+        } catch {
+            entries[Int(keyID)].lostKey = true
+            kernel.printk(
+                "mktme",
+                "KeyID \(keyID) lost its key in a failed update (\(error.errno.name)); update the key again"
+            )
+        }
+    }
+
     /// Rotation (spec.md §6 revised): takes the lowest free KeyID (not charged against the per-uid limit
     /// while the old one is held), programs a fresh random key, asks the memory manager to move every
     /// mapping from `old` to it, and clears `old` once its last user has gone.

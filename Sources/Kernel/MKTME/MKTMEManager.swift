@@ -243,6 +243,9 @@ extension MKTMEManager: MemoryEncryptionKeys {
         let key = try kernel.keys.lookupKey(serial, for: pid, need: .view)
         guard key.type == Self.typeName else { throw .einval("key \(serial) is a \(key.type) key, not mktme") }
         if let keyID = keyIDByOwner[serial] {
+            guard entries[Int(keyID)].lostKey != true else {
+                throw KernelError(.ENOKEY, "KeyID \(keyID) of key \(serial) lost its key in a failed update")
+            }
             entries[Int(keyID)].references += 1
             return keyID
         }

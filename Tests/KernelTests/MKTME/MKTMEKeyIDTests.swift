@@ -276,3 +276,29 @@ let cpuKey = "type=cpu algorithm=aes-xts-128"
         }
     }
 }
+
+/// A failed rfc-v2 update puts the old key back, or marks the KeyID lost (docs/choices.md "Roll-back").
+@Suite struct MKTMEFailedUpdateTests {
+    @Test func aFailedUpdateOfACPUKeyProgramsARandomKeyAgain() throws {
+        let (machine, kernel) = try mktmeKernel(.rfcV2) { $0.packages = 2 }
+        let serial = try kernel.addMKTME("tenant", cpuKey)
+        machine.faults.pconfigBusy[1] = 11
+        expectErrno(.ENOKEY) { try kernel.update(serial, "type=no-encrypt") }
+        #expect(machine.slot(1, package: 0) == .random)
+        #expect(machine.slot(1, package: 1) == .random)
+        #expect(kernel.keys.key(serial)?.payload.attributes["type"] == "cpu")
+        #expect(try kernel.encryptKeyID(serial) == 1)
+    }
+
+    @Test func aFailedUpdateOfAnUnsavedUserKeyMarksTheKeyIDLost() throws {
+        let (machine, kernel) = try mktmeKernel(.rfcV2) { $0.packages = 2 }
+        let serial = try kernel.addMKTME("tenant", fixtureUserKey)
+        machine.faults.pconfigBusy[1] = 11
+        expectErrno(.ENOKEY) { try kernel.update(serial, "type=no-encrypt") }
+        #expect(machine.slot(1, package: 0) == .clear)
+        expectErrno(.ENOKEY) { _ = try kernel.encryptKeyID(serial) }
+        try kernel.update(serial, "type=no-encrypt")
+        #expect(machine.slot(1, package: 1) == .noEncrypt)
+        #expect(try kernel.encryptKeyID(serial) == 1)
+    }
+}
