@@ -35,3 +35,16 @@ import X86
         #expect(engine.seconds >= 0 && writeback.seconds >= 0 && fill.seconds >= 0)
     }
 }
+
+/// The process-memory benchmarks run through the kernel and report their work.
+@Suite struct ProcessMemoryBenchmarksTests {
+    @Test func firstTouchPaysForTheFlushesThatWritesDoNot() throws {
+        let results = try ProcessMemoryBenchmarks.run(bytes: 256 << 10)
+        #expect(results.map(\.name) == ["encrypt-mprotect-first-touch", "process-write", "process-read"])
+        #expect(results.allSatisfy { $0.bytes == 256 << 10 && $0.algorithm == .aesXTS128 && $0.seconds >= 0 })
+        let firstTouch = try #require(results[0].emulatedCyclesPerPage)
+        let write = try #require(results[1].emulatedCyclesPerPage)
+        // Each page: 64 CLFLUSHes when encrypt_mprotect frees it, 64 more when the fault reallocates it.
+        #expect(firstTouch - write >= Double(128 * CostItem.clflush.cycles))
+    }
+}

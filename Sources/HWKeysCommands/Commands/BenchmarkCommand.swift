@@ -21,7 +21,8 @@ public struct BenchmarkCommand: HWKeysCommand {
             "Measure throughput of the AES engine, the memory path, Key Locker XTS and the key service, beside OpenSSL.",
         discussion: """
             Groups: crypto (line engine and 4 KiB XTS vs OpenSSL), memory (64 MiB write-back and fill through an \
-            encrypted KeyID vs the raw line engine), keylocker (AES-XTS-256 from AESENCWIDE256KL vs OpenSSL), keys \
+            encrypted KeyID, and a process's encrypted mapping first touched, written and read through the kernel, \
+            vs the raw line engine), keylocker (AES-XTS-256 from AESENCWIDE256KL vs OpenSSL), keys \
             (keyctl add/revoke with 100,000 keys), klpower (emulated cycles to restore IWKey after S3 and on CPU online, \
             per Key Locker mode: LOADIWKEY from the remembered key vs the platform backup). Use a release build: swift run -c release hwkeys benchmark.
             """
@@ -91,12 +92,15 @@ public struct BenchmarkCommand: HWKeysCommand {
 
     private func memoryRows() throws -> [Row] {
         let line = MemoryBenchmarks.lineEngine()
-        return try [MemoryBenchmarks.writeback(), MemoryBenchmarks.fill()].map { result in
+        let hardware = try [MemoryBenchmarks.writeback(), MemoryBenchmarks.fill()]
+        return try (hardware + ProcessMemoryBenchmarks.run()).map { result in
             var row = Row(
                 name: result.name,
                 gbps: result.gigabytesPerSecond,
                 reference: ("line_engine_gbps", line.gigabytesPerSecond),
-                note: "64 MiB through KeyID 1 (AES-XTS-128) vs the raw line engine"
+                note: result.name.hasPrefix("memory-")
+                    ? "64 MiB through KeyID 1 (AES-XTS-128) vs the raw line engine"
+                    : "64 MiB process mapping under KeyID 1 (AES-XTS-128) through the kernel vs the raw line engine"
             )
             row.extra.append(("emulated_cycles_per_page", .double(result.emulatedCyclesPerPage ?? 0)))
             return row
@@ -181,7 +185,7 @@ public struct BenchmarkCommand: HWKeysCommand {
         }
 
         var text: String {
-            var line = name.padding(toLength: 24, withPad: " ", startingAt: 0)
+            var line = name.padding(toLength: 30, withPad: " ", startingAt: 0)
             if let gbps { line += String(format: "%7.2f GB/s", gbps) }
             if let reference {
                 let label = reference.name == "openssl_gbps" ? "OpenSSL" : "line engine"

@@ -18,7 +18,7 @@ public struct ProcCommand: ParsableCommand {
 
     /// Every `proc` subcommand; memory and Key Locker commands join this list.
     static let subcommandTypes: [any ParsableCommand.Type] =
-        [Spawn.self, Fork.self, Exit.self, List.self] + keyLockerSubcommandTypes
+        [Spawn.self, Fork.self, Exit.self, List.self] + memorySubcommandTypes + keyLockerSubcommandTypes
 
     static func pid(_ number: Number) throws -> Int32 {
         guard let pid = Int32(exactly: number.value), pid > 0 else {

@@ -47,6 +47,8 @@ public final class Kernel {
     var processObservers: [any ProcessLifecycleObserver] = []
     /// The key retention service (spec.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
+    /// The memory manager: address spaces, page tables, encrypt_mprotect (spec.md §6).
+    public private(set) lazy var memoryManager = MemoryManager(kernel: self)
     /// The Key Locker manager (spec.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
     /// the CPUs have Key Locker.
     public private(set) lazy var keyLockerManager = KeyLockerManager(kernel: self)
@@ -170,6 +172,7 @@ public final class Kernel {
         let mktme = MKTMEManager(kernel: self)
         self.mktme = mktme
         mktme.start(booting: booting)
+        memoryManager.start(booting: booting)
         keyLockerManager.start(booting: booting)
     }
 
@@ -193,6 +196,8 @@ public final class Kernel {
         var keys: KeyRetentionService.SavedState?
         /// The MKTME KeyID table (absent in images saved before it existed).
         var mktme: MKTMESavedState?
+        /// Address spaces (absent in images saved before the memory manager existed).
+        var memory: MemoryManager.SavedState?
         /// The Key Locker manager (absent in images saved before it existed).
         var keyLocker: KeyLockerManager.SavedState?
     }
@@ -213,6 +218,7 @@ public final class Kernel {
             processes: processes,
             keys: keys.savedState(),
             mktme: mktme?.savedState,
+            memory: memoryManager.savedState(),
             keyLocker: keyLockerManager.savedState()
         )
         let encoder = JSONEncoder()
@@ -244,6 +250,7 @@ public final class Kernel {
         kernel.heap = image.heap
         kernel.processes = image.processes
         if let saved = image.keys { try kernel.keys.restore(saved) }
+        if let saved = image.memory { kernel.memoryManager.restore(saved) }
         if let saved = image.keyLocker { try kernel.keyLockerManager.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
