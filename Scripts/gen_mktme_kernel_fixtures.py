@@ -9,8 +9,12 @@ The ciphertext here comes from the Python `cryptography` package (OpenSSL), not 
     python3 Scripts/gen_mktme_kernel_fixtures.py > Tests/KernelTests/MKTME/MKTMEKernelFixtures.swift
 
 The machine the tests build: 2 packages, 64 MiB DRAM (package 0 owns [0, 32 MiB), package 1 the rest).
+PROCESS_PAGE is the frame the first user page of the root shell gets on that machine (seed 42, rfc-v2): the
+end-to-end test checks that it still does before comparing.
 """
 import hashlib
+
+PROCESS_PAGE = 0x105000
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -52,6 +56,12 @@ def main():
         print(f'        (0x{address:X}, "{plaintext.hex()}",')
         print(f'         "{ciphertext.hex()}"),')
     print("    ]")
+    process = derive("process", 128)
+    print("    /// A process page under the user key: (DRAM address, plaintext, ciphertext) as hex.")
+    print("    static let process: (address: UInt64, plaintext: String, ciphertext: String) = (")
+    print(f'        0x{PROCESS_PAGE:X}, "{process.hex()}",')
+    print(f'        "{xts_lines(data_key + tweak_key, PROCESS_PAGE, process).hex()}"')
+    print("    )")
     print("}")
 
 
