@@ -142,4 +142,66 @@ import Testing
         #expect(try sysfs(scratch, "keyids_max_per_uid") == "2")
         #expect(try scratch.error("sysfs", "write", "/sys/kernel/mm/mktme/keyids_total", "2").code == "EACCES")
     }
+
+    // MARK: with the memory manager
+
+    /// `proc mmap` + `proc encrypt-mprotect`; returns the address.
+    func encryptedPage(_ scratch: Scratch, serial: String) throws -> String {
+        let addr = try #require(scratch.json("proc", "mmap", "100", "4K", "--prot", "none")["addr"] as? String)
+        _ = try scratch.json("proc", "encrypt-mprotect", "100", addr, "4K", "rw", serial)
+        return addr
+    }
+
+    @Test func revisedTheFourthConcurrentMappingIsENOKEYAndAReleasedKeyIDReadsClear() throws {
+        let scratch = machine("revised")
+        let serials = try (0..<4).map { try add(scratch, "t\($0)", "type=cpu") }
+        let pages = try serials.prefix(3).map { try encryptedPage(scratch, serial: "\($0)") }
+        let spare = try #require(scratch.json("proc", "mmap", "100", "4K")["addr"] as? String)
+        #expect(
+            try scratch.error("proc", "encrypt-mprotect", "100", spare, "4K", "rw", "\(serials[3])").code == "ENOKEY"
+        )
+        #expect(try slots(scratch)[2] == "random")
+        #expect(scratch.run("proc", "munmap", "100", pages[1], "4K").exitCode == 0)
+        #expect(try slots(scratch)[2] == "clear")
+        let again = try scratch.json("proc", "encrypt-mprotect", "100", spare, "4K", "rw", "\(serials[3])")
+        #expect(again["keyid"] as? Int == 2)
+        let smaps = try #require(scratch.json("proc", "smaps", "100")["vmas"] as? [[String: Any]])
+        #expect(Set(smaps.compactMap { $0["keyid"] as? Int }) == [1, 2, 3])
+    }
+
+    @Test func serialZeroPagesSitInDRAMAsPlaintextAndKeyedPagesDoNot() throws {
+        let scratch = machine("revised")
+        let serial = try add(scratch, "t", "type=cpu")
+        let text = "sixteen bytes!!!"
+        let hex = text.utf8.map { String(format: "%02x", $0) }.joined()
+        var dram: [String] = []
+        for key in ["\(serial)", "0"] {
+            let addr = try encryptedPage(scratch, serial: key)
+            #expect(scratch.run("proc", "write", "100", addr, "--text", text).exitCode == 0)
+            let pa = try #require(scratch.json("proc", "translate", "100", addr)["pa"] as? String)
+            #expect(scratch.run("hw", "wbinvd").exitCode == 0)
+            dram.append(try #require(scratch.json("hw", "dram", pa, "16")["bytes"] as? String))
+            #expect(try scratch.json("proc", "read", "100", addr, "16")["bytes"] as? String == hex)
+        }
+        #expect(dram[0] != hex)
+        #expect(dram[1] == hex)
+    }
+
+    @Test func rfcV2UpdateOfAMappedKeyIsEBUSYAndRevisedRotates() throws {
+        let rfc = machine("rfc-v2")
+        let key = try add(rfc, "t", "type=cpu algorithm=aes-xts-128")
+        let page = try encryptedPage(rfc, serial: "\(key)")
+        #expect(try rfc.error("keyctl", "update", "\(key)", "type=clear").code == "EBUSY")
+        #expect(rfc.run("proc", "munmap", "100", page, "4K").exitCode == 0)
+        #expect(rfc.run("keyctl", "update", "\(key)", "type=clear").exitCode == 0)
+
+        let revised = machine("revised")
+        let cpu = try add(revised, "t", "type=cpu")
+        let addr = try encryptedPage(revised, serial: "\(cpu)")
+        #expect(revised.run("proc", "write", "100", addr, "--text", "kept").exitCode == 0)
+        #expect(revised.run("keyctl", "update", "\(cpu)", "type=cpu").exitCode == 0)
+        #expect(try revised.json("proc", "translate", "100", addr)["keyid"] as? Int == 2)
+        #expect(try slots(revised)[1] == "clear")
+        #expect(try revised.json("proc", "read", "100", addr, "4")["bytes"] as? String == "6b657074")
+    }
 }
