@@ -210,6 +210,24 @@ public final class MKTMEManager {
 
     // MARK: Sysfs
 
+    /// `/sys/kernel/mm/mktme/keyid_map` (hwkeys' addition): one line per KeyID that is in use or was ever
+    /// programmed — `KEYID STATE REFS OWNER PROGRAMMING` — where a free KeyID whose slot still holds a key
+    /// reads `free-stale` (rfc-v2 releases without CLEAR_KEY). Never key bytes.
+    var keyIDMap: String {
+        var lines = ["keyid state refs owner programmed"]
+        for keyID in entries.indices.dropFirst() {
+            let entry = entries[keyID]
+            guard entry.state != .free || entry.command != nil else { continue }
+            var state = entry.state.rawValue
+            if entry.state == .free, let command = entry.command, command != .clearKey { state = "free-stale" }
+            if entry.lostKey == true { state += "-lost" }
+            let owner = entry.shared ? "no-encrypt" : entry.owner.map(String.init) ?? "-"
+            let programmed = entry.command.map { "\($0.name) \(entry.algorithm?.name ?? "")" } ?? "-"
+            lines.append("\(keyID) \(state) \(entry.references) \(owner) \(programmed)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     private func registerSysfs() {
         let directory = Self.sysfsDirectory
         kernel.sysfs.register("\(directory)/api", SysfsAttribute(read: { [unowned self] _ in design.rawValue }))
@@ -220,6 +238,10 @@ public final class MKTMEManager {
         kernel.sysfs.register(
             "\(directory)/keyids_used",
             SysfsAttribute(read: { [unowned self] _ in String(keyIDsUsed) })
+        )
+        kernel.sysfs.register(
+            "\(directory)/keyid_map",
+            SysfsAttribute(read: { [unowned self] _ in keyIDMap })
         )
         let limits: ClosedRange<Int64> = keyIDsTotal == 0 ? 0...0 : 1...Int64(keyIDsTotal)
         kernel.registerInteger(

@@ -41,8 +41,12 @@ let cpuKey = "type=cpu algorithm=aes-xts-128"
         #expect(kernel.mk.keyIDStatus(1)?.state == "free")
         // Released without CLEAR_KEY: the old key is still in the hardware table.
         #expect(machine.slot(1) == .random)
+        #expect(try kernel.sysfsRead("/sys/kernel/mm/mktme/keyid_map").contains("\n1 free-stale 0 - set-key-random"))
         let fourth = try kernel.addMKTME("tenant4", cpuKey)
         #expect(kernel.mk.keyID(ofKey: fourth) == 1)
+        #expect(
+            try kernel.sysfsRead("/sys/kernel/mm/mktme/keyid_map").contains("\n1 assigned 0 \(fourth) set-key-random")
+        )
     }
 
     @Test func aDestroyedKeyInUseKeepsItsKeyIDUntilTheLastUserGoes() throws {
