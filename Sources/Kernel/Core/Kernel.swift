@@ -64,6 +64,8 @@ public final class Kernel {
     var keyLockerUsers: [any KeyLockerUser] = []
     /// The hibernation image writer; nil without a swap device (hibernation is then EOPNOTSUPP).
     public internal(set) var hibernation: (any HibernationImage)?
+    /// The `mktme` subsystem (spec.md §6): KeyID table, key type, hotplug and power rules.
+    public internal(set) var mktme: MKTMEManager?
 
     /// The direct map.
     public var physical: PhysicalMemory { PhysicalMemory(kernel: self) }
@@ -167,6 +169,9 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(KernelError) {
         keys.start(booting: booting)
+        let mktme = MKTMEManager(kernel: self)
+        self.mktme = mktme
+        mktme.start(booting: booting)
         memoryManager.start(booting: booting)
         keyLockerManager.start(booting: booting)
     }
@@ -189,6 +194,8 @@ public final class Kernel {
         var processes: ProcessTable
         /// The key retention service (absent in images saved before it existed).
         var keys: KeyRetentionService.SavedState?
+        /// The MKTME KeyID table (absent in images saved before it existed).
+        var mktme: MKTMESavedState?
         /// Address spaces (absent in images saved before the memory manager existed).
         var memory: MemoryManager.SavedState?
         /// The Key Locker manager (absent in images saved before it existed).
@@ -210,6 +217,7 @@ public final class Kernel {
             heap: heap,
             processes: processes,
             keys: keys.savedState(),
+            mktme: mktme?.savedState,
             memory: memoryManager.savedState(),
             keyLocker: keyLockerManager.savedState()
         )
@@ -246,6 +254,7 @@ public final class Kernel {
         if let saved = image.keyLocker { try kernel.keyLockerManager.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
+        if let saved = image.mktme { try kernel.mktme?.restore(saved) }
         return kernel
     }
 
