@@ -70,15 +70,19 @@ public final class Kernel {
     /// The direct map.
     public var physical: PhysicalMemory { PhysicalMemory(kernel: self) }
 
+    /// The processors, by Linux CPU number (fixed for the life of a kernel; cached because
+    /// `KernelPlatform.cpus` builds its array on every call and the direct map uses it per access).
+    public let processors: [any X86Processor]
+
     /// The CPU kernel code runs on: the lowest-numbered online CPU.
     public var cpu: any X86Processor {
-        platform.cpus[onlineCPUs.firstIndex(of: true) ?? 0]
+        processors[onlineCPUs.firstIndex(of: true) ?? 0]
     }
 
     /// The lead CPU of `package`: its lowest-numbered online CPU, if any.
     public func leadCPU(ofPackage package: Int) -> (any X86Processor)? {
         for (index, online) in onlineCPUs.enumerated() where online && platform.package(ofCPU: index) == package {
-            return platform.cpus[index]
+            return processors[index]
         }
         return nil
     }
@@ -110,7 +114,8 @@ public final class Kernel {
         self.bootTime = bootTime
         self.keyIDLayout = layout
         self.tmeActive = tmeActive
-        self.onlineCPUs = Array(repeating: true, count: platform.cpus.count)
+        self.processors = platform.cpus
+        self.onlineCPUs = Array(repeating: true, count: processors.count)
         self.pages = PageAllocator(memoryBytes: platform.memoryMap.last?.upperBound ?? 0)
     }
 
