@@ -43,6 +43,29 @@ import Testing
         try #require(scratch.json("sysfs", "read", "/sys/kernel/mm/mktme/\(name)")["value"] as? String)
     }
 
+    /// `proc encrypt-mprotect` takes `%mktme:DESC` as keyctl(1) names keys: found from the process's
+    /// keyrings; a missing key is ENOKEY and a malformed name a usage error, with nothing changed.
+    @Test func encryptMprotectFindsKeysByName() throws {
+        let scratch = machine("revised")
+        let serial = try add(scratch, "tenant", "type=cpu")
+        let addr = try #require(scratch.json("proc", "mmap", "100", "8K", "--prot", "none")["addr"] as? String)
+        #expect(
+            try scratch.error("proc", "encrypt-mprotect", "100", addr, "4K", "rw", "%mktme:missing").code == "ENOKEY"
+        )
+        #expect(scratch.run("proc", "encrypt-mprotect", "100", addr, "4K", "rw", "%mktme").exitCode == 2)
+        #expect(try sysfs(scratch, "keyids_used") == "0")
+        #expect(scratch.run("proc", "encrypt-mprotect", "100", addr, "4K", "rw", "%mktme:tenant").exitCode == 0)
+        #expect(scratch.run("proc", "write", "100", addr, "--text", "x").exitCode == 0)
+        let keyID = try #require(scratch.json("proc", "translate", "100", addr)["keyid"] as? Int)
+        #expect(keyID != 0)
+        #expect(try slots(scratch)[keyID] != "clear")
+        // The same key by serial lands on the same KeyID.
+        let next = "0x" + String(UInt64(addr.dropFirst(2), radix: 16)! + 4096, radix: 16)
+        #expect(scratch.run("proc", "encrypt-mprotect", "100", next, "4K", "rw", "\(serial)").exitCode == 0)
+        #expect(scratch.run("proc", "write", "100", next, "--text", "y").exitCode == 0)
+        #expect(try scratch.json("proc", "translate", "100", next)["keyid"] as? Int == keyID)
+    }
+
     // MARK: rfc-v2
 
     @Test func rfcV2TheFourthKeyIsENOKEYAndReleasedSlotsStayProgrammed() throws {
