@@ -114,8 +114,21 @@ extension ProcCommand {
         @Argument(help: "Page-aligned address.") var addr: Number
         @Argument(help: "Page-aligned length.") var length: Size
         @Argument(help: "Protection: none, r, rw or rwx.") var prot: Protection
-        @Argument(help: "Serial of an mktme key (0: no encryption).") var serial: String
+        @Argument(help: "Serial of an mktme key (0: no encryption), or %mktme:DESC found from the process's keyrings.")
+        var serial: String
         public init() {}
+
+        /// A serial, or a `%type:desc` name looked up as keyctl(1) does for process `pid` (its process
+        /// keyring, then its session keyring), so scripts need not know random serials.
+        static func resolve(_ text: String, pid: Int32, in session: Session) throws -> Int32 {
+            guard text.hasPrefix("%") else { return try ProcCommand.serial(text) }
+            guard let key = KeyID(argument: text) else {
+                throw CommandError.usage("SERIAL is a number or %type:description")
+            }
+            var process = ProcessOptions()
+            process.pid = Number(UInt64(pid))
+            return try key.serial(session, process)
+        }
 
         public func execute(in session: Session) throws -> CommandOutput {
             let kernel = try session.kernel()
@@ -125,7 +138,7 @@ extension ProcCommand {
                 address: addr.value,
                 length: length.bytes,
                 protection: prot,
-                serial: try ProcCommand.serial(serial)
+                serial: try Self.resolve(serial, pid: pid, in: session)
             )
             var fields: [(String, JSON)] = [
                 ("addr", .hex(addr.value)), ("length", .uint(length.bytes)), ("prot", .string(prot.rawValue)),

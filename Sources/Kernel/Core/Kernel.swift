@@ -66,19 +66,25 @@ public final class Kernel {
     var keyLockerUsers: [any KeyLockerUser] = []
     /// The hibernation image writer; nil without a swap device (hibernation is then EOPNOTSUPP).
     public internal(set) var hibernation: (any HibernationImage)?
+    /// The `mktme` subsystem (spec.md §6): KeyID table, key type, hotplug and power rules.
+    public internal(set) var mktme: MKTMEManager?
 
     /// The direct map.
     public var physical: PhysicalMemory { PhysicalMemory(kernel: self) }
 
+    /// The processors, by Linux CPU number (fixed for the life of a kernel; cached because
+    /// `KernelPlatform.cpus` builds its array on every call and the direct map uses it per access).
+    public let processors: [any X86Processor]
+
     /// The CPU kernel code runs on: the lowest-numbered online CPU.
     public var cpu: any X86Processor {
-        platform.cpus[onlineCPUs.firstIndex(of: true) ?? 0]
+        processors[onlineCPUs.firstIndex(of: true) ?? 0]
     }
 
     /// The lead CPU of `package`: its lowest-numbered online CPU, if any.
     public func leadCPU(ofPackage package: Int) -> (any X86Processor)? {
         for (index, online) in onlineCPUs.enumerated() where online && platform.package(ofCPU: index) == package {
-            return platform.cpus[index]
+            return processors[index]
         }
         return nil
     }
@@ -110,7 +116,8 @@ public final class Kernel {
         self.bootTime = bootTime
         self.keyIDLayout = layout
         self.tmeActive = tmeActive
-        self.onlineCPUs = Array(repeating: true, count: platform.cpus.count)
+        self.processors = platform.cpus
+        self.onlineCPUs = Array(repeating: true, count: processors.count)
         self.pages = PageAllocator(memoryBytes: platform.memoryMap.last?.upperBound ?? 0)
     }
 
@@ -169,6 +176,9 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(KernelError) {
         keys.start(booting: booting)
+        let mktme = MKTMEManager(kernel: self)
+        self.mktme = mktme
+        mktme.start(booting: booting)
         memoryManager.start(booting: booting)
         keyLockerManager.start(booting: booting)
         crypt.start(booting: booting)
@@ -195,6 +205,8 @@ public final class Kernel {
         var processes: ProcessTable
         /// The key retention service (absent in images saved before it existed).
         var keys: KeyRetentionService.SavedState?
+        /// The MKTME KeyID table (absent in images saved before it existed).
+        var mktme: MKTMESavedState?
         /// Address spaces (absent in images saved before the memory manager existed).
         var memory: MemoryManager.SavedState?
         /// The Key Locker manager (absent in images saved before it existed).
@@ -218,6 +230,7 @@ public final class Kernel {
             heap: heap,
             processes: processes,
             keys: keys.savedState(),
+            mktme: mktme?.savedState,
             memory: memoryManager.savedState(),
             keyLocker: keyLockerManager.savedState(),
             crypt: crypt.savedState()
@@ -256,6 +269,7 @@ public final class Kernel {
         if let saved = image.crypt { try kernel.crypt.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
+        if let saved = image.mktme { try kernel.mktme?.restore(saved) }
         return kernel
     }
 
