@@ -330,6 +330,31 @@ private struct Fixtures: Decodable {
         #expect(read["bytes"] as? String == hexString("process secret across S4"))
     }
 
+    /// MKTME protects DRAM, not the image: memory under a `cpu` key's KeyID goes to swap in the clear and
+    /// comes back through the reprogrammed KeyID (kernel memory first, then the mktme type, then the page).
+    @Test func mktmeEncryptedMemorySurvivesS4InTheClearOnSwap() throws {
+        let scratch = Scratch()
+        scratch.run("machine", "create", "--seed", "4")
+        let pid = try #require(try scratch.json("proc", "spawn", "--uid", "1000")["pid"] as? Int)
+        #expect(scratch.run("keyctl", "add", "mktme", "tenant", "type=cpu", "@u", "--pid", "\(pid)").exitCode == 0)
+        let addr = try #require(try scratch.json("proc", "mmap", "\(pid)", "8192", "--prot", "rw")["addr"] as? String)
+        #expect(scratch.run("proc", "encrypt-mprotect", "\(pid)", addr, "8192", "rw", "%mktme:tenant").exitCode == 0)
+        #expect(scratch.run("proc", "write", "\(pid)", addr, "--text", "tenant secret under KeyID").exitCode == 0)
+        let translated = try scratch.json("proc", "translate", "\(pid)", addr)
+        #expect((translated["keyid"] as? Int ?? 0) > 0)
+        #expect(scratch.run("power", "hibernate").exitCode == 0)
+        let swap = try #require(try scratch.json("hw", "disk", "swap", "0", "1M")["bytes"] as? String)
+        #expect(swap.contains(hexString("tenant secret under KeyID")))
+        #expect(scratch.run("power", "resume").exitCode == 0)
+        let read = try scratch.json("proc", "read", "\(pid)", addr, "25")
+        #expect(read["bytes"] as? String == hexString("tenant secret under KeyID"))
+        let dmesg = scratch.run("dmesg").stdout
+        let order = ["Restored kernel memory", "programmed again after S4", "Image restored"].compactMap {
+            dmesg.range(of: $0)?.lowerBound
+        }
+        #expect(order.count == 3 && order == order.sorted())
+    }
+
     @Test func aDamagedImageFallsBackToAFreshBoot() throws {
         let scratch = machineWithVolume()
         scratch.run("power", "hibernate")

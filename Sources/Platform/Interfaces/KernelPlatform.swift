@@ -46,7 +46,7 @@ extension KernelPlatform {
 }
 
 extension Machine: KernelPlatform {
-    public var cpus: [any X86Processor] { processorInterfaces }
+    public var cpus: [any X86Processor] { processors }
 
     public func package(ofCPU cpu: Int) -> Int { cpu / configuration.cpusPerPackage }
 

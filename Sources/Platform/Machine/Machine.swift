@@ -25,10 +25,6 @@ public final class Machine {
     public let dram: DRAM
     /// The logical processors, numbered package-major: CPU n is on package n / cpusPerPackage.
     public private(set) var processors: [LogicalProcessor] = []
-    /// ``processors`` as the kernel sees them (`KernelPlatform.cpus`), converted once: the kernel asks for
-    /// its CPU on every memory access, and building a fresh array of existentials each time cost an
-    /// allocation per access.
-    private(set) var processorInterfaces: [any X86Processor] = []
     /// Failures armed by the debug monitor.
     public var faults: FaultInjection
     /// The power state.
@@ -77,7 +73,6 @@ public final class Machine {
         self.processors = (0..<configuration.logicalProcessorCount).map {
             LogicalProcessor(machine: self, cpuNumber: $0, packageID: $0 / configuration.cpusPerPackage)
         }
-        processorInterfaces = processors  // observers do not run in init
     }
 
     /// Builds a new machine with its swap disk (``MachineConfiguration/effectiveSwapBytes``, none when 0)
