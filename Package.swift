@@ -88,6 +88,7 @@ let package = Package(
         .testTarget(
             name: "KernelTests",
             dependencies: ["Kernel", "Platform", "X86", "HWCrypto"],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HWKeysStoreTests", dependencies: ["HWKeysStore"], swiftSettings: swiftSettings),

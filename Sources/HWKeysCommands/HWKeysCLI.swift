@@ -31,6 +31,7 @@ public struct HWKeys: ParsableCommand {
             CPUCommand.self,
             ProcCommand.self,
             KeyctlCommand.self,
+            CryptCommand.self,
         ]
     )
 

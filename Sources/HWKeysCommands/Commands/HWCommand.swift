@@ -21,15 +21,16 @@ public struct HWCommand: ParsableCommand {
     public init() {}
 
     /// Every `hw` subcommand. MKTME and Key Locker commands join this list.
-    static let subcommandTypes: [any ParsableCommand.Type] = [
-        DRAMRead.self,
-        PokeDRAM.self,
-        CPUID.self,
-        RDMSR.self,
-        WRMSR.self,
-        Inject.self,
-        PCONFIG.self, Store.self, Load.self, CLFLUSH.self, WBINVD.self, KeyTable.self,
-    ] + keyLockerCommands
+    static let subcommandTypes: [any ParsableCommand.Type] =
+        [
+            DRAMRead.self,
+            PokeDRAM.self,
+            CPUID.self,
+            RDMSR.self,
+            WRMSR.self,
+            Inject.self,
+            PCONFIG.self, Store.self, Load.self, CLFLUSH.self, WBINVD.self, KeyTable.self,
+        ] + keyLockerCommands + diskCommands
 
     /// `hw dram PA LEN`: raw DRAM bytes; KeyID bits of PA are ignored.
     public struct DRAMRead: HWKeysCommand {

@@ -69,6 +69,9 @@ public struct MachineCommand: ParsableCommand {
         @Option(name: .customLong("kl-backup-latency"), help: "Time until an IWKey backup becomes valid (e.g. 10ms).")
         var klBackupLatency: DurationArgument?
 
+        @Option(help: "Swap disk size for hibernation images (K/M/G suffixes; 0 = none; default: the DRAM size).")
+        var swap: Size?
+
         @Flag(name: .customLong("no-kernel"), help: "Power on the hardware only; do not boot the modelled kernel.")
         var noKernel = false
         @Option(help: "Kernel command line, e.g. \"mktme.api=rfc-v2 mktme_savekeys\".") var cmdline: String?
@@ -119,6 +122,7 @@ public struct MachineCommand: ParsableCommand {
             config.klNoBackup = !noKLNoBackup
             if let klRestrictions { config.klRestrictions = try parseRestrictions(klRestrictions) }
             if let klBackupLatency { config.klBackupLatencyNanoseconds = klBackupLatency.nanoseconds }
+            if let swap { config.swapBytes = swap.bytes }
             config.bootKernel = !noKernel
             if let cmdline { config.kernelCommandLine = cmdline }
             return config
@@ -201,7 +205,13 @@ public struct MachineCommand: ParsableCommand {
             ("total_cycles", .uint(counters.total)),
             ("cycles", .object(cycles)),
             ("configuration", configurationJSON(config)),
+            (
+                "disks",
+                .array(machine.disks.map { .object([("name", .string($0.name)), ("size", .uint($0.size))]) })
+            ),
         ])
+        let diskNames: [String] = machine.disks.map { disk in "\(disk.name) (\(disk.size >> 20) MiB)" }
+        let diskSummary = diskNames.isEmpty ? "none" : diskNames.joined(separator: ", ")
         var lines = [
             "machine \(name): \(config.packages) package(s) × \(config.cpusPerPackage) CPU(s), "
                 + "\(config.memoryBytes >> 20) MiB DRAM, \(machine.powerState.rawValue)",
@@ -209,6 +219,7 @@ public struct MachineCommand: ParsableCommand {
             "TME: \(config.tmeEnabled ? "on" : "off"), KeyID bits \(config.keyIDLayout.keyIDBits), MAXPHYADDR \(config.maxPhysAddr), "
                 + "max keys \(config.maxKeys), cache \(config.cacheLines) lines/package",
             "Key Locker: \(config.keyLocker ? "present" : "absent")",
+            "disks: \(diskSummary)",
             "emulated time: \(machine.nanoseconds) ns, modelled cycles: \(counters.total)",
         ]
         for item in CostItem.allCases {
@@ -248,6 +259,7 @@ public struct MachineCommand: ParsableCommand {
                 )
             ),
             ("kl_backup_latency_ns", .uint(config.klBackupLatencyNanoseconds)),
+            ("swap_bytes", .uint(config.effectiveSwapBytes)),
             ("cpu_frequency_mhz", .count(config.cpuFrequencyMHz)),
             ("kernel", .bool(config.bootKernel)),
             ("cmdline", .string(config.kernelCommandLine)),

@@ -108,7 +108,12 @@ public final class Session {
             nonVolatile: Array(record.components[ComponentName.platformNonVolatile] ?? Data())
         )
         let source = StorePageSource(store: store, machine: machineName)
-        let machine = try Machine.restore(configuration: configuration, image: image, pageSource: source)
+        let machine = try Machine.restore(
+            configuration: configuration,
+            image: image,
+            pageSource: source,
+            diskSource: source
+        )
         loaded = machine
         revision = record.revision
         pendingKernelState = record.components[ComponentName.kernel]
@@ -204,7 +209,7 @@ public final class Session {
             stopKernel()
         case .on:
             try machine.power(.on)
-            try bootKernelIfConfigured(machine)
+            try resumeOrBootKernel(machine)
         case .reset:
             try machine.power(.reset)
             try bootKernelIfConfigured(machine)
@@ -214,6 +219,8 @@ public final class Session {
         case .hibernate:
             try kernel?.prepareForSleep(.hibernate)
             try machine.power(.hibernate)
+            // The kernel's memory and state are in the hibernation image now; RAM is gone with the power.
+            if kernel != nil { stopKernel() }
         case .resume:
             let from = machine.powerState
             try machine.power(.resume)
@@ -224,9 +231,34 @@ public final class Session {
             if from == .suspended, let kernel = suspended {
                 try kernel.resumed(from: .suspendToRAM)
             } else {
-                try bootKernelIfConfigured(machine)
+                try resumeOrBootKernel(machine)
             }
         }
+    }
+
+    /// After power-on or wake from S4: resumes the kernel from a valid hibernation image on the swap disk
+    /// (Linux's `software_resume()`), or boots a fresh one. The choice is the image's, not the action's:
+    /// `power on` after `power hibernate` resumes too, as Linux does at the next boot (docs/hibernation.md).
+    /// A resume that fails is abandoned the way Linux recovers: the image is discarded, the platform is
+    /// reset (its half-restored hardware state dropped) and a fresh kernel boots and logs why.
+    private func resumeOrBootKernel(_ machine: Machine) throws {
+        kernelInstance = nil
+        pendingKernelState = nil
+        guard machine.configuration.bootKernel else { return }
+        do {
+            if let resumed = try Kernel.resumeFromHibernation(platform: machine) {
+                kernelInstance = resumed
+                kernelStopped = false
+                return
+            }
+        } catch {
+            Kernel.discardHibernationImage(on: machine)
+            try machine.power(.reset)
+            try bootKernelIfConfigured(machine)
+            kernelInstance?.printk("PM", "Failed to load the hibernation image, recovering with a fresh boot: \(error)")
+            return
+        }
+        try bootKernelIfConfigured(machine)
     }
 
     /// Forgets the kernel (power lost); its saved state is removed at commit.
@@ -243,6 +275,9 @@ public final class Session {
         guard let machine = loaded, let store else { return }
         if let error = machine.dram.pageSourceError {
             throw CommandError.failed("EIO", "reading stored DRAM failed; nothing saved: \(error)")
+        }
+        if let error = machine.diskPageSourceError {
+            throw CommandError.failed("EIO", "reading a stored disk block failed; nothing saved: \(error)")
         }
         let image = machine.makeImage()
         var update: MachineUpdate
@@ -268,8 +303,20 @@ public final class Session {
                 update.writePage(Int(frame), in: PageSpace.dram, bytes: Data(page))
             }
         }
+        for disk in machine.disks {
+            let dirty = disk.dirtyBlocks
+            guard createdPending || !dirty.isEmpty else { continue }
+            // Declaring an existing space with the same block size changes nothing.
+            update.declarePageSpace(PageSpace.disk(disk.name), pageSize: BlockDevice.blockSize)
+            for index in dirty {
+                disk.withBlock(index) { block in
+                    update.writePage(index, in: PageSpace.disk(disk.name), bytes: Data(block))
+                }
+            }
+        }
         revision = try store.commit(update)
         machine.dram.clearDirty()
+        for disk in machine.disks { disk.clearDirty() }
         createdPending = false
         replacePending = false
         kernelStopped = false
@@ -296,10 +343,12 @@ enum ComponentName {
 
 enum PageSpace {
     static let dram = "dram"
+    /// A disk's blocks (non-volatile: power events never drop them).
+    static func disk(_ name: String) -> String { "disk:\(name)" }
 }
 
-/// Serves DRAM pages from the state file on first touch.
-final class StorePageSource: DRAMPageSource {
+/// Serves DRAM pages and disk blocks from the state file on first touch.
+final class StorePageSource: DRAMPageSource, BlockDevicePageSource {
     let store: StateStore
     let machine: String
 
@@ -314,6 +363,15 @@ final class StorePageSource: DRAMPageSource {
             throw CommandError.failed("EIO", "stored DRAM page \(frame) has \(data.count) bytes")
         }
         data.withUnsafeBytes { page.copyMemory(from: $0) }
+        return true
+    }
+
+    func loadBlock(disk: String, index: Int, into block: UnsafeMutableRawBufferPointer) throws -> Bool {
+        guard let data = try store.page(index, in: PageSpace.disk(disk), of: machine) else { return false }
+        guard data.count == block.count else {
+            throw CommandError.failed("EIO", "stored block \(index) of disk \(disk) has \(data.count) bytes")
+        }
+        data.withUnsafeBytes { block.copyMemory(from: $0) }
         return true
     }
 }

@@ -23,6 +23,7 @@ public struct Errno: Hashable, Sendable, Codable, CustomStringConvertible {
     public static let ENOENT = Errno("ENOENT", 2)
     public static let ESRCH = Errno("ESRCH", 3)
     public static let EIO = Errno("EIO", 5)
+    public static let ENXIO = Errno("ENXIO", 6)
     public static let E2BIG = Errno("E2BIG", 7)
     public static let EAGAIN = Errno("EAGAIN", 11)
     public static let ENOMEM = Errno("ENOMEM", 12)

@@ -52,6 +52,8 @@ public final class Kernel {
     /// The Key Locker manager (spec.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
     /// the CPUs have Key Locker.
     public private(set) lazy var keyLockerManager = KeyLockerManager(kernel: self)
+    /// Crypt volumes (spec.md §7 "Key Locker users").
+    public private(set) lazy var crypt = CryptVolumes(kernel: self)
 
     // Seams between subsystems (Kernel+Subsystems.swift), registered by startSubsystems.
     /// The `mktme` key type's side of encrypt_mprotect; nil without MKTME.
@@ -179,6 +181,10 @@ public final class Kernel {
         mktme.start(booting: booting)
         memoryManager.start(booting: booting)
         keyLockerManager.start(booting: booting)
+        crypt.start(booting: booting)
+        if let swap = platform.disk(named: SwapHibernation.diskName) {
+            hibernation = SwapHibernation(kernel: self, disk: swap)
+        }
     }
 
     // MARK: Persistence
@@ -205,6 +211,8 @@ public final class Kernel {
         var memory: MemoryManager.SavedState?
         /// The Key Locker manager (absent in images saved before it existed).
         var keyLocker: KeyLockerManager.SavedState?
+        /// Crypt volumes (absent in images saved before they existed).
+        var crypt: CryptVolumes.SavedState?
     }
 
     /// Encodes the kernel's state deterministically.
@@ -224,7 +232,8 @@ public final class Kernel {
             keys: keys.savedState(),
             mktme: mktme?.savedState,
             memory: memoryManager.savedState(),
-            keyLocker: keyLockerManager.savedState()
+            keyLocker: keyLockerManager.savedState(),
+            crypt: crypt.savedState()
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -257,6 +266,7 @@ public final class Kernel {
         if let saved = image.keys { try kernel.keys.restore(saved) }
         if let saved = image.memory { kernel.memoryManager.restore(saved) }
         if let saved = image.keyLocker { try kernel.keyLockerManager.restore(saved) }
+        if let saved = image.crypt { try kernel.crypt.restore(saved) }
         kernel.registerCoreSysfs()
         try kernel.startSubsystems(booting: false)
         if let saved = image.mktme { try kernel.mktme?.restore(saved) }

@@ -25,6 +25,24 @@ public protocol KernelPlatform: AnyObject {
     var nanoseconds: UInt64 { get }
     /// Whether the processors are virtual (CPUID.1:ECX[31], the hypervisor bit). False on bare metal.
     var isVirtualMachine: Bool { get }
+
+    /// The block devices (non-volatile disks), in name order.
+    var disks: [BlockDevice] { get }
+    /// The disk named `name`, if attached.
+    func disk(named name: String) -> BlockDevice?
+    /// Attaches a new, empty disk (a crypt volume's backing device). Throws for a bad or used name or size.
+    func attachDisk(named name: String, size: UInt64) throws(ConfigurationError) -> BlockDevice
+}
+
+extension KernelPlatform {
+    /// A platform without storage (e.g. a guest given no virtual disks): no disks.
+    public var disks: [BlockDevice] { [] }
+    /// A platform without storage has no disk of any name.
+    public func disk(named name: String) -> BlockDevice? { nil }
+    /// A platform without storage cannot attach disks.
+    public func attachDisk(named name: String, size: UInt64) throws(ConfigurationError) -> BlockDevice {
+        throw ConfigurationError("this platform has no storage to attach a disk to")
+    }
 }
 
 extension Machine: KernelPlatform {

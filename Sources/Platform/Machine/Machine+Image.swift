@@ -10,8 +10,9 @@ import HWCrypto
 /// - `volatile`: what a power loss may erase (processors, caches, key tables, TME MSRs, power state,
 ///   counters, armed faults);
 /// - `nonVolatile`: what outlives power events (the IWKey backup storage, the emulated clock, the entropy
-///   position).
-/// DRAM pages are saved separately, page by page (``DRAM/dirtyFrames``).
+///   position, the list of disks).
+/// DRAM pages are saved separately, page by page (``DRAM/dirtyFrames``), and so are disk blocks
+/// (``BlockDevice/dirtyBlocks``).
 ///
 /// Both parts hold emulated-hardware secrets (key tables, IWKeys): they go only to the 0600 state file.
 public struct PlatformImage {
@@ -38,18 +39,21 @@ extension Machine {
         faults.encode(into: &volatile)
 
         var nonVolatile = ImageWriter()
-        nonVolatile.section("platform-nv", version: 1)
+        nonVolatile.section("platform-nv", version: 2)
         nonVolatile.u64(nanoseconds)
         nonVolatile.optional((entropy as? SeededEntropySource)?.blocksConsumed) { $0.u64($1) }
         iwKeyBackup.encode(into: &nonVolatile)
+        blockDevices.encode(into: &nonVolatile)
         return PlatformImage(volatile: volatile.bytes, nonVolatile: nonVolatile.bytes)
     }
 
-    /// Rebuilds a machine from its configuration, an image made by ``makeImage()`` and its stored DRAM.
+    /// Rebuilds a machine from its configuration, an image made by ``makeImage()``, its stored DRAM and its
+    /// stored disk blocks. Images of `platform-nv` version 1 (before disks existed) load with no disks.
     public static func restore(
         configuration: MachineConfiguration,
         image: PlatformImage,
-        pageSource: (any DRAMPageSource)?
+        pageSource: (any DRAMPageSource)?,
+        diskSource: (any BlockDevicePageSource)? = nil
     ) throws(ImageError) -> Machine {
         do {
             try configuration.validate()
@@ -57,7 +61,7 @@ extension Machine {
             throw ImageError("stored machine configuration is invalid: \(error.message)")
         }
         var nv = ImageReader(image.nonVolatile)
-        try nv.section("platform-nv", maxVersion: 1)
+        let nvVersion = try nv.section("platform-nv", maxVersion: 2)
         let clock = try nv.u64()
         let blocks = try nv.optional { (reader: inout ImageReader) throws(ImageError) in try reader.u64() }
         let entropy: any EntropySource
@@ -66,9 +70,15 @@ extension Machine {
         case (nil, nil): entropy = SystemEntropySource()
         default: throw ImageError("machine image entropy state does not match its configuration")
         }
-        let machine = Machine(restoring: configuration, entropy: entropy, pageSource: pageSource)
+        let machine = Machine(
+            restoring: configuration,
+            entropy: entropy,
+            pageSource: pageSource,
+            diskSource: diskSource
+        )
         machine.nanoseconds = clock
         try machine.iwKeyBackup.decode(from: &nv)
+        if nvVersion >= 2 { machine.blockDevices = try BlockDeviceSet.decode(from: &nv, pageSource: diskSource) }
         try nv.expectEnd()
 
         var v = ImageReader(image.volatile)

@@ -45,6 +45,10 @@ public final class Machine {
     let tme: TMEUnit
     /// The platform-scoped IWKey backup storage (Key Locker).
     let iwKeyBackup: IWKeyBackupStorage
+    /// The non-volatile disks (swap, crypt backing devices).
+    var blockDevices = BlockDeviceSet()
+    /// Where stored disk blocks come from (the state file), for disks restored or attached later.
+    let diskSource: (any BlockDevicePageSource)?
 
     /// The KeyID layout in physical addresses: k from the activated `IA32_TME_ACTIVATE` (0 until TME is
     /// activated with MK_TME_KEYID_BITS > 0).
@@ -52,8 +56,14 @@ public final class Machine {
 
     /// A machine in the off state with fresh parts; ``create(configuration:pageSource:)`` powers it on and
     /// ``restore(configuration:image:pageSource:)`` overwrites its state from an image.
-    init(restoring configuration: MachineConfiguration, entropy: any EntropySource, pageSource: (any DRAMPageSource)?) {
+    init(
+        restoring configuration: MachineConfiguration,
+        entropy: any EntropySource,
+        pageSource: (any DRAMPageSource)?,
+        diskSource: (any BlockDevicePageSource)? = nil
+    ) {
         self.configuration = configuration
+        self.diskSource = diskSource
         self.entropy = entropy
         self.dram = DRAM(size: configuration.memoryBytes, pageSource: pageSource)
         self.faults = FaultInjection(packages: configuration.packages)
@@ -65,7 +75,8 @@ public final class Machine {
         }
     }
 
-    /// Builds a new machine and powers it on (cold boot: firmware activates TME).
+    /// Builds a new machine with its swap disk (``MachineConfiguration/effectiveSwapBytes``, none when 0)
+    /// and powers it on (cold boot: firmware activates TME).
     public static func create(
         configuration: MachineConfiguration,
         pageSource: (any DRAMPageSource)? = nil
@@ -74,6 +85,11 @@ public final class Machine {
         let entropy: any EntropySource =
             if let seed = configuration.seed { SeededEntropySource(seed: seed) } else { SystemEntropySource() }
         let machine = Machine(restoring: configuration, entropy: entropy, pageSource: pageSource)
+        if configuration.effectiveSwapBytes > 0 {
+            machine.blockDevices.insert(
+                BlockDevice(name: Machine.swapDiskName, size: configuration.effectiveSwapBytes, pageSource: nil)
+            )
+        }
         do {
             try machine.power(.on)
         } catch {

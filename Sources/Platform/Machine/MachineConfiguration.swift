@@ -67,6 +67,12 @@ public struct MachineConfiguration: Hashable, Sendable {
     /// Emulated time until a backup written with `IA32_COPY_LOCAL_TO_PLATFORM` becomes valid. [0]
     public var klBackupLatencyNanoseconds: UInt64 = 0
 
+    // MARK: Storage
+
+    /// Size of the swap disk attached at creation, which holds hibernation images (spec.md §4 S4); nil
+    /// means the DRAM size (`--swap`; 0 = no swap disk, so hibernation is EOPNOTSUPP). [DRAM size]
+    public var swapBytes: UInt64? = nil
+
     // MARK: Kernel (spec.md §5–§7)
 
     /// Whether power-on boots the modelled kernel. [on]
@@ -75,6 +81,10 @@ public struct MachineConfiguration: Hashable, Sendable {
     public var kernelCommandLine: String = ""
 
     public init() {}
+
+    /// The swap disk size in bytes: ``swapBytes``, or the DRAM size when that is nil. A swap disk as large
+    /// as DRAM always holds an image (every frame outside the reserved first MiB plus its index).
+    public var effectiveSwapBytes: UInt64 { swapBytes ?? memoryBytes }
 
     /// The total number of logical processors.
     public var logicalProcessorCount: Int { packages * cpusPerPackage }
@@ -177,6 +187,11 @@ extension MachineConfiguration {
         }
         guard (0...(1 << 22)).contains(cacheLines) else { throw ConfigurationError("cache-lines must be 0…4194304") }
         guard klRestrictions.rawValue & ~0x7 == 0 else { throw ConfigurationError("unknown Key Locker restriction") }
+        if let swapBytes {
+            guard swapBytes % 4096 == 0, swapBytes <= BlockDeviceSet.maximumSize else {
+                throw ConfigurationError("swap must be 0 or whole 4 KiB blocks, at most 64 GiB")
+            }
+        }
         guard kernelCommandLine.utf8.count <= 4096 else {
             throw ConfigurationError("kernel command line longer than 4096 bytes")
         }
@@ -208,6 +223,7 @@ extension MachineConfiguration: Codable {
         case klNoBackup = "kl_nobackup"
         case klRestrictions = "kl_restrictions"
         case klBackupLatencyNanoseconds = "kl_backup_latency_ns"
+        case swapBytes = "swap_bytes"
         case bootKernel = "kernel"
         case kernelCommandLine = "cmdline"
     }
@@ -241,6 +257,7 @@ extension MachineConfiguration: Codable {
         try take(.klNoBackup, &d.klNoBackup)
         try take(.klRestrictions, &d.klRestrictions)
         try take(.klBackupLatencyNanoseconds, &d.klBackupLatencyNanoseconds)
+        d.swapBytes = try c.decodeIfPresent(UInt64.self, forKey: .swapBytes)
         try take(.bootKernel, &d.bootKernel)
         try take(.kernelCommandLine, &d.kernelCommandLine)
         self = d
@@ -271,6 +288,7 @@ extension MachineConfiguration: Codable {
         try c.encode(klNoBackup, forKey: .klNoBackup)
         try c.encode(klRestrictions, forKey: .klRestrictions)
         try c.encode(klBackupLatencyNanoseconds, forKey: .klBackupLatencyNanoseconds)
+        try c.encodeIfPresent(swapBytes, forKey: .swapBytes)
         try c.encode(bootKernel, forKey: .bootKernel)
         try c.encode(kernelCommandLine, forKey: .kernelCommandLine)
     }

@@ -1,0 +1,50 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: Kernel
+//
+//===----------------------------------------------------------------------===//
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Host-side work space for the sector path, kept between requests so a 4 KiB I/O allocates nothing
+/// (two fresh 4 KiB buffers per request cost as much as a tenth of the Key Locker path). Holds only
+/// transient data — sectors being encrypted or decrypted, XTS tweaks — never key material; regions that
+/// may hold plaintext are wiped after use by their callers and everything is wiped when the kernel goes.
+/// Grows to the largest request seen (at most 16 MiB plus its tweaks).
+final class CryptScratch {
+    private var sectors = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private var tweaks = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    deinit {
+        Self.release(sectors)
+        Self.release(tweaks)
+    }
+
+    /// `count` bytes for sector data (contents undefined).
+    func sectorBuffer(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        Self.ensure(&sectors, count)
+        return UnsafeMutableRawBufferPointer(rebasing: sectors[0..<count])
+    }
+
+    /// `count` bytes for XTS tweaks (contents undefined).
+    func tweakBuffer(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        Self.ensure(&tweaks, count)
+        return UnsafeMutableRawBufferPointer(rebasing: tweaks[0..<count])
+    }
+
+    private static func ensure(_ buffer: inout UnsafeMutableRawBufferPointer, _ count: Int) {
+        guard buffer.count < count else { return }
+        release(buffer)
+        buffer = .allocate(byteCount: max(count, 4096), alignment: 64)
+    }
+
+    private static func release(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress else { return }
+        memset(base, 0, buffer.count)
+        buffer.deallocate()
+    }
+}

@@ -1,0 +1,168 @@
+//===----------------------------------------------------------------------===//
+//
+// hwkeys: KernelTests
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import HWCrypto
+import Platform
+import Testing
+import X86
+
+@testable import Kernel
+
+/// Plays the MKTME key type's part on resume: programs KeyID 1 again (the S4 lost the key tables), and
+/// records what memory looked like at that moment to check the restore order.
+private final class KeyID1Reprogrammer: PowerParticipant {
+    let machine: Machine
+    let key: [UInt8]
+    var sawKernelMemory: [UInt8]?
+    var sawEncryptedFrameRestored: Bool?
+    let probe: (Kernel) -> ([UInt8], Bool)
+    unowned var kernel: Kernel
+
+    init(machine: Machine, kernel: Kernel, key: [UInt8], probe: @escaping (Kernel) -> ([UInt8], Bool)) {
+        self.machine = machine
+        self.kernel = kernel
+        self.key = key
+        self.probe = probe
+    }
+
+    func prepareForSleep(_ state: SleepState) throws(KernelError) {}
+
+    func resumed(from state: SleepState) throws(KernelError) {
+        (sawKernelMemory, sawEncryptedFrameRestored) = probe(kernel)
+        program(machine, keyID: 1, key: key)
+    }
+}
+
+/// SET_KEY_DIRECT of AES-XTS-128 `key` (K1 ‖ K2, 32 bytes) for `keyID` on package 0.
+private func program(_ machine: Machine, keyID: UInt16, key: [UInt8]) {
+    var structure = [UInt8](repeating: 0, count: MKTMEKeyProgramLayout.size)
+    structure.withUnsafeMutableBytes { out in
+        key.withUnsafeBytes { k in
+            MKTMEKeyProgramLayout.encode(
+                keyID: keyID,
+                keyIDControl: MKTMEKeyProgramLayout.keyIDControl(command: .setKeyDirect, algorithm: .aesXTS128),
+                keyField1: UnsafeRawBufferPointer(rebasing: k[0..<16]),
+                keyField2: UnsafeRawBufferPointer(rebasing: k[16..<32]),
+                into: out
+            )
+        }
+    }
+    let result = structure.withUnsafeBytes { try? machine.processors[0].pconfig(leaf: 0, structureBytes: $0) }
+    #expect(result?.zf == false)
+}
+
+@Suite struct HibernationTests {
+    /// S4 round trip: kernel memory (a `user` key payload, a plain crypt volume's key) and memory under an
+    /// MKTME KeyID come back; kernel memory is restored before the other subsystems resume and encrypted
+    /// memory after; the swap disk holds all of it in plaintext, before and after the resume.
+    @Test func hibernateAndResumeRestoreMemoryInOrderAndLeavePlaintextOnSwap() throws {
+        let (machine, kernel) = try cryptKernel()
+        let payload = "hibernation-finding-payload"
+        let serial = try kernel.add("user", "secret", payload)
+        try kernel.crypt.create("vol", size: 8192, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
+        try Array("volume data".utf8).withUnsafeBytes { try kernel.crypt.write("vol", offset: 0, data: $0, as: shell) }
+        // A page under KeyID 1, as the memory manager would set one up for encrypt_mprotect.
+        let mktmeKey = (0..<32).map { UInt8($0 &+ 0xA0) }
+        program(machine, keyID: 1, key: mktmeKey)
+        let (frame, _) = try kernel.pages.allocate(owner: .user, keyID: 1)
+        let pattern = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 0x5A) }
+        pattern.withUnsafeBytes { kernel.physical.write(frame << 12, keyID: 1, from: $0) }
+        kernel.physical.flushPage(frame, keyID: 1)
+        // DRAM holds ciphertext of all of it (TME and KeyID 1).
+        var dram = [UInt8](repeating: 0, count: Int(machine.configuration.memoryBytes))
+        dram.withUnsafeMutableBytes { machine.dram.read(0, into: $0) }
+        #expect(!contains(dram, Array(payload.utf8)) && !contains(dram, Array(pattern[0..<32])))
+
+        try kernel.prepareForSleep(.hibernate)
+        try machine.power(.hibernate)
+        let swap = machine.diskBytes("swap", 0, 8 << 20)
+        #expect(Array(swap[0..<16]) == Array("HWKEYS-S1SUSPEND".utf8))
+        // The finding: the image is plaintext of kernel memory and of MKTME-encrypted memory.
+        #expect(contains(swap, Array(payload.utf8)))
+        #expect(contains(swap, countingKey))
+        #expect(contains(swap, pattern))
+
+        try machine.power(.resume)
+        let rawBefore = machine.dramBytes(frame << 12, 4096)
+        let state = try #require(Kernel.hibernationImageState(on: machine))
+        let resumed = try Kernel.restore(platform: machine, state: state)
+        let participant = KeyID1Reprogrammer(machine: machine, kernel: resumed, key: mktmeKey) { kernel in
+            // What a subsystem sees when its resume runs: kernel memory is back (the volume key reads
+            // correctly), the KeyID-1 frame is not yet (flushing its alias writes nothing back).
+            let key = kernel.readKernelMemory(try! kernel.crypt.volume("vol").key!).revealedBytes()
+            kernel.physical.flushPage(frame, keyID: 1)
+            return (key, machine.dramBytes(frame << 12, 4096) != rawBefore)
+        }
+        resumed.powerParticipants.append(participant)
+        try resumed.resumed(from: .hibernate)
+        #expect(participant.sawKernelMemory == countingKey)
+        #expect(participant.sawEncryptedFrameRestored == false)
+
+        #expect(try resumed.keys.read(serial, pid: shell).text == payload)
+        #expect(try resumed.crypt.read("vol", offset: 0, count: 11, as: shell) == Array("volume data".utf8))
+        var back = [UInt8](repeating: 0, count: 4096)
+        back.withUnsafeMutableBytes { resumed.physical.read(frame << 12, keyID: 1, into: $0) }
+        #expect(back == pattern)
+        #expect(resumed.log.lines.contains { $0.text.contains("Creating hibernation image") })
+        // The image is released, but its plaintext stays on the swap disk until overwritten.
+        #expect(Kernel.hibernationImageState(on: machine) == nil)
+        #expect(contains(machine.diskBytes("swap", 0, 8 << 20), Array(payload.utf8)))
+    }
+
+    @Test func resumeFromHibernationRunsTheWholeSequence() throws {
+        let (machine, kernel) = try bootedKernel()
+        let serial = try kernel.add("user", "k", "payload")
+        try kernel.prepareForSleep(.hibernate)
+        try machine.power(.hibernate)
+        try machine.power(.off)
+        try machine.power(.on)
+        let resumed = try #require(try Kernel.resumeFromHibernation(platform: machine))
+        #expect(try resumed.keys.read(serial, pid: shell).text == "payload")
+        #expect(try Kernel.resumeFromHibernation(platform: machine) == nil)
+    }
+
+    @Test func noSwapDiskIsEOPNOTSUPP() throws {
+        let (machine, kernel) = try bootedKernel { $0.swapBytes = 0 }
+        #expect(machine.disks.isEmpty)
+        #expect(kernel.hibernation == nil)
+        #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
+    }
+
+    @Test func aSwapDiskTooSmallIsENOSPCAndLeavesNoImage() throws {
+        let (machine, kernel) = try bootedKernel { $0.swapBytes = 8192 }
+        try kernel.add("user", "k", String(repeating: "x", count: 3000))
+        #expect(throws: KernelError(.ENOSPC, "")) { try kernel.prepareForSleep(.hibernate) }
+        #expect(Kernel.hibernationImageState(on: machine) == nil)
+    }
+
+    @Test func anImageThatDoesNotMatchItsKernelIsEIO() throws {
+        let (machine, kernel) = try bootedKernel()
+        try kernel.add("user", "k", "payload")
+        try kernel.prepareForSleep(.hibernate)
+        try machine.power(.hibernate)
+        try machine.power(.resume)
+        let header = SwapHibernation.header(on: machine.disk(named: "swap")!)!
+        // Change the first frame number in the table.
+        [0xFF].withUnsafeBytes { machine.disk(named: "swap")!.write(header.tableBlock * 4096 + 1, from: $0) }
+        let state = try #require(Kernel.hibernationImageState(on: machine))
+        let resumed = try Kernel.restore(platform: machine, state: state)
+        #expect(throws: KernelError(.EIO, "")) { try resumed.resumed(from: .hibernate) }
+    }
+
+    @Test func headerParsingRejectsDamage() {
+        let header = SwapHibernation.Header(stateBytes: 5000, frameCount: 3)
+        #expect(header.tableBlock == 3 && header.dataBlock == 4 && header.blocksUsed == 7)
+        let bytes = header.encoded()
+        #expect(SwapHibernation.Header(bytes, diskBlocks: 7) == header)
+        #expect(SwapHibernation.Header(bytes, diskBlocks: 6) == nil)
+        for position in [0, 16, 20, 25, 32, 40, 48, 56, 64, 100] {
+            var bad = bytes
+            bad[position] ^= 0x40
+            #expect(SwapHibernation.Header(bad, diskBlocks: 100) == nil, "byte \(position)")
+        }
+    }
+}
