@@ -62,4 +62,19 @@ import Testing
         }
         #expect(copies == ["0x1", "0x0", "0x1", "0x1", "0x1", "0x0", "0x0", "0x0"])
     }
+
+    /// The per-mode scripts end with a Key Locker crypt volume across S3, S4, hotplug and S5: every read
+    /// that runs returns the bytes written (failures are the scripts' `expect-error` lines: ENODEV where
+    /// the mode loses IWKey, ENXIO after S5 until the volume is opened again).
+    @Test(arguments: [
+        ("native_kernel_key_remember", 5), ("native_kernel_key_backup", 5), ("native_random_key", 5), ("boot", 5),
+        ("native_kernel_key_norestore", 2),
+    ])
+    func modeScriptsShowTheVolumeSurviving(mode: String, reads: Int) throws {
+        let outputs = try Self.run("keylocker-mode-\(mode).hwk")
+        let written = "7375727669766564"
+        let read = outputs.compactMap { $0["bytes"] as? String }.filter { $0.count == written.count }
+        #expect(read.count == reads)
+        #expect(read.allSatisfy { $0 == written })
+    }
 }
