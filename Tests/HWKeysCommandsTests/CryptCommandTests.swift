@@ -155,7 +155,7 @@ private struct Fixtures: Decodable {
         let list = try #require(try scratch.json("crypt", "list")["volumes"] as? [[String: Any]])
         #expect(list.count == 1 && list[0]["open"] as? Bool == false)
         let keyFile = scratch.directory.appendingPathComponent("key.bin").path
-        FileManager.default.createFile(atPath: keyFile, contents: Data((0..<64).map { UInt8($0) }))
+        _ = FileManager.default.createFile(atPath: keyFile, contents: Data((0..<64).map { UInt8($0) }))
         #expect(try scratch.json("crypt", "open", "vol", "--key-file", keyFile)["open"] as? Bool == true)
         #expect(
             try scratch.json("crypt", "read", "vol", "512", "18")["bytes"] as? String == hexString("secret volume data")

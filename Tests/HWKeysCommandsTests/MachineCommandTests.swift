@@ -87,7 +87,7 @@ import Testing
     @Test func corruptStateFileGivesAClearErrorAndIsLeftAlone() throws {
         let scratch = Scratch()
         let garbage = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) })
-        FileManager.default.createFile(atPath: scratch.statePath, contents: garbage)
+        _ = FileManager.default.createFile(atPath: scratch.statePath, contents: garbage)
         let failure = try scratch.error("machine", "show")
         #expect(failure.code == "EIO")
         #expect(failure.exit == 1)

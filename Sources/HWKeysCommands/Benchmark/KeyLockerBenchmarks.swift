@@ -5,29 +5,26 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import Kernel
 import Platform
 import X86
 
-/// AES-XTS-256 composed from Key Locker instructions on one emulated logical processor, as the Linux
-/// `aeskl` driver does it (v9a 14/14, keylocker-research.md §2.5): per data unit the tweak is
-/// T_0 = AESENC256KL(sector number, little-endian 128 bits) under the tweak-key handle, T_j = T_0·α^j, and the
-/// data goes eight blocks at a time through AESENCWIDE256KL / AESDECWIDE256KL under the data-key handle,
-/// XORed with the tweaks before and after. The result equals AES-256-XTS (IEEE 1619) with K1 ‖ K2.
-///
-/// The instructions run on the processor's XMM registers as software would use them: XMM8 for the tweak,
-/// XMM0–7 for data, each data unit's WIDE instructions issued as one ``X86Processor/aeswidekl(_:handle:groups:)``
-/// run (the processor executes them in bulk with the same architectural result); the tweak XORs are
-/// ``XTSTweaks``. Nothing is allocated per data unit or per instruction.
+/// AES-XTS-256 composed from Key Locker instructions on one emulated logical processor: the kernel's
+/// ``KeyLockerXTS`` (the crypt volumes' cipher, as the Linux `aeskl` driver composes it) over data units
+/// of `unitLength` bytes, with its handles and work space held for repeated calls. The result equals
+/// AES-256-XTS (IEEE 1619) with K1 ‖ K2. Nothing is allocated per call.
 public final class KeyLockerXTS256 {
     /// The processor whose IWKey the handles were made under.
     public let processor: LogicalProcessor
     /// Bytes per data unit (a multiple of 128: no ciphertext stealing).
     public let unitLength: Int
 
-    private let dataHandle: UnsafeMutableRawBufferPointer
-    private let tweakHandle: UnsafeMutableRawBufferPointer
-    /// One data unit's tweaks T·α^j, kept between the XORs before and after the cipher.
-    private let tweaks: UnsafeMutableRawBufferPointer
+    /// The data-key handle (K1) at 0, the tweak-key handle (K2) at 64.
+    private let handles: UnsafeMutableRawBufferPointer
+    /// ``KeyLockerXTS`` work space for ``chunk`` bytes.
+    private let scratch: UnsafeMutableRawBufferPointer
+    /// Bytes handed to ``KeyLockerXTS`` per call: eight data units.
+    private let chunk: Int
 
     /// - Parameters:
     ///   - processor: runs the instructions; CR4.KL must be set and the handles made under its IWKey.
@@ -39,17 +36,15 @@ public final class KeyLockerXTS256 {
         precondition(unitLength > 0 && unitLength % 128 == 0, "KL-XTS data units are whole groups of eight blocks")
         self.processor = processor
         self.unitLength = unitLength
-        self.dataHandle = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
-        self.tweakHandle = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
-        self.dataHandle.copyBytes(from: dataHandle)
-        self.tweakHandle.copyBytes(from: tweakHandle)
-        self.tweaks = UnsafeMutableRawBufferPointer.allocate(byteCount: unitLength, alignment: 16)
+        handles = .allocate(byteCount: 128, alignment: 16)
+        handles.copyBytes(from: dataHandle + tweakHandle)
+        chunk = 8 * unitLength
+        scratch = .allocate(byteCount: KeyLockerXTS.scratchSize(for: chunk, unitSize: unitLength), alignment: 16)
     }
 
     deinit {
-        tweaks.deallocate()
-        dataHandle.deallocate()
-        tweakHandle.deallocate()
+        handles.deallocate()
+        scratch.deallocate()
     }
 
     /// Encrypts whole data units in place; unit u has sector number `firstSector + u`.
@@ -57,51 +52,33 @@ public final class KeyLockerXTS256 {
     /// - Returns: false if an instruction set ZF (a handle was rejected); the buffer is then partly processed.
     /// - Throws: the instructions' faults (#UD without Key Locker, CR4.KL, AESKLE or WIDE_KL).
     public func encrypt(_ data: UnsafeMutableRawBufferPointer, firstSector: UInt64) throws(X86Fault) -> Bool {
-        try run(data, firstSector: firstSector, operation: .encrypt256)
+        try run(data, firstSector: firstSector, encrypt: true)
     }
 
     /// Decrypts whole data units in place; see ``encrypt(_:firstSector:)``.
     public func decrypt(_ data: UnsafeMutableRawBufferPointer, firstSector: UInt64) throws(X86Fault) -> Bool {
-        try run(data, firstSector: firstSector, operation: .decrypt256)
+        try run(data, firstSector: firstSector, encrypt: false)
     }
 
-    private func run(
-        _ data: UnsafeMutableRawBufferPointer,
-        firstSector: UInt64,
-        operation: AESKLOperation
-    ) throws(X86Fault) -> Bool {
+    private func run(_ data: UnsafeMutableRawBufferPointer, firstSector: UInt64, encrypt: Bool) throws(X86Fault) -> Bool
+    {
         precondition(data.count % unitLength == 0, "KL-XTS works on whole data units")
-        guard let base = data.baseAddress else { return true }
-        let processor = self.processor
-        let dataHandle = UnsafeRawBufferPointer(self.dataHandle)
-        let tweakHandle = UnsafeRawBufferPointer(self.tweakHandle)
-        let unitLength = self.unitLength
-        // Software moves operands to and from XMM registers around each instruction; holding the register
-        // file's address for the whole call stands for those MOVDQU instructions.
-        return try processor.withXMMRegisters { (xmm) throws(X86Fault) -> Bool in
-            let tweakRegister = xmm.baseAddress! + 128
-            var unitStart = 0
-            var sector = firstSector
-            while unitStart < data.count {
-                tweakRegister.storeBytes(of: sector.littleEndian, toByteOffset: 0, as: UInt64.self)
-                tweakRegister.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
-                guard try !processor.aeskl(.encrypt256, xmm: 8, handle: tweakHandle) else { return false }
-                let unit = UnsafeMutableRawBufferPointer(start: base + unitStart, count: unitLength)
-                // XOR every block with its tweak, run the unit's WIDE instructions (one call: see
-                // X86Processor.aeswidekl(_:handle:groups:)), XOR again.
-                XTSTweaks.apply(
-                    to: unit,
-                    first: UnsafeRawBufferPointer(start: tweakRegister, count: 16),
-                    saving: tweaks
-                )
-                guard try !processor.aeswidekl(operation, handle: dataHandle, groups: unit) else { return false }
-                XTSTweaks.xor(unit, with: UnsafeRawBufferPointer(tweaks))
-                let end = unitStart + unitLength
-                unitStart = end
-                sector &+= 1
-            }
-            return true
+        var offset = 0
+        while offset < data.count {
+            let end = min(offset + chunk, data.count)
+            let accepted = try KeyLockerXTS.crypt(
+                on: processor,
+                scratch: scratch,
+                handles: UnsafeRawBufferPointer(handles),
+                data: UnsafeMutableRawBufferPointer(rebasing: data[offset..<end]),
+                firstSector: firstSector &+ UInt64(offset / unitLength),
+                encrypt: encrypt,
+                unitSize: unitLength
+            )
+            guard accepted else { return false }
+            offset = end
         }
+        return true
     }
 }
 

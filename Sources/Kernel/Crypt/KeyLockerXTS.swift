@@ -20,11 +20,11 @@ import X86
 /// A sector is 32 blocks: four WIDE instructions, plus one WIDE instruction per eight sectors for the
 /// tweaks (a 4 KiB request: 33 instructions). Handles are CPL0-only (restriction bit 0); the caller runs at
 /// CPL0 on a CPU whose IWKey made them.
-enum KeyLockerXTS {
+public enum KeyLockerXTS {
     /// Bytes per sector (the XTS data unit).
-    static let sectorSize = 512
+    public static let sectorSize = 512
 
-    /// Encrypts or decrypts whole sectors in place; sector s of `data` uses tweak `firstSector + s`.
+    /// Encrypts or decrypts whole data units (sectors) in place; unit s of `data` uses tweak `firstSector + s`.
     ///
     /// The instruction sequence, run through the processor's bulk form of the WIDE loop
     /// (``X86Processor/aeswidekl(_:handle:groups:)``: architecturally the same MOVDQU/AES*WIDE*KL/MOVDQU
@@ -42,18 +42,21 @@ enum KeyLockerXTS {
     ///   - data: whole 512-byte sectors.
     ///   - firstSector: the plain64 sector number of the first sector.
     ///   - encrypt: encrypt (true) or decrypt.
+    ///   - unitSize: bytes per data unit [512], a positive multiple of 128 (no ciphertext stealing).
     /// - Returns: false if an instruction set ZF (a handle was rejected: IWKey changed or lost); `data` may
     ///   then be partly processed, so callers work on a scratch copy.
     /// - Throws: the instructions' faults (#UD with CR4.KL = 0 or without Key Locker / WIDE_KL).
-    static func crypt(
+    public static func crypt(
         on processor: any X86Processor,
         scratch: UnsafeMutableRawBufferPointer,
         handles: UnsafeRawBufferPointer,
         data: UnsafeMutableRawBufferPointer,
         firstSector: UInt64,
-        encrypt: Bool
+        encrypt: Bool,
+        unitSize sectorSize: Int = sectorSize
     ) throws(X86Fault) -> Bool {
         precondition(handles.count == 128, "two AES-256 handles")
+        precondition(sectorSize > 0 && sectorSize % 128 == 0, "KL-XTS data units are whole groups of eight blocks")
         precondition(data.count % sectorSize == 0, "KL-XTS works on whole sectors")
         guard data.count > 0 else { return true }
         let dataHandle = UnsafeRawBufferPointer(rebasing: handles[0..<64])
@@ -64,7 +67,7 @@ enum KeyLockerXTS {
             // kernel_fpu_end(): nothing of the request stays in XMM0–7 for the next user of the FPU.
             processor.withXMMRegisters { $0.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 128) }
         }
-        precondition(scratch.count >= scratchSize(for: data.count), "KL-XTS scratch too small")
+        precondition(scratch.count >= scratchSize(for: data.count, unitSize: sectorSize), "KL-XTS scratch too small")
         do {
             let firstTweaks = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<128 * groups])
             let tweaks = UnsafeMutableRawBufferPointer(rebasing: scratch[128 * groups..<128 * groups + data.count])
@@ -89,7 +92,10 @@ enum KeyLockerXTS {
         }
     }
 
-    /// Work space ``crypt(on:scratch:handles:data:firstSector:encrypt:)`` needs for `count` bytes of data:
-    /// the encrypted tweak inputs (16 bytes per sector, in whole 128-byte groups) and every block's tweak.
-    static func scratchSize(for count: Int) -> Int { 128 * ((count / sectorSize + 7) / 8) + count }
+    /// Work space ``crypt(on:scratch:handles:data:firstSector:encrypt:unitSize:)`` needs for `count` bytes
+    /// of data: the encrypted tweak inputs (16 bytes per unit, in whole 128-byte groups) and every block's
+    /// tweak.
+    public static func scratchSize(for count: Int, unitSize: Int = sectorSize) -> Int {
+        128 * ((count / unitSize + 7) / 8) + count
+    }
 }
