@@ -124,6 +124,36 @@ private struct Fixtures: Decodable {
 
     // MARK: valid
 
+    /// `swap` names the hibernation device even on a machine without one (`--swap 0`): a volume of that
+    /// name would be overwritten by the next image. Without WIDE_KL there is no Key Locker cipher. A
+    /// machine's disk limit is ENOSPC.
+    @Test func reservedNamesMissingWideKLAndTheDiskLimit() throws {
+        let scratch = Scratch()
+        #expect(scratch.run("machine", "create", "--seed", "7", "--swap", "0").exitCode == 0)
+        #expect(
+            try scratch.error("crypt", "create", "swap", "--size", "64K", "--cipher", "aes-xts-plain64", "--key", key)
+                .code == "EINVAL"
+        )
+        #expect(try scratch.error("power", "hibernate").code == "EOPNOTSUPP")
+
+        let narrow = Scratch()
+        #expect(narrow.run("machine", "create", "--seed", "7", "--no-wide-kl").exitCode == 0)
+        #expect(narrow.run("sysfs", "write", "/sys/kernel/keylocker/mode", "native_kernel_key_backup").exitCode == 0)
+        #expect(
+            try narrow.error("crypt", "create", "kl", "--size", "64K", "--cipher", "aes-xts-kl-plain64", "--key", key)
+                .code == "EOPNOTSUPP"
+        )
+        #expect((try narrow.json("crypt", "list")["volumes"] as? [Any])?.isEmpty == true)
+
+        let many = Scratch()
+        #expect(many.run("machine", "create", "--seed", "7", "--swap", "0").exitCode == 0)
+        let script = (0..<65).map { "crypt create v\($0) --size 512 --cipher aes-xts-plain64 --key \(key)" }
+        let path = many.write("many.hwk", script.joined(separator: "\n") + "\n")
+        let result = many.run("run", path, "--quiet", "--format", "json")
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("ENOSPC"))
+    }
+
     @Test func createStatusListWriteReadAndTheRawDisk() throws {
         let scratch = machineWithVolume()
         let status = try scratch.json("crypt", "status", "vol")

@@ -20,13 +20,40 @@ import Testing
             hw poke-dram 0x100 "00 11 22"
             expect-error EFAULT hw dram 0x4000000 1
             expect-error EHOSTDOWN hw cpuid 0 --cpu 0
-            """.replacingOccurrences(of: "expect-error EHOSTDOWN hw cpuid 0 --cpu 0", with: "power off\nexpect-error EHOSTDOWN hw cpuid 0\npower on")
+            """.replacingOccurrences(
+                of: "expect-error EHOSTDOWN hw cpuid 0 --cpu 0",
+                with: "power off\nexpect-error EHOSTDOWN hw cpuid 0\npower on"
+            )
         )
         let result = scratch.run("run", script, "--format", "json")
         #expect(result.exitCode == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(object["commands"] as? Int == 6)
         #expect(try scratch.json("hw", "dram", "0x100", "3")["bytes"] as? String == "001122")
+    }
+
+    /// The echo never carries key material: option values, mktme key=/tweak= tokens, keyctl payloads.
+    @Test func echoedLinesHaveTheirKeysRedacted() {
+        let cases: [([String], [String])] = [
+            (["crypt", "open", "v", "--key", "00ff"], ["crypt", "open", "v", "--key", "<redacted>"]),
+            (
+                ["hw", "pconfig", "--key=00ff", "--tweak", "11"],
+                ["hw", "pconfig", "--key=<redacted>", "--tweak", "<redacted>"]
+            ),
+            (
+                ["keyctl", "add", "mktme", "t", "type=user algorithm=aes-xts-128 key=00ff tweak=11", "@s"],
+                [
+                    "keyctl", "add", "mktme", "t", "type=user algorithm=aes-xts-128 key=<redacted> tweak=<redacted>",
+                    "@s",
+                ]
+            ),
+            (["keyctl", "add", "user", "k", "secret", "@s"], ["keyctl", "add", "user", "k", "<redacted>", "@s"]),
+            (["keyctl", "update", "12", "newsecret"], ["keyctl", "update", "12", "<redacted>"]),
+            (["keyctl", "update", "12", "type=clear"], ["keyctl", "update", "12", "type=clear"]),
+            (["keyctl", "add"], ["keyctl", "add"]),
+            (["proc", "read", "100", "0x1000", "16"], ["proc", "read", "100", "0x1000", "16"]),
+        ]
+        for (words, echoed) in cases { #expect(RunCommand.redacted(words) == echoed) }
     }
 
     @Test func stopsAtTheFirstFailingLineAndNamesIt() throws {
@@ -72,7 +99,11 @@ import Testing
     }
 
     @Test func lexerSplitsLikeAShell() throws {
-        #expect(try ScriptLexer.words(of: #"keyctl add user k "a b" @u # note"#) == ["keyctl", "add", "user", "k", "a b", "@u"])
+        #expect(
+            try ScriptLexer.words(of: #"keyctl add user k "a b" @u # note"#) == [
+                "keyctl", "add", "user", "k", "a b", "@u",
+            ]
+        )
         #expect(try ScriptLexer.words(of: #"a 'b "c"' d\ e"#) == ["a", #"b "c""#, "d e"])
         #expect(try ScriptLexer.words(of: "   # only a comment") == [])
         #expect(try ScriptLexer.words(of: "x#y") == ["x#y"])
@@ -104,6 +135,10 @@ import Testing
             HWKeysCLI.hoistGlobalOptions(["--format", "json", "--state=x", "machine", "show"])
                 == ["machine", "show", "--format", "json", "--state=x"]
         )
-        #expect(HWKeysCLI.hoistGlobalOptions(["machine", "show", "--format", "json"]) == ["machine", "show", "--format", "json"])
+        #expect(
+            HWKeysCLI.hoistGlobalOptions(["machine", "show", "--format", "json"]) == [
+                "machine", "show", "--format", "json",
+            ]
+        )
     }
 }

@@ -148,6 +148,8 @@ public struct ClockCommand: ParsableCommand {
             }
             let machine = try session.machine()
             machine.advance(nanoseconds: nanoseconds)
+            // The kernel's timers fire as time passes (the key gc, and the KeyIDs it releases).
+            if session.kernelIsRunning { try session.kernel().runDueWork() }
             return CommandOutput(
                 fields: [("advanced_ns", .uint(nanoseconds)), ("emulated_ns", .uint(machine.nanoseconds))]
             )

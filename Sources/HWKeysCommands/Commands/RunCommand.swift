@@ -54,7 +54,9 @@ public struct RunCommand: HWKeysCommand {
                 expected = nil
                 commandWords = words
             }
-            if global.format == .text && !quiet { session.emit("$ " + commandWords.joined(separator: " ")) }
+            if global.format == .text && !quiet {
+                session.emit("$ " + Self.redacted(commandWords).joined(separator: " "))
+            }
             let outcome = runLine(commandWords, session: session)
             executed += 1
             switch (outcome, expected) {
@@ -86,6 +88,38 @@ public struct RunCommand: HWKeysCommand {
             json: .object([("file", .string(file)), ("commands", .count(executed)), ("results", .array(results))]),
             text: global.format == .text && !quiet ? "ran \(executed) command(s) from \(file)" : ""
         )
+    }
+
+    /// Options whose value is key material.
+    static let secretOptions: Set<String> = ["--key", "--tweak", "--enc", "--int"]
+
+    /// `words` as echoed: key material replaced by `<redacted>` — values of ``secretOptions``, `key=` and
+    /// `tweak=` payload tokens, and the DATA of `keyctl add|update` — so a script's output and logs never
+    /// carry keys (the script file itself is the user's to keep).
+    static func redacted(_ words: [String]) -> [String] {
+        var out = words
+        for index in words.indices {
+            let word = words[index]
+            if secretOptions.contains(word), index + 1 < words.count {
+                out[index + 1] = "<redacted>"
+            } else if let equals = word.firstIndex(of: "="), secretOptions.contains(String(word[..<equals])) {
+                out[index] = word[..<equals] + "=<redacted>"
+            } else if word.contains("key=") || word.contains("tweak=") {
+                out[index] = word.split(separator: " ", omittingEmptySubsequences: false).map { token in
+                    token.hasPrefix("key=") ? "key=<redacted>" : token.hasPrefix("tweak=") ? "tweak=<redacted>" : token
+                }.joined(separator: " ")
+            }
+        }
+        if words.first == "keyctl", words.count > 1 {
+            // keyctl add TYPE DESC DATA RING; keyctl update KEY DATA. An mktme payload (`type=…` tokens)
+            // keeps its tokens, its key= and tweak= already redacted above.
+            let data = words[1] == "add" ? 4 : words[1] == "update" ? 3 : nil
+            if let data, data < words.count {
+                let mktme = words[1] == "add" ? words[2] == "mktme" : words[data].hasPrefix("type=")
+                if !mktme { out[data] = "<redacted>" }
+            }
+        }
+        return out
     }
 
     private func runLine(_ words: [String], session: Session) -> Result<CommandOutput, CommandError> {

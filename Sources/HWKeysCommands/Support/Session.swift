@@ -139,7 +139,15 @@ public final class Session {
         }
         kernelInstance = kernel
         pendingKernelState = nil
+        // Entering the kernel: work that came due while no command ran (the key gc timer) runs first.
+        kernel.runDueWork()
         return kernel
+    }
+
+    /// Whether a kernel runs on the loaded machine now (booted, not suspended or off).
+    public var kernelIsRunning: Bool {
+        guard let loaded, loaded.powerState == .running else { return false }
+        return kernelInstance != nil || pendingKernelState != nil
     }
 
     /// Boots a fresh kernel on the loaded, running machine if its configuration asks for one.

@@ -94,6 +94,13 @@ public final class Kernel {
     /// Nanoseconds since boot.
     public var uptime: UInt64 { platform.nanoseconds &- bootTime }
 
+    /// Runs the deferred work that emulated time has made due — the key garbage collector (`gc_delay`,
+    /// spec.md §5), and with it the KeyIDs its destroyed keys release. Linux runs it from a workqueue
+    /// timer; hwkeys runs it whenever the kernel is entered and when time is advanced.
+    public func runDueWork() {
+        _ = keys.collectGarbage()
+    }
+
     /// Appends a line to the kernel log under `facility` (e.g. `mktme`).
     public func printk(_ facility: String, _ text: String) {
         log.append(time: uptime, facility: facility, text)

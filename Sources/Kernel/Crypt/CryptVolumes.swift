@@ -111,8 +111,11 @@ public final class CryptVolumes: KeyLockerUser {
 
     func restore(_ saved: SavedState) throws(KernelError) {
         for (name, volume) in saved.volumes.sorted {
-            guard let disk = kernel.platform.disk(named: name),
-                disk.size >= UInt64(CryptHeader.size) + volume.size
+            // The saved state may come from an attacker-writable disk (the hibernation image): check the
+            // sector count against the disk before computing any size from it.
+            guard let disk = kernel.platform.disk(named: name), disk.size >= UInt64(CryptHeader.size),
+                volume.sectors > 0,
+                volume.sectors <= (disk.size - UInt64(CryptHeader.size)) / UInt64(CryptHeader.sectorSize)
             else { throw KernelError(.EINVAL, "saved crypt volume \(name) has no matching disk") }
             guard volume.cipher.usesKeyLocker ? volume.key == nil : volume.handles == nil,
                 volume.key.map({ $0.length == CryptCipher.keyLength }) ?? true,
@@ -182,14 +185,20 @@ public final class CryptVolumes: KeyLockerUser {
         }
         // The disk name rules are the volume name rules; ask before anything changes.
         if let problem = BlockDeviceSet.nameProblem(name) { throw .einval(problem) }
+        // The swap device is found by its name: a volume of that name (possible with `--swap 0`) would
+        // be overwritten by the next hibernation image.
+        guard name != Machine.swapDiskName else {
+            throw .einval("'\(Machine.swapDiskName)' is reserved for the swap device")
+        }
 
         let material = try prepareKeyMaterial(cipher: cipher, key: key)
         let disk: BlockDevice
         do {
             disk = try kernel.platform.attachDisk(named: name, size: UInt64(CryptHeader.size) + size)
         } catch {
+            // Name and size were checked above; what is left is the machine's disk limit.
             release(material)
-            throw .einval(error.message)
+            throw KernelError(.ENOSPC, error.message)
         }
         let header = CryptHeader(cipher: cipher, sectors: size / UInt64(CryptHeader.sectorSize)).encoded()
         header.withUnsafeBytes { disk.write(0, from: $0) }
@@ -271,6 +280,14 @@ public final class CryptVolumes: KeyLockerUser {
             throw KernelError(.ENODEV, "Key Locker is not available (no Key Locker hardware or manager)")
         }
         try keyLocker.requireValid()
+        // The aeskl cipher is built from the WIDE instructions (the Linux driver requires them,
+        // keylocker-research.md §2.5): without WIDE_KL there is no such cipher.
+        guard kernel.cpu.cpuid(leaf: CPUIDLeaf.keyLockerLeaf, subleaf: 0).ebx & CPUIDBit.klWideEBX != 0 else {
+            throw KernelError(
+                .EOPNOTSUPP,
+                "aes-xts-kl-plain64 needs the WIDE Key Locker instructions (CPUID.19H:EBX[2])"
+            )
+        }
         // The key arrives in kernel memory (the dm ioctl buffer), goes into XMM registers for ENCODEKEY256
         // and is wiped right after (kfree_sensitive).
         let stored = try kernel.storeInKernelMemory(key)
@@ -305,11 +322,11 @@ public final class CryptVolumes: KeyLockerUser {
                     cpu.withXMMRegisters { xmm in out.copyMemory(from: UnsafeRawBufferPointer(rebasing: xmm[0..<64])) }
                 }
                 cpu.withXMMRegisters { xmm in
-                    xmm.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 112)
+                    _ = xmm.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 112)
                 }
             } catch {
                 cpu.withXMMRegisters { xmm in
-                    xmm.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 112)
+                    _ = xmm.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 112)
                 }
                 throw Self.keyLockerError(error)
             }

@@ -48,7 +48,7 @@ extension MKTMEManager: CPUHotplugParticipant {
             )
         }
         for keyID in live {
-            try reprogram(keyID, packages: [package], cpu: kernel.platform.cpus[cpu])
+            try reprogram(keyID, packages: [package], cpu: kernel.processors[cpu])
         }
         kernel.printk("mktme", "package \(package) online: \(live.count) KeyID(s) programmed through CPU\(cpu)")
     }

@@ -43,6 +43,18 @@ extension MKTMEManager {
         cpu: (any X86Processor)? = nil
     ) throws(KernelError) {
         guard Int(keyID) < entries.count, keyID > 0 else { throw KernelError(.ENOKEY, "KeyID \(keyID) is not usable") }
+        // Every package's memory controller must get the key: a package without an online CPU cannot run
+        // PCONFIG, and memory it serves would be written under whatever its slot holds (the KeyID-0 key, or
+        // a stale key) and read back as garbage once the slot is programmed later. Like the RFC's
+        // mktme_keys topology check, refuse instead of skipping it (docs/choices.md).
+        if packages == nil, cpu == nil,
+            let orphan = (0..<kernel.platform.packageCount).first(where: { kernel.leadCPU(ofPackage: $0) == nil })
+        {
+            throw KernelError(
+                .ENOKEY,
+                "package \(orphan) has no online CPU to program KeyID \(keyID): bring one online first"
+            )
+        }
         let algorithm = algorithm ?? anyActivatedAlgorithm
         let structure = try kernel.allocateKernelMemory(MKTMEKeyProgramLayout.size)
         defer { kernel.freeKernelMemory(structure) }

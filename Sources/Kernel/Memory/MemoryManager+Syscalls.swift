@@ -76,8 +76,9 @@ extension Kernel {
     ///   unmapped holes — Linux's errno for a hole).
     public func mprotect(pid: Int32, address: UInt64, length: UInt64, protection: Protection) throws(KernelError) {
         _ = try processes.process(pid)
-        let end = try Self.userRange(address, length, overflow: .ENOMEM)
+        guard address & 0xFFF == 0 else { throw .einval("address \(hex(address)) is not page-aligned") }
         guard length > 0 else { return }
+        let end = try Self.userRange(address, length, overflow: .ENOMEM)
         guard var space = memoryManager.spaces[pid], space.covers(address, end) else {
             throw KernelError(.ENOMEM, "[\(hex(address)), \(hex(end))) is not fully mapped")
         }
@@ -117,20 +118,22 @@ extension Kernel {
         guard let encryption = memoryEncryption else {
             throw KernelError(.EOPNOTSUPP, "no MKTME: memory encryption keys are not available")
         }
-        let end = try Self.userRange(address, length, overflow: .ENOMEM)
-        let keyID = try encryption.keyIDForEncryptMprotect(serial: serial, pid: pid)
-        // The caller's reference: held for the call, dropped at its end (after the VMAs took theirs).
-        defer { if keyID != 0 { encryption.releaseKeyID(keyID, count: 1) } }
-        guard Int(keyID) < keyIDLayout.keyIDCount else {
-            throw KernelError(.EINVAL, "KeyID \(keyID) does not fit the \(keyIDLayout.keyIDBits) KeyID bits")
-        }
         guard length > 0 else { return }
+        let end = try Self.userRange(address, length, overflow: .ENOMEM)
+        // The range is checked before the key is asked for its KeyID: in the revised design that takes and
+        // programs a KeyID, which a failing call must not leave behind (docs/choices.md).
         var space = memoryManager.spaces[pid] ?? AddressSpace()
         guard space.covers(address, end) else {
             throw KernelError(.ENOMEM, "[\(hex(address)), \(hex(end))) is not fully mapped")
         }
         guard space.covers(address, end, where: { $0.anonymous && !$0.shared }) else {
             throw .einval("encrypt_mprotect needs anonymous private memory; [\(hex(address)), \(hex(end))) is not")
+        }
+        let keyID = try encryption.keyIDForEncryptMprotect(serial: serial, pid: pid)
+        // The caller's reference: held for the call, dropped at its end (after the VMAs took theirs).
+        defer { if keyID != 0 { encryption.releaseKeyID(keyID, count: 1) } }
+        guard Int(keyID) < keyIDLayout.keyIDCount else {
+            throw KernelError(.EINVAL, "KeyID \(keyID) does not fit the \(keyIDLayout.keyIDBits) KeyID bits")
         }
         let before = space.vmas
         var delta = MemoryManager.ReferenceDelta()

@@ -402,6 +402,19 @@ import X86
         #expect(try restored.crypt.read("vol", offset: 0, count: 4, as: shell) == Array("kept".utf8))
     }
 
+    /// Saved state can come from an attacker-writable disk (the hibernation image): a sector count that
+    /// does not fit the disk is refused (EINVAL), never an arithmetic trap.
+    @Test func aTamperedSectorCountIsRefusedOnRestore() throws {
+        let (machine, kernel) = try cryptKernel()
+        try kernel.crypt.create("vol", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
+        let state = String(decoding: try kernel.encodeState(), as: UTF8.self)
+        #expect(state.contains("\"sectors\":8"))
+        for sectors in ["72057594037927936", "18446744073709551615", "9", "0"] {
+            let tampered = Data(state.replacingOccurrences(of: "\"sectors\":8", with: "\"sectors\":\(sectors)").utf8)
+            #expect(throws: (any Error).self) { try Kernel.restore(platform: machine, state: tampered) }
+        }
+    }
+
     @Test func metadataSurvivesPowerOffButKeysDoNot() throws {
         let (machine, kernel) = try cryptKernel()
         try kernel.crypt.create("vol", size: 8192, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)

@@ -152,35 +152,56 @@ extension Machine {
         #expect(kernel.leadCPU(ofPackage: 1) == nil)
     }
 
-    @Test func onliningAPackageProgramsEveryLiveKeyID() throws {
+    /// A package without an online CPU cannot be given a key, so none is taken (the memory it serves would
+    /// otherwise be written under its slot's old key and turn to garbage once programmed late).
+    @Test func noKeyIDIsTakenWhileAPackageHasNoOnlineCPU() throws {
         let (machine, kernel) = try machine()
         try kernel.setCPU(2, online: false)
         try kernel.setCPU(3, online: false)
-        try kernel.addMKTME("cpu", cpuKey)
-        try kernel.addMKTME("clear", "type=no-encrypt")
+        expectErrno(.ENOKEY) { try kernel.addMKTME("cpu", cpuKey) }
+        #expect(machine.slot(1, package: 0) == .unprogrammed)
         #expect(machine.slot(1, package: 1) == .unprogrammed)
         try kernel.setCPU(3, online: true)
+        try kernel.addMKTME("cpu", cpuKey)
+        #expect(machine.slot(1, package: 1) == .random)
+        #expect(machine.slot(1, package: 0) == .random)
+    }
+
+    /// Parks package 1's CPUs outside the hotplug path (as if hot-removed), leaving live KeyIDs the
+    /// package's next online must program: the state the online rule of spec.md §6 handles.
+    func parkPackage1(_ kernel: Kernel) {
+        kernel.onlineCPUs[2] = false
+        kernel.onlineCPUs[3] = false
+    }
+
+    @Test func onliningAPackageProgramsEveryLiveKeyID() throws {
+        let (machine, kernel) = try machine()
+        try kernel.addMKTME("cpu", cpuKey)
+        try kernel.addMKTME("clear", "type=no-encrypt")
+        parkPackage1(kernel)
+        let cycles = machine.counters.total
+        try kernel.setCPU(3, online: true)
+        #expect(machine.counters.total > cycles)
+        #expect(kernel.log.lines.contains { $0.text.contains("package 1 online: 2 KeyID(s) programmed") })
         #expect(machine.slot(1, package: 1) == .random)
         #expect(machine.slot(2, package: 1) == .noEncrypt)
         #expect(machine.slot(1, package: 0) == .random)
     }
 
     @Test func aUserKeyWithoutTheStoreMakesTheOnlineFail() throws {
-        let (machine, kernel) = try machine()
-        try kernel.setCPU(2, online: false)
-        try kernel.setCPU(3, online: false)
+        let (_, kernel) = try machine()
         try kernel.addMKTME("tenant", fixtureUserKey)
+        parkPackage1(kernel)
         expectErrno(.ENOKEY) { try kernel.setCPU(2, online: true) }
         #expect(kernel.onlineCPUs == [true, true, false, false])
-        #expect(machine.slot(1, package: 1) == .unprogrammed)
     }
 
     @Test func aUserKeyFromTheStoreIsProgrammedWithItsBytes() throws {
         let (machine, kernel) = try machine(extra: "mktme_savekeys")
-        try kernel.setCPU(2, online: false)
-        try kernel.setCPU(3, online: false)
         let serial = try kernel.addMKTME("tenant", fixtureUserKey)
+        parkPackage1(kernel)
         try kernel.setCPU(2, online: true)
+        #expect(kernel.log.lines.contains { $0.text.contains("package 1 online: 1 KeyID(s) programmed") })
         #expect(machine.slot(1, package: 1) == .direct)
         // Package 1's memory (the second fixture) is now encrypted with exactly the user key.
         let keyID = try #require(kernel.mk.keyID(ofKey: serial))
