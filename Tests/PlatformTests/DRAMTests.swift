@@ -20,7 +20,7 @@ final class DictionaryPageSource: DRAMPageSource {
         loads.append(frame)
         if failing { throw Failure() }
         guard let bytes = pages[frame] else { return false }
-        page.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        bytes.withUnsafeBytes { page.copyMemory(from: $0) }
         return true
     }
 }

@@ -65,7 +65,9 @@ public enum KeyLockerXTS {
         let groups = (sectors + 7) / 8
         defer {
             // kernel_fpu_end(): nothing of the request stays in XMM0–7 for the next user of the FPU.
-            processor.withXMMRegisters { $0.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 128) }
+            processor.withXMMRegisters {
+                _ = $0.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 128)
+            }
         }
         precondition(scratch.count >= scratchSize(for: data.count, unitSize: sectorSize), "KL-XTS scratch too small")
         do {

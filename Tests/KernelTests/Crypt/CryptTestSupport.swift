@@ -33,7 +33,7 @@ func enableKeyLockerByHand(_ machine: Machine, iwKey seed: UInt8 = 1) throws {
         }
         let zf = try cpu.loadiwkey(eax: 0, src1: 2, src2: 1)
         #expect(!zf)
-        cpu.withXMMRegisters { xmm in xmm.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 48) }
+        cpu.withXMMRegisters { xmm in _ = xmm.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: 48) }
     }
 }
 
