@@ -86,16 +86,42 @@ import Testing
         #expect(result.stderr.contains("EFAULT"))
     }
 
-    @Test func scriptsRefuseOtherMachinesNestedRunsAndBadQuoting() throws {
+    @Test func scriptsRefuseOtherStateFilesNestedRunsAndBadQuoting() throws {
         let scratch = Scratch()
         scratch.run("machine", "create", "--seed", "7")
-        for (name, line) in [("m", "machine show --machine other"), ("n", "run x.hwk"), ("q", "hw poke-dram 0 \"aa")] {
+        for (name, line) in [
+            ("m", "machine show --state other.sqlite"), ("n", "run x.hwk"), ("q", "hw poke-dram 0 \"aa"),
+        ] {
             let script = scratch.write("\(name).hwk", line + "\n")
             let result = scratch.run("run", script, "--format", "json")
             #expect(result.exitCode == 1, "\(line)")
             #expect(result.stderr.contains("EINVAL"), "\(line): \(result.stderr)")
         }
         #expect(try scratch.error("run", scratch.directory.appendingPathComponent("missing.hwk").path).code == "ENOENT")
+    }
+
+    /// `--machine NAME` on a line runs it against another machine of the same state file, each line its own
+    /// transaction: a failing line changes nothing on either machine.
+    @Test func linesMayNameAnotherMachineOfTheStateFile() throws {
+        let scratch = Scratch()
+        let script = scratch.write(
+            "two.hwk",
+            """
+            machine create --seed 7
+            machine create --machine b --seed 8 --memory 32M
+            hw poke-dram 0x2000 "aa bb" --machine b
+            hw poke-dram 0x2000 "11 22"
+            expect-error ENOENT machine show --machine nosuch
+
+            """
+        )
+        #expect(scratch.run("run", script, "--quiet").exitCode == 0)
+        #expect(try scratch.json("hw", "dram", "0x2000", "2")["bytes"] as? String == "1122")
+        #expect(try scratch.json("hw", "dram", "0x2000", "2", "--machine", "b")["bytes"] as? String == "aabb")
+        let shown = try scratch.json("machine", "show", "--machine", "b")
+        #expect(shown["memory_bytes"] as? Int == 32 << 20 && shown["seed"] as? Int == 8)
+        let list = try scratch.json("machine", "list")
+        #expect((list["machines"] as? [[String: Any]])?.count == 2)
     }
 
     @Test func lexerSplitsLikeAShell() throws {

@@ -7,7 +7,8 @@
 import ArgumentParser
 import Foundation
 
-/// `hwkeys run FILE`: runs a script of commands against one machine in one process.
+/// `hwkeys run FILE`: runs a script of commands in one process, against the machine given to `run` or, line
+/// by line, another machine of the same state file named with `--machine`.
 ///
 /// One command per line, without the leading `hwkeys`; `#` starts a comment; words may be quoted with
 /// `"…"` or `'…'`. Each line is its own transaction. The script stops at the first failing line and names
@@ -33,6 +34,9 @@ public struct RunCommand: HWKeysCommand {
         }
         var results: [JSON] = []
         var executed = 0
+        // Other machines of the same state file, named by `--machine` on a line, each with its own session.
+        var others: [String: Session] = [:]
+        defer { for other in others.values { other.close() } }
         for (index, rawLine) in script.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNumber = index + 1
             let words: [String]
@@ -57,7 +61,7 @@ public struct RunCommand: HWKeysCommand {
             if global.format == .text && !quiet {
                 session.emit("$ " + Self.redacted(commandWords).joined(separator: " "))
             }
-            let outcome = runLine(commandWords, session: session)
+            let outcome = runLine(commandWords, session: session, others: &others)
             executed += 1
             switch (outcome, expected) {
             case (.success(let output), nil):
@@ -122,7 +126,11 @@ public struct RunCommand: HWKeysCommand {
         return out
     }
 
-    private func runLine(_ words: [String], session: Session) -> Result<CommandOutput, CommandError> {
+    private func runLine(
+        _ words: [String],
+        session: Session,
+        others: inout [String: Session]
+    ) -> Result<CommandOutput, CommandError> {
         let command: any ParsableCommand
         do {
             command = try HWKeys.parseAsRoot(words)
@@ -133,11 +141,26 @@ public struct RunCommand: HWKeysCommand {
             return .failure(.usage("'\(words.joined(separator: " "))' is not a command"))
         }
         if leaf is RunCommand { return .failure(.usage("scripts cannot run scripts")) }
-        if leaf.global.state != nil || leaf.global.machine != nil {
-            return .failure(.usage("a script runs against one machine: --state and --machine belong on `hwkeys run`"))
+        if leaf.global.state != nil {
+            return .failure(.usage("a script runs against one state file: --state belongs on `hwkeys run`"))
+        }
+        // `--machine NAME` on a line runs it against another machine of the same state file (so two
+        // machines can be shown side by side); each line is still its own transaction.
+        var target = session
+        if let name = leaf.global.machine, name != session.machineName {
+            if let existing = others[name] {
+                target = existing
+            } else {
+                var options = GlobalOptions()
+                options.state = session.statePath
+                options.machine = name
+                let other = Session(options: options, environment: [:], emit: session.emit)
+                others[name] = other
+                target = other
+            }
         }
         do {
-            return .success(try session.perform(leaf))
+            return .success(try target.perform(leaf))
         } catch {
             return .failure(CommandError(error))
         }
