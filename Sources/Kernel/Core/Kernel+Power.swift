@@ -33,7 +33,7 @@ extension Kernel {
         if state == .hibernate { try hibernation?.write() }
         for (index, online) in onlineCPUs.enumerated() where online {
             // WBINVD at CPL0 cannot fault.
-            try? platform.cpus[index].wbinvd()
+            try? processors[index].wbinvd()
         }
         printk("PM", "suspend entry (\(state == .suspendToRAM ? "deep" : "disk"))")
     }

@@ -283,7 +283,7 @@ public final class Kernel {
     // MARK: Core sysfs
 
     private func registerCoreSysfs() {
-        for cpu in 0..<platform.cpus.count {
+        for cpu in 0..<processors.count {
             sysfs.register(
                 "/sys/devices/system/cpu/cpu\(cpu)/online",
                 SysfsAttribute(

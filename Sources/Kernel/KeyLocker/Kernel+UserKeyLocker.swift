@@ -94,7 +94,7 @@ extension Kernel {
         guard onlineCPUs.indices.contains(cpu), onlineCPUs[cpu] else {
             throw .einval("CPU \(cpu) is not online")
         }
-        return platform.cpus[cpu]
+        return processors[cpu]
     }
 
     /// Runs `body` at CPL3 on `processor`, then returns to CPL0 and clears the XMM operands.

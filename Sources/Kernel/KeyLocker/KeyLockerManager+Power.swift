@@ -69,7 +69,7 @@ extension KeyLockerManager: PowerParticipant, CPUHotplugParticipant {
 
     /// Sets CR4.KL and brings IWKey back on `cpus`.
     private func reload(_ mode: KeyLockerMode, onCPUs cpus: [Int], event: String) throws(KernelError) {
-        let processors = cpus.map { kernel.platform.cpus[$0] }
+        let processors = cpus.map { kernel.processors[$0] }
         switch mode.restore {
         case .none:
             throw KernelError(.ENODEV, "\(event): the \(mode.rawValue) IWKey is lost (it was never kept)")

@@ -141,7 +141,7 @@ public final class KeyLockerManager {
             try initialize(.boot)
             kernel.printk("keylocker", "policy boot: kernel-random IWKey loaded on every CPU, backed up, wiped")
         } catch {
-            for cpu in onlineCPUIndices { try? setCR4KL(false, on: kernel.platform.cpus[cpu]) }
+            for cpu in onlineCPUIndices { try? setCR4KL(false, on: kernel.processors[cpu]) }
             kernel.printk("keylocker", "disabled: \(error.message)")
         }
     }
@@ -194,14 +194,14 @@ public final class KeyLockerManager {
         forgetRememberedKey()
         mode = nil
         guard let target else {
-            for cpu in onlineCPUIndices { try? setCR4KL(false, on: kernel.platform.cpus[cpu]) }
+            for cpu in onlineCPUIndices { try? setCR4KL(false, on: kernel.processors[cpu]) }
             kernel.printk("keylocker", "disabled by the administrator (was \(previous?.rawValue ?? "disabled"))")
             return
         }
         do {
             try initialize(target)
         } catch {
-            for cpu in onlineCPUIndices { try? setCR4KL(false, on: kernel.platform.cpus[cpu]) }
+            for cpu in onlineCPUIndices { try? setCR4KL(false, on: kernel.processors[cpu]) }
             forgetRememberedKey()
             mode = nil
             kernel.printk("keylocker", "\(target.rawValue) failed: \(error.message); Key Locker disabled")
@@ -217,7 +217,7 @@ public final class KeyLockerManager {
 
     /// Loads IWKey on every online CPU for `target` and sets ``mode``.
     private func initialize(_ target: KeyLockerMode) throws(KernelError) {
-        let cpus = onlineCPUIndices.map { kernel.platform.cpus[$0] }
+        let cpus = onlineCPUIndices.map { kernel.processors[$0] }
         switch target {
         case .nativeRandomKey:
             let first = kernel.cpu
