@@ -30,11 +30,31 @@ public struct KeyIDLayout: Hashable, Sendable {
     /// The number of KeyID bits k (0 = TME only).
     public let keyIDBits: Int
 
+    /// The layout for MAXPHYADDR and k as the host configured them.
+    ///
+    /// - Precondition: ``isValid(maxPhysAddr:keyIDBits:)``. Values that emulated software controls (a virtual
+    ///   processor's CPUID or `IA32_TME_ACTIVATE`, a stored image) go through
+    ///   ``init(validatingMaxPhysAddr:keyIDBits:)`` instead.
     public init(maxPhysAddr: Int, keyIDBits: Int) {
-        precondition(maxPhysAddr > 12 && maxPhysAddr <= 52, "MAXPHYADDR out of range")
-        precondition(keyIDBits >= 0 && keyIDBits <= 15 && keyIDBits < maxPhysAddr - 12, "KeyID bits out of range")
+        precondition(
+            Self.isValid(maxPhysAddr: maxPhysAddr, keyIDBits: keyIDBits),
+            "MAXPHYADDR \(maxPhysAddr) with \(keyIDBits) KeyID bits is out of range"
+        )
         self.maxPhysAddr = maxPhysAddr
         self.keyIDBits = keyIDBits
+    }
+
+    /// The layout for MAXPHYADDR and k, or nil when ``isValid(maxPhysAddr:keyIDBits:)`` is false. Never traps.
+    public init?(validatingMaxPhysAddr maxPhysAddr: Int, keyIDBits: Int) {
+        guard Self.isValid(maxPhysAddr: maxPhysAddr, keyIDBits: keyIDBits) else { return nil }
+        self.init(maxPhysAddr: maxPhysAddr, keyIDBits: keyIDBits)
+    }
+
+    /// True when MAXPHYADDR and k describe a layout: 13 ≤ MAXPHYADDR ≤ 52 (SDM Vol. 3A §4.1.4: MAXPHYADDR is at
+    /// most 52), 0 ≤ k ≤ 15 (`IA32_TME_ACTIVATE[35:32]` is four bits wide) and k < MAXPHYADDR - 12 (the KeyID
+    /// leaves at least one frame-number bit above the 4-KiB page offset).
+    public static func isValid(maxPhysAddr: Int, keyIDBits: Int) -> Bool {
+        (13...52).contains(maxPhysAddr) && (0...15).contains(keyIDBits) && keyIDBits < maxPhysAddr - 12
     }
 
     /// The lowest KeyID bit: MAXPHYADDR - k.
@@ -62,6 +82,9 @@ public struct KeyIDLayout: Hashable, Sendable {
     }
 
     /// `address` (KeyID bits ignored) carrying `keyID`. Bits above MAXPHYADDR are preserved as given.
+    ///
+    /// - Precondition: `keyID` < ``keyIDCount``. Check KeyIDs that software supplies first (callers return
+    ///   EINVAL or a PCONFIG status for them).
     public func address(_ address: PhysicalAddress, withKeyID keyID: UInt16) -> PhysicalAddress {
         precondition(Int(keyID) < keyIDCount, "KeyID \(keyID) does not fit in \(keyIDBits) bits")
         return PhysicalAddress((address.rawValue & ~keyIDMask) | (UInt64(keyID) << UInt64(keyIDShift)))

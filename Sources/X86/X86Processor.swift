@@ -122,6 +122,7 @@ public protocol X86Processor: AnyObject {
     ///
     /// - Returns: ZF of the last instruction executed (true = a handle was rejected: `groups` unchanged,
     ///   XMM0–7 hold the first group). An empty `groups` executes nothing and returns false.
+    /// - Precondition: `groups.count` is a multiple of 128.
     func aeswidekl(
         _ operation: AESKLOperation,
         handle: UnsafeRawBufferPointer,
