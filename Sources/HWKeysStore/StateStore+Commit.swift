@@ -95,7 +95,7 @@ extension StateStore {
             if let expected, expected != MachineRevision(machineID: id, generation: current.generation) {
                 throw StoreError.staleRevision(update.machine)
             }
-            current.generation += 1
+            current.generation = MachineRevision.generation(after: current.generation)
             if let configuration = update.configuration { current.configuration = configuration }
             try current.update(db)
             machine = current
