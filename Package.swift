@@ -95,6 +95,7 @@ let package = Package(
         .testTarget(
             name: "HWKeysCommandsTests",
             dependencies: ["HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "X86", "HWCrypto"],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
     ]
