@@ -22,6 +22,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "hwkeys", targets: ["hwkeys"]),
+        .library(name: "HWKeysBase", targets: ["HWKeysBase"]),
         .library(name: "HWCrypto", targets: ["HWCrypto"]),
         .library(name: "X86", targets: ["X86"]),
         .library(name: "Platform", targets: ["Platform"]),
@@ -35,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
+        // The one error type (HWKeysError, ErrorCode, Errno), below every other layer. No dependencies.
+        .target(name: "HWKeysBase", swiftSettings: swiftSettings),
         // The only C: AES-NI / VAES kernels with run-time CPU dispatch (per-function target attributes,
         // never global -m flags). Optimized even in debug builds so tests exercise the real kernels at speed.
         .target(
@@ -68,6 +71,12 @@ let package = Package(
         ),
         .executableTarget(name: "hwkeys", dependencies: ["HWKeysCommands"], swiftSettings: swiftSettings),
 
+        .testTarget(
+            name: "HWKeysBaseTests",
+            dependencies: ["HWKeysBase"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HWCryptoTests",
             dependencies: [
