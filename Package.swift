@@ -58,13 +58,13 @@ let package = Package(
         .target(name: "Kernel", dependencies: ["Platform", "X86", "HWCrypto"], swiftSettings: swiftSettings),
         .target(
             name: "HWKeysStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["HWKeysBase", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "HWKeysCommands",
             dependencies: [
-                "HWKeysStore", "Kernel", "Platform", "X86", "HWCrypto",
+                "HWKeysBase", "HWKeysStore", "Kernel", "Platform", "X86", "HWCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -100,7 +100,11 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "HWKeysStoreTests", dependencies: ["HWKeysStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HWKeysStoreTests",
+            dependencies: ["HWKeysStore", "HWKeysBase"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HWKeysCommandsTests",
             dependencies: ["HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "X86", "HWCrypto"],

@@ -6,6 +6,7 @@
 
 import Foundation
 import GRDB
+import HWKeysBase
 
 #if canImport(Glibc)
 import Glibc
@@ -29,15 +30,15 @@ extension StateStore {
     ///   - createIfMissing: Whether to create the file if it does not exist.
     ///   - busyTimeout: How long to wait for another process that holds the file's lock.
     /// - Returns: The open store.
-    /// - Throws: `StoreError` with code `ENOENT` (no file and `createIfMissing` is false, or a missing
+    /// - Throws: `HWKeysError` with code `ENOENT` (no file and `createIfMissing` is false, or a missing
     ///   directory), `EISDIR` (a directory), `EACCES` (permission denied), `ENOEXEC` (an empty file, not
     ///   a regular file, or another application's SQLite database), `EIO` (not an SQLite database, or
-    ///   damaged), `ENOTSUP` (written by a newer hwkeys), or `EBUSY` (locked past the timeout).
+    ///   damaged), `EOPNOTSUPP` (written by a newer hwkeys), or `EBUSY` (locked past the timeout).
     public static func open(
         atPath path: String,
         createIfMissing: Bool = true,
         busyTimeout: Duration = .seconds(10)
-    ) throws(StoreError) -> StateStore {
+    ) throws(HWKeysError) -> StateStore {
         var created = false
         var info = stat()
         if stat(path, &info) != 0 {
@@ -90,7 +91,7 @@ extension StateStore {
     /// Creates a complete state file at `path`.
     ///
     /// - Returns: `true` if this call created it, `false` if another process created it first.
-    private static func createFile(atPath path: String, busyTimeout: Duration) throws(StoreError) -> Bool {
+    private static func createFile(atPath path: String, busyTimeout: Duration) throws(HWKeysError) -> Bool {
         var template = Array("\(path).new-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw .system(errno, "cannot create state file", path) }
@@ -143,7 +144,7 @@ extension StateStore {
     // MARK: - Checking
 
     /// Refuses anything but an hwkeys state file of a format this build reads, without modifying it.
-    private static func checkHeader(ofFileAt path: String, info: stat) throws(StoreError) {
+    private static func checkHeader(ofFileAt path: String, info: stat) throws(HWKeysError) {
         switch info.st_mode & mode_t(S_IFMT) {
         case mode_t(S_IFREG): break
         case mode_t(S_IFDIR): throw .isDirectory(path)
@@ -178,16 +179,16 @@ extension StateStore {
     }
 
     /// Checks the schema through SQLite (reading only) and tells whether migrations remain to apply.
-    private static func needsMigration(_ queue: DatabaseQueue, path: String) throws(StoreError) -> Bool {
+    private static func needsMigration(_ queue: DatabaseQueue, path: String) throws(HWKeysError) -> Bool {
         do {
             return try queue.read { db in
                 let applicationID = UInt32(bitPattern: try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0)
                 guard applicationID == Schema.applicationID else {
-                    throw StoreError.foreignDatabase(path, applicationID: applicationID)
+                    throw HWKeysError.foreignDatabase(path, applicationID: applicationID)
                 }
                 let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
                 guard version <= Schema.formatVersion else {
-                    throw StoreError.newerFormat(
+                    throw HWKeysError.newerFormat(
                         path,
                         detail: "format version \(version); this hwkeys reads up to \(Schema.formatVersion)"
                     )
@@ -195,7 +196,7 @@ extension StateStore {
                 if try Schema.migrator.hasBeenSuperseded(db) {
                     let unknown = try Schema.migrator.appliedIdentifiers(db)
                         .subtracting(Schema.migrator.migrations).sorted()
-                    throw StoreError.newerFormat(path, detail: "unknown migrations \(unknown.joined(separator: ", "))")
+                    throw HWKeysError.newerFormat(path, detail: "unknown migrations \(unknown.joined(separator: ", "))")
                 }
                 return try !Schema.migrator.hasCompletedMigrations(db)
             }

@@ -6,6 +6,7 @@
 
 import Foundation
 import GRDB
+import HWKeysBase
 
 /// The hwkeys state file: any number of named machines, each a paused image made of a configuration,
 /// named state components and sparse pages in named page spaces.
@@ -49,14 +50,14 @@ public struct StateStore: Sendable {
 
     /// Creates an empty store in memory, for tests of the layers above.
     ///
-    /// - Throws: `StoreError` if SQLite cannot set up the schema.
-    public static func inMemory() throws(StoreError) -> StateStore {
+    /// - Throws: `HWKeysError` if SQLite cannot set up the schema.
+    public static func inMemory() throws(HWKeysError) -> StateStore {
         do {
             let queue = try DatabaseQueue(configuration: configuration(busyTimeout: .zero))
             try Schema.migrator.migrate(queue)
             return StateStore(writer: queue, path: nil, wasCreated: true, isAccessibleToOthers: false)
         } catch {
-            throw StoreError.wrapping(error, path: nil)
+            throw HWKeysError.wrapping(error, path: nil)
         }
     }
 
@@ -64,8 +65,8 @@ public struct StateStore: Sendable {
 
     /// The stored machines, sorted by name.
     ///
-    /// - Throws: `StoreError` (`EIO`, `EBUSY`, …) if the file cannot be read.
-    public func machines() throws(StoreError) -> [MachineInfo] {
+    /// - Throws: `HWKeysError` (`EIO`, `EBUSY`, …) if the file cannot be read.
+    public func machines() throws(HWKeysError) -> [MachineInfo] {
         try read { db in
             try MachineRecord.order(MachineRecord.Columns.name).fetchAll(db).map {
                 MachineInfo(name: $0.name, createdAt: $0.createdAt, configuration: $0.configuration)
@@ -75,8 +76,8 @@ public struct StateStore: Sendable {
 
     /// Whether a machine of that name is stored.
     ///
-    /// - Throws: `StoreError` if the file cannot be read.
-    public func machineExists(named name: String) throws(StoreError) -> Bool {
+    /// - Throws: `HWKeysError` if the file cannot be read.
+    public func machineExists(named name: String) throws(HWKeysError) -> Bool {
         try read { db in try MachineRecord.filter(MachineRecord.Columns.name == name).fetchCount(db) > 0 }
     }
 
@@ -84,14 +85,14 @@ public struct StateStore: Sendable {
     /// until asked for with ``page(_:in:of:)``.
     ///
     /// - Parameter name: The machine's name.
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
-    public func loadMachine(named name: String) throws(StoreError) -> MachineImage {
+    public func loadMachine(named name: String) throws(HWKeysError) -> MachineImage {
         try read { db in
             guard let machine = try MachineRecord.filter(MachineRecord.Columns.name == name).fetchOne(db),
                 let id = machine.id
             else {
-                throw StoreError.machineNotFound(name)
+                throw HWKeysError.machineNotFound(name)
             }
             var components: [String: Data] = [:]
             for row in try Row.fetchAll(
@@ -128,9 +129,9 @@ public struct StateStore: Sendable {
     ///   - machine: The machine's name.
     /// - Returns: The page's bytes (exactly the space's page size), or `nil` if the page was never
     ///   stored (it reads as zeros) or the space does not exist.
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
-    public func page(_ index: Int, in space: String, of machine: String) throws(StoreError) -> Data? {
+    public func page(_ index: Int, in space: String, of machine: String) throws(HWKeysError) -> Data? {
         // One statement in SQLite's autocommit mode is its own read transaction: cheaper than GRDB's
         // `read`, which wraps the statement in BEGIN/COMMIT and query_only toggles, and as consistent.
         try unsafeRead { db in
@@ -144,7 +145,7 @@ public struct StateStore: Sendable {
                     """
             )
             guard let row = try Row.fetchOne(statement, arguments: [space, index, machine]) else {
-                throw StoreError.machineNotFound(machine)
+                throw HWKeysError.machineNotFound(machine)
             }
             return row[1]
         }
@@ -156,9 +157,9 @@ public struct StateStore: Sendable {
     ///   - space: The page space, such as `dram`.
     ///   - machine: The machine's name.
     /// - Returns: The stored indices; empty if the space does not exist.
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
-    public func storedPageIndices(in space: String, of machine: String) throws(StoreError) -> [Int] {
+    public func storedPageIndices(in space: String, of machine: String) throws(HWKeysError) -> [Int] {
         try read { db in
             try Self.requireMachine(machine, db)
             return try Int.fetchAll(
@@ -180,12 +181,12 @@ public struct StateStore: Sendable {
     /// Deletes a machine with all its components, page spaces and pages.
     ///
     /// - Parameter name: The machine's name.
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be written (nothing changes then).
-    public func deleteMachine(named name: String) throws(StoreError) {
+    public func deleteMachine(named name: String) throws(HWKeysError) {
         try write { db in
             guard try MachineRecord.filter(MachineRecord.Columns.name == name).deleteAll(db) > 0 else {
-                throw StoreError.machineNotFound(name)
+                throw HWKeysError.machineNotFound(name)
             }
         }
     }
@@ -195,29 +196,29 @@ public struct StateStore: Sendable {
     static func requireMachine(_ name: String, _ db: Database) throws {
         let statement = try db.cachedStatement(sql: "SELECT 1 FROM machine WHERE name = ?")
         guard try Bool.fetchOne(statement, arguments: [name]) != nil else {
-            throw StoreError.machineNotFound(name)
+            throw HWKeysError.machineNotFound(name)
         }
     }
 
-    func unsafeRead<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    func unsafeRead<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
         do {
             return try writer.unsafeRead(body)
         } catch {
-            throw StoreError.wrapping(error, path: path)
+            throw HWKeysError.wrapping(error, path: path)
         }
     }
 
-    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
         do {
             return try writer.read(body)
         } catch {
-            throw StoreError.wrapping(error, path: path)
+            throw HWKeysError.wrapping(error, path: path)
         }
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction: it takes the write lock up front (waiting up to
     /// the busy timeout), and rolls back everything if `body` throws.
-    func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    func write<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
         do {
             return try writer.writeWithoutTransaction { db in
                 var result: T?
@@ -228,7 +229,7 @@ public struct StateStore: Sendable {
                 return result!
             }
         } catch {
-            throw StoreError.wrapping(error, path: path)
+            throw HWKeysError.wrapping(error, path: path)
         }
     }
 }

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 
 @testable import HWKeysStore
 
@@ -52,12 +53,12 @@ func fileMode(_ path: String) -> mode_t? {
     return stat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
 }
 
-/// Runs `body`, which must throw a `StoreError`, and returns that error.
-func storeError(_ body: () throws -> Void) -> StoreError? {
+/// Runs `body`, which must throw an `HWKeysError`, and returns that error.
+func storeError(_ body: () throws -> Void) -> HWKeysError? {
     do {
         try body()
         return nil
-    } catch let error as StoreError {
+    } catch let error as HWKeysError {
         return error
     } catch {
         return nil

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import HWKeysStore
 import Kernel
 import Platform
@@ -47,7 +48,8 @@ public struct CommandError: Error, Sendable, CustomStringConvertible {
         case let config as ConfigurationError: self.init(code: "EINVAL", message: config.message, exitCode: 2)
         case let image as ImageError: self.init(code: "EIO", message: "cannot read machine image: \(image.message)")
         case let kernel as KernelError: self.init(code: kernel.errno.name, message: kernel.message)
-        case let store as StoreError: self.init(code: store.code.rawValue, message: store.message)
+        case let error as HWKeysError:
+            self.init(code: error.code.name, message: error.message, exitCode: error.isUsage ? 2 : 1)
         default: self.init(code: "EIO", message: "\(error)")
         }
     }
