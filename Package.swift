@@ -53,9 +53,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "X86", swiftSettings: swiftSettings),
-        .target(name: "Platform", dependencies: ["X86", "HWCrypto"], swiftSettings: swiftSettings),
-        .target(name: "Kernel", dependencies: ["Platform", "X86", "HWCrypto"], swiftSettings: swiftSettings),
+        .target(name: "X86", dependencies: ["HWKeysBase"], swiftSettings: swiftSettings),
+        .target(name: "Platform", dependencies: ["HWKeysBase", "X86", "HWCrypto"], swiftSettings: swiftSettings),
+        .target(
+            name: "Kernel",
+            dependencies: ["HWKeysBase", "Platform", "X86", "HWCrypto"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HWKeysStore",
             dependencies: ["HWKeysBase", .product(name: "GRDB", package: "GRDB.swift")],
@@ -87,16 +91,16 @@ let package = Package(
             resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "X86Tests", dependencies: ["X86"], swiftSettings: swiftSettings),
+        .testTarget(name: "X86Tests", dependencies: ["X86", "HWKeysBase"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PlatformTests",
-            dependencies: ["Platform", "X86", "HWCrypto"],
+            dependencies: ["Platform", "X86", "HWCrypto", "HWKeysBase"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Kernel", "Platform", "X86", "HWCrypto"],
+            dependencies: ["Kernel", "Platform", "X86", "HWCrypto", "HWKeysBase"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -6,6 +6,7 @@
 
 import ArgumentParser
 import HWCrypto
+import HWKeysBase
 import Platform
 import X86
 
