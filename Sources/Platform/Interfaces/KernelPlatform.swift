@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import X86
 
 /// What an operating system gets from the platform besides its processors: topology (ACPI MADT / SRAT),
@@ -31,7 +32,7 @@ public protocol KernelPlatform: AnyObject {
     /// The disk named `name`, if attached.
     func disk(named name: String) -> BlockDevice?
     /// Attaches a new, empty disk (a crypt volume's backing device). Throws for a bad or used name or size.
-    func attachDisk(named name: String, size: UInt64) throws(ConfigurationError) -> BlockDevice
+    func attachDisk(named name: String, size: UInt64) throws(HWKeysError) -> BlockDevice
 }
 
 extension KernelPlatform {
@@ -40,8 +41,8 @@ extension KernelPlatform {
     /// A platform without storage has no disk of any name.
     public func disk(named name: String) -> BlockDevice? { nil }
     /// A platform without storage cannot attach disks.
-    public func attachDisk(named name: String, size: UInt64) throws(ConfigurationError) -> BlockDevice {
-        throw ConfigurationError("this platform has no storage to attach a disk to")
+    public func attachDisk(named name: String, size: UInt64) throws(HWKeysError) -> BlockDevice {
+        throw .einval("this platform has no storage to attach a disk to")
     }
 }
 

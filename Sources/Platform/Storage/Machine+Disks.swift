@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 extension Machine {
     /// The name of the swap disk `machine create --swap` attaches (the hibernation image's device).
     public static let swapDiskName = "swap"
@@ -18,10 +20,10 @@ extension Machine {
     /// fresh file would give). Disks are never detached: like the swap disk, they persist with the
     /// machine across every power transition.
     ///
-    /// - Throws: ``ConfigurationError`` for a bad name (1–64 of letters, digits, `.`, `_`, `-`), a name in
+    /// - Throws: `EINVAL` for a bad name (1–64 of letters, digits, `.`, `_`, `-`), a name in
     ///   use, a size that is not whole 512-byte sectors or above 64 GiB, or more than 64 disks.
-    public func attachDisk(named name: String, size: UInt64) throws(ConfigurationError) -> BlockDevice {
-        if let problem = blockDevices.problem(name: name, size: size) { throw ConfigurationError(problem) }
+    public func attachDisk(named name: String, size: UInt64) throws(HWKeysError) -> BlockDevice {
+        if let problem = blockDevices.problem(name: name, size: size) { throw .einval(problem) }
         let device = BlockDevice(name: name, size: size, pageSource: diskSource)
         blockDevices.insert(device)
         return device
