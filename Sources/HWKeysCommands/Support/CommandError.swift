@@ -44,7 +44,6 @@ public struct CommandError: Error, Sendable, CustomStringConvertible {
         switch error {
         case let error as CommandError: self = error
         case let fault as X86Fault: self.init(code: fault.mnemonic, message: fault.reason)
-        case let kernel as KernelError: self.init(code: kernel.errno.name, message: kernel.message)
         case let error as HWKeysError:
             self.init(code: error.code.name, message: error.message, exitCode: error.isUsage ? 2 : 1)
         default: self.init(code: "EIO", message: "\(error)")

@@ -6,6 +6,7 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
 import Platform
 import Testing
 import X86
@@ -29,9 +30,9 @@ private final class KeyID1Reprogrammer: PowerParticipant {
         self.probe = probe
     }
 
-    func prepareForSleep(_ state: SleepState) throws(KernelError) {}
+    func prepareForSleep(_ state: SleepState) throws(HWKeysError) {}
 
-    func resumed(from state: SleepState) throws(KernelError) {
+    func resumed(from state: SleepState) throws(HWKeysError) {
         (sawKernelMemory, sawEncryptedFrameRestored) = probe(kernel)
         program(machine, keyID: 1, key: key)
     }
@@ -129,13 +130,13 @@ private func program(_ machine: Machine, keyID: UInt16, key: [UInt8]) {
         let (machine, kernel) = try bootedKernel { $0.swapBytes = 0 }
         #expect(machine.disks.isEmpty)
         #expect(kernel.hibernation == nil)
-        #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
+        #expect(throws: HWKeysError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
     }
 
     @Test func aSwapDiskTooSmallIsENOSPCAndLeavesNoImage() throws {
         let (machine, kernel) = try bootedKernel { $0.swapBytes = 8192 }
         try kernel.add("user", "k", String(repeating: "x", count: 3000))
-        #expect(throws: KernelError(.ENOSPC, "")) { try kernel.prepareForSleep(.hibernate) }
+        #expect(throws: HWKeysError(.ENOSPC, "")) { try kernel.prepareForSleep(.hibernate) }
         #expect(Kernel.hibernationImageState(on: machine) == nil)
     }
 
@@ -150,7 +151,7 @@ private func program(_ machine: Machine, keyID: UInt16, key: [UInt8]) {
         [0xFF].withUnsafeBytes { machine.disk(named: "swap")!.write(header.tableBlock * 4096 + 1, from: $0) }
         let state = try #require(Kernel.hibernationImageState(on: machine))
         let resumed = try Kernel.restore(platform: machine, state: state)
-        #expect(throws: KernelError(.EIO, "")) { try resumed.resumed(from: .hibernate) }
+        #expect(throws: HWKeysError(.EIO, "")) { try resumed.resumed(from: .hibernate) }
     }
 
     @Test func headerParsingRejectsDamage() {
