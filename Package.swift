@@ -111,7 +111,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HWKeysCommandsTests",
-            dependencies: ["HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "X86", "HWCrypto"],
+            dependencies: ["HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "X86", "HWCrypto", "HWKeysBase"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -194,7 +194,7 @@ public struct KeyctlCommand: ParsableCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            if let separator, separator.isEmpty { throw CommandError.usage("the separator must not be empty") }
+            if let separator, separator.isEmpty { throw HWKeysError.usage("the separator must not be empty") }
             let info = try session.kernel().keys.describe(try key.serial(session, process), pid: try process.value())
             var raw = info.raw
             if let first = separator?.first { raw = raw.replacingOccurrences(of: ";", with: String(first)) }
@@ -519,7 +519,7 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             guard let seconds = UInt32(timeout, radix: 10) else {
-                throw CommandError.usage("Unparsable timeout: '\(timeout)'")
+                throw HWKeysError.usage("Unparsable timeout: '\(timeout)'")
             }
             try session.kernel().keys.setTimeout(
                 try key.serial(session, process),
@@ -544,7 +544,7 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             guard let value = KeyID.strtoul(mask), let perm = UInt32(exactly: value) else {
-                throw CommandError.usage("Unparsable permissions: '\(mask)'")
+                throw HWKeysError.usage("Unparsable permissions: '\(mask)'")
             }
             try session.kernel().keys.setPermissions(try key.serial(session, process), perm, pid: try process.value())
             return .silent([("serial", key.json(session, process)), ("perm", .hex(UInt64(perm)))])
@@ -698,13 +698,13 @@ extension KeyctlCommand {
         let data: Data
         if let path {
             guard let contents = FileManager.default.contents(atPath: path) else {
-                throw CommandError.failed("ENOENT", "cannot read \(path)")
+                throw HWKeysError(.ENOENT, "cannot read \(path)")
             }
             data = contents
         } else {
             data = FileHandle.standardInput.readDataToEndOfFile()
         }
-        guard data.count <= 1024 * 1024 else { throw CommandError.failed("E2BIG", "Too much data read on stdin") }
+        guard data.count <= 1024 * 1024 else { throw HWKeysError(.E2BIG, "Too much data read on stdin") }
         return SecretBytes(data)
     }
 
@@ -712,7 +712,7 @@ extension KeyctlCommand {
     static func id(_ text: String, _ what: String) throws -> UInt32? {
         if text == "-1" { return nil }
         guard let value = KeyID.strtoul(text), let id = UInt32(exactly: value), id != UInt32.max else {
-            throw CommandError.usage("Unparsable \(what): '\(text)'")
+            throw HWKeysError.usage("Unparsable \(what): '\(text)'")
         }
         return id
     }
