@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Kernel
+import KernelInterfaces
 import Platform
 
 /// Emulated cost of bringing IWKey back per Key Locker mode (spec.md §7): after S3 resume on every CPU, and

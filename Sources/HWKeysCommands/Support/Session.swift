@@ -7,6 +7,7 @@
 import Foundation
 import HWKeysStore
 import Kernel
+import KernelInterfaces
 import Platform
 
 /// One CLI invocation's view of the state file: opens the store on first use, loads the named machine on
@@ -311,11 +312,11 @@ public final class Session {
                 update.writePage(Int(frame), in: PageSpace.dram, bytes: Data(page))
             }
         }
-        for disk in machine.disks {
+        for disk in machine.emulatedDisks {
             let dirty = disk.dirtyBlocks
             guard createdPending || !dirty.isEmpty else { continue }
             // Declaring an existing space with the same block size changes nothing.
-            update.declarePageSpace(PageSpace.disk(disk.name), pageSize: BlockDevice.blockSize)
+            update.declarePageSpace(PageSpace.disk(disk.name), pageSize: EmulatedDisk.blockSize)
             for index in dirty {
                 disk.withBlock(index) { block in
                     update.writePage(index, in: PageSpace.disk(disk.name), bytes: Data(block))
@@ -324,7 +325,7 @@ public final class Session {
         }
         revision = try store.commit(update)
         machine.dram.clearDirty()
-        for disk in machine.disks { disk.clearDirty() }
+        for disk in machine.emulatedDisks { disk.clearDirty() }
         createdPending = false
         replacePending = false
         kernelStopped = false

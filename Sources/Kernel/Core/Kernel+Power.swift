@@ -4,14 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-import Platform
+import KernelInterfaces
 import X86
-
-/// A sleep state the kernel can put the platform into (ACPI S3, S4).
-public enum SleepState: String, Sendable, Codable {
-    case suspendToRAM = "S3"
-    case hibernate = "S4"
-}
 
 /// A subsystem with a say in suspend and resume (MKTME refuses unsafe S3, Key Locker restores IWKey).
 public protocol PowerParticipant: AnyObject {

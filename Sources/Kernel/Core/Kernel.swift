@@ -6,7 +6,7 @@
 
 import Foundation
 import HWCrypto
-import Platform
+import KernelInterfaces
 import X86
 
 /// The modelled operating system: the part of Linux that the MKTME and Key Locker threads designed and
@@ -30,6 +30,9 @@ public final class Kernel {
     public let keyIDLayout: KeyIDLayout
     /// Whether TME was found locked and enabled at boot.
     public let tmeActive: Bool
+    /// Whether the kernel runs in a virtual machine: CPUID.1:ECX[31] (hypervisor present) on the boot CPU,
+    /// as Linux sets `X86_FEATURE_HYPERVISOR`. Read from the hardware at every boot and restore.
+    public let runsUnderHypervisor: Bool
 
     /// The kernel log.
     public internal(set) var log = DmesgLog()
@@ -124,6 +127,8 @@ public final class Kernel {
         self.keyIDLayout = layout
         self.tmeActive = tmeActive
         self.processors = platform.cpus
+        let features = processors.first?.cpuid(leaf: CPUIDLeaf.versionInformation, subleaf: 0)
+        self.runsUnderHypervisor = (features?.ecx ?? 0) & CPUIDBit.hypervisorECX != 0
         self.onlineCPUs = Array(repeating: true, count: processors.count)
         self.pages = PageAllocator(memoryBytes: platform.memoryMap.last?.upperBound ?? 0)
     }

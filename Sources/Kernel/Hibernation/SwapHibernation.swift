@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
-import Platform
+import KernelInterfaces
 
 /// Hibernation to the swap disk (spec.md §4, S4; docs/hibernation.md), in the manner of Linux's swsusp.
 ///
@@ -15,7 +15,7 @@ import Platform
 /// volumes — addresses and counters, no secrets) goes into the image too, so an S4 followed by a power loss
 /// still resumes, as Linux resumes from `resume=` at the next boot.
 ///
-/// Layout, in 4 KiB blocks of the swap disk:
+/// Layout, in 4 KiB blocks (pages, as swsusp writes them) of the swap disk:
 ///
 /// | block | contents |
 /// |---|---|
@@ -29,16 +29,16 @@ import Platform
 /// until reused — plaintext of the memory the kernel had when it hibernated.
 final class SwapHibernation: HibernationImage {
     /// The disk hibernation uses (`machine create --swap`).
-    static let diskName = Machine.swapDiskName
+    static let diskName = "swap"
     static let magic: [UInt8] = Array("HWKEYS-S1SUSPEND".utf8)
     static let version: UInt32 = 1
-    static let blockSize = BlockDevice.blockSize
+    static let blockSize = PageAllocator.pageSize
     static let tableEntrySize = 16
 
     unowned let kernel: Kernel
-    let disk: BlockDevice
+    let disk: any BlockDevice
 
-    init(kernel: Kernel, disk: BlockDevice) {
+    init(kernel: Kernel, disk: any BlockDevice) {
         self.kernel = kernel
         self.disk = disk
     }
@@ -205,10 +205,10 @@ final class SwapHibernation: HibernationImage {
     }
 
     /// Whole 4 KiB blocks on `disk`.
-    static func diskBlocks(_ disk: BlockDevice) -> Int { Int(disk.size / UInt64(blockSize)) }
+    static func diskBlocks(_ disk: any BlockDevice) -> Int { Int(disk.size / UInt64(blockSize)) }
 
     /// The valid image header on `disk`, if any.
-    static func header(on disk: BlockDevice) -> Header? {
+    static func header(on disk: any BlockDevice) -> Header? {
         guard disk.size >= UInt64(blockSize) else { return nil }
         var bytes = [UInt8](repeating: 0, count: blockSize)
         bytes.withUnsafeMutableBytes { disk.read(0, into: $0) }
@@ -216,7 +216,7 @@ final class SwapHibernation: HibernationImage {
     }
 
     /// Zeroes the header block (the image is no longer valid; its data blocks stay on the disk).
-    static func discard(on disk: BlockDevice) {
+    static func discard(on disk: any BlockDevice) {
         guard disk.size >= UInt64(blockSize), header(on: disk) != nil else { return }
         [UInt8](repeating: 0, count: blockSize).withUnsafeBytes { disk.write(0, from: $0) }
     }

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import KernelInterfaces
 import X86
 
 /// How a machine is built: topology, memory, firmware settings and which CPU features exist
@@ -188,7 +189,7 @@ extension MachineConfiguration {
         guard (0...(1 << 22)).contains(cacheLines) else { throw ConfigurationError("cache-lines must be 0…4194304") }
         guard klRestrictions.rawValue & ~0x7 == 0 else { throw ConfigurationError("unknown Key Locker restriction") }
         if let swapBytes {
-            guard swapBytes % 4096 == 0, swapBytes <= BlockDeviceSet.maximumSize else {
+            guard swapBytes % 4096 == 0, swapBytes <= DiskLimits.maximumSize else {
                 throw ConfigurationError("swap must be 0 or whole 4 KiB blocks, at most 64 GiB")
             }
         }
