@@ -22,11 +22,11 @@ import X86
         config.swapBytes = 0
         config.bootKernel = false
         let machine = try Machine.create(configuration: config)
-        let swap = RAMDisk(name: "swap", size: 8 << 20)
+        let swap = RAMDisk(name: "ram0", size: 8 << 20)
         let platform = InterfaceOnlyPlatform(machine, disks: [swap])
-        let kernel = try Kernel.boot(platform: platform, commandLine: "")
+        let kernel = try Kernel.boot(platform: platform, commandLine: "resume=ram0")
         #expect(kernel.platform === platform)
-        #expect(kernel.hibernation != nil)
+        #expect(kernel.resumeDevice == "ram0" && kernel.hibernation != nil)
 
         let serial = try kernel.add("user", "k", "payload on a RAM disk")
         try kernel.crypt.create("vol", size: 8192, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
@@ -42,10 +42,10 @@ import X86
         #expect(Array(swap.bytes[0..<16]) == Array("HWKEYS-S1SUSPEND".utf8))
         #expect(contains(swap.bytes, Array("payload on a RAM disk".utf8)))
         try machine.power(.on)
-        let resumed = try #require(try Kernel.resumeFromHibernation(platform: platform))
+        let resumed = try #require(try Kernel.resumeFromHibernation(platform: platform, commandLine: "resume=ram0"))
         #expect(try resumed.keys.read(serial, pid: shell).text == "payload on a RAM disk")
         #expect(try resumed.crypt.read("vol", offset: 512, count: data.count, as: shell) == data)
-        #expect(Kernel.hibernationImageState(on: platform) == nil)
+        #expect(Kernel.hibernationImageState(on: platform, commandLine: "resume=ram0") == nil)
     }
 
     @Test func aPlatformWithoutStorageHasNoDisksToGive() throws {

@@ -156,7 +156,10 @@ public final class Session {
         kernelInstance = nil
         pendingKernelState = nil
         guard machine.configuration.bootKernel else { return }
-        kernelInstance = try Kernel.boot(platform: machine, commandLine: machine.configuration.kernelCommandLine)
+        kernelInstance = try Kernel.boot(
+            platform: machine,
+            commandLine: machine.configuration.effectiveKernelCommandLine
+        )
         kernelStopped = false
     }
 
@@ -254,14 +257,16 @@ public final class Session {
         kernelInstance = nil
         pendingKernelState = nil
         guard machine.configuration.bootKernel else { return }
+        // The booting kernel looks for the image on its `resume=` device.
+        let commandLine = machine.configuration.effectiveKernelCommandLine
         do {
-            if let resumed = try Kernel.resumeFromHibernation(platform: machine) {
+            if let resumed = try Kernel.resumeFromHibernation(platform: machine, commandLine: commandLine) {
                 kernelInstance = resumed
                 kernelStopped = false
                 return
             }
         } catch {
-            Kernel.discardHibernationImage(on: machine)
+            Kernel.discardHibernationImage(on: machine, commandLine: commandLine)
             try machine.power(.reset)
             try bootKernelIfConfigured(machine)
             kernelInstance?.printk("PM", "Failed to load the hibernation image, recovering with a fresh boot: \(error)")

@@ -21,7 +21,12 @@ extension Kernel {
     /// S3) and the log records it.
     public func prepareForSleep(_ state: SleepState) throws(KernelError) {
         if state == .hibernate, hibernation == nil {
-            throw KernelError(.EOPNOTSUPP, "hibernation needs a swap device for the image")
+            guard let name = resumeDevice else {
+                throw KernelError(.EOPNOTSUPP, "hibernation needs a swap device for the image (resume=)")
+            }
+            // Linux's swsusp_write() → get_swap_writer() logs this when the resume device is missing.
+            printk("PM", "Cannot find swap device, try swapon -a")
+            throw KernelError(.EOPNOTSUPP, "hibernation needs a swap device: resume=\(name) names no disk")
         }
         for participant in powerParticipants { try participant.prepareForSleep(state) }
         if state == .hibernate { try hibernation?.write() }

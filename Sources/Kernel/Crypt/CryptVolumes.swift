@@ -185,10 +185,10 @@ public final class CryptVolumes: KeyLockerUser {
         }
         // The disk name rules are the volume name rules; ask before anything changes.
         if let problem = DiskLimits.nameProblem(name) { throw .einval(problem) }
-        // The swap device is found by its name: a volume of that name (possible with `--swap 0`) would
-        // be overwritten by the next hibernation image.
-        guard name != SwapHibernation.diskName else {
-            throw .einval("'\(SwapHibernation.diskName)' is reserved for the swap device")
+        // The swap device is found by the name `resume=` gives (even when no such disk exists yet): a
+        // volume of that name would be overwritten by the next hibernation image.
+        guard name != kernel.resumeDevice else {
+            throw .einval("'\(name)' is reserved for the swap device (resume=)")
         }
 
         let material = try prepareKeyMaterial(cipher: cipher, key: key)

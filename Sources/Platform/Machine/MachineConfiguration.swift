@@ -78,7 +78,8 @@ public struct MachineConfiguration: Hashable, Sendable {
 
     /// Whether power-on boots the modelled kernel. [on]
     public var bootKernel: Bool = true
-    /// The kernel command line, e.g. `mktme.api=rfc-v2 mktme_savekeys keylocker.policy=boot`.
+    /// The kernel command line, e.g. `mktme.api=rfc-v2 mktme_savekeys keylocker.policy=boot`. Kernels boot
+    /// with ``effectiveKernelCommandLine`` (this line plus the swap disk's `resume=`).
     public var kernelCommandLine: String = ""
 
     public init() {}

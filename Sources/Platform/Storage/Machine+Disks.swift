@@ -7,7 +7,8 @@
 import KernelInterfaces
 
 extension Machine {
-    /// The name of the swap disk `machine create --swap` attaches (the hibernation image's device).
+    /// The name of the swap disk `machine create --swap` attaches (the hibernation image's device; the
+    /// kernel finds it through `resume=`, see ``MachineConfiguration/effectiveKernelCommandLine``).
     public static let swapDiskName = "swap"
 
     /// Every disk, in name order (what the debug monitor and the state file see).

@@ -117,3 +117,20 @@ final class InterfaceOnlyPlatform: KernelPlatform {
         return disk
     }
 }
+
+/// The kernel state `state` (``Kernel/encodeState()``) as a hwkeys without `resume=` saved it: image
+/// version 1, no `resumeDevice`, and the command line without the `resume=swap` the bootloader adds now.
+/// Padded with spaces (JSON whitespace) to its old length, so it fits the place of the original in a
+/// hibernation image.
+func legacyKernelState(_ state: Data) throws -> Data {
+    var text = String(decoding: state, as: UTF8.self)
+    // Sorted keys: the top-level `version` is the object's last key, `resumeDevice` appears only there.
+    guard text.hasSuffix(",\"version\":2}") else { throw CocoaError(.coderInvalidValue) }
+    text = String(text.dropLast(",\"version\":2}".count)) + ",\"version\":1}"
+    text = text.replacingOccurrences(of: "\"resumeDevice\":\"swap\",", with: "")
+    text = text.replacingOccurrences(of: " resume=swap\",", with: "\",")
+    text = text.replacingOccurrences(of: "\"commandLine\":\"resume=swap\",", with: "\"commandLine\":\"\",")
+    let bytes = Array(text.utf8)
+    precondition(bytes.count <= state.count)
+    return Data(bytes + [UInt8](repeating: 0x20, count: state.count - bytes.count))
+}
