@@ -8,8 +8,9 @@
 
 import PackageDescription
 
-// Layers look only down (design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel} → Platform →
-// {X86, HWCrypto} → CAESNI. Core modules (X86, HWCrypto, Platform, Kernel) carry no server dependency.
+// Layers look only down (design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel, Platform}; Kernel →
+// KernelInterfaces ← Platform (the kernel never imports Platform); below them {X86, HWCrypto} → CAESNI.
+// Core modules (X86, HWCrypto, KernelInterfaces, Platform, Kernel) carry no server dependency.
 let swiftSettings: [SwiftSetting] = [
     // SE-0335: spell existential types `any P`.
     .enableUpcomingFeature("ExistentialAny"),
@@ -24,6 +25,7 @@ let package = Package(
         .executable(name: "hwkeys", targets: ["hwkeys"]),
         .library(name: "HWCrypto", targets: ["HWCrypto"]),
         .library(name: "X86", targets: ["X86"]),
+        .library(name: "KernelInterfaces", targets: ["KernelInterfaces"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "Kernel", targets: ["Kernel"]),
         .library(name: "HWKeysStore", targets: ["HWKeysStore"]),
@@ -51,8 +53,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "X86", swiftSettings: swiftSettings),
-        .target(name: "Platform", dependencies: ["X86", "HWCrypto"], swiftSettings: swiftSettings),
-        .target(name: "Kernel", dependencies: ["Platform", "X86", "HWCrypto"], swiftSettings: swiftSettings),
+        // What the kernel needs from a platform (KernelPlatform, BlockDevice): bare metal or, later, a VM.
+        .target(name: "KernelInterfaces", dependencies: ["X86"], swiftSettings: swiftSettings),
+        .target(name: "Platform", dependencies: ["KernelInterfaces", "X86", "HWCrypto"], swiftSettings: swiftSettings),
+        .target(name: "Kernel", dependencies: ["KernelInterfaces", "X86", "HWCrypto"], swiftSettings: swiftSettings),
         .target(
             name: "HWKeysStore",
             dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
@@ -61,7 +65,7 @@ let package = Package(
         .target(
             name: "HWKeysCommands",
             dependencies: [
-                "HWKeysStore", "Kernel", "Platform", "X86", "HWCrypto",
+                "HWKeysStore", "Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -87,14 +91,16 @@ let package = Package(
         ),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Kernel", "Platform", "X86", "HWCrypto"],
+            dependencies: ["Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HWKeysStoreTests", dependencies: ["HWKeysStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HWKeysCommandsTests",
-            dependencies: ["HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "X86", "HWCrypto"],
+            dependencies: [
+                "HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "KernelInterfaces", "X86", "HWCrypto",
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -6,6 +6,7 @@
 
 import ArgumentParser
 import Kernel
+import KernelInterfaces
 import Platform
 
 /// `--pid P` [100]: the process a command acts as.

@@ -4,14 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-import Platform
+import KernelInterfaces
 import X86
-
-/// A sleep state the kernel can put the platform into (ACPI S3, S4).
-public enum SleepState: String, Sendable, Codable {
-    case suspendToRAM = "S3"
-    case hibernate = "S4"
-}
 
 /// A subsystem with a say in suspend and resume (MKTME refuses unsafe S3, Key Locker restores IWKey).
 public protocol PowerParticipant: AnyObject {
@@ -27,7 +21,12 @@ extension Kernel {
     /// S3) and the log records it.
     public func prepareForSleep(_ state: SleepState) throws(KernelError) {
         if state == .hibernate, hibernation == nil {
-            throw KernelError(.EOPNOTSUPP, "hibernation needs a swap device for the image")
+            guard let name = resumeDevice else {
+                throw KernelError(.EOPNOTSUPP, "hibernation needs a swap device for the image (resume=)")
+            }
+            // Linux's swsusp_write() → get_swap_writer() logs this when the resume device is missing.
+            printk("PM", "Cannot find swap device, try swapon -a")
+            throw KernelError(.EOPNOTSUPP, "hibernation needs a swap device: resume=\(name) names no disk")
         }
         for participant in powerParticipants { try participant.prepareForSleep(state) }
         if state == .hibernate { try hibernation?.write() }

@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import KernelInterfaces
 import X86
 
 extension CryptVolumes {
@@ -102,7 +102,7 @@ extension CryptVolumes {
     // MARK: The sector path
 
     /// The open volume and its disk, after the checks every I/O makes.
-    private func prepareIO(_ name: String, as pid: Int32) throws(KernelError) -> (Volume, BlockDevice) {
+    private func prepareIO(_ name: String, as pid: Int32) throws(KernelError) -> (Volume, any BlockDevice) {
         try requireAdmin(pid)
         let volume = try self.volume(name)
         guard volume.isOpen else {
@@ -136,7 +136,7 @@ extension CryptVolumes {
     /// Reads whole sectors from the disk and decrypts them into `buffer`.
     private func readSectors(
         _ volume: Volume,
-        _ disk: BlockDevice,
+        _ disk: any BlockDevice,
         first: UInt64,
         into buffer: UnsafeMutableRawBufferPointer
     ) throws(KernelError) {

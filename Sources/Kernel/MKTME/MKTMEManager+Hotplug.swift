@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-import Platform
+import KernelInterfaces
 import X86
 
 /// CPU hotplug (spec.md §6; RFC v2 12/13 `mktme_cpu_teardown`/`mktme_cpu_online`).

@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import KernelInterfaces
 import X86
 
 /// Programming KeyIDs: PCONFIG MKTME_KEY_PROGRAM on every package through its lead CPU (spec.md §6;

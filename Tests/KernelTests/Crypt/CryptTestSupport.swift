@@ -6,6 +6,7 @@
 
 import Foundation
 import HWCrypto
+import KernelInterfaces
 import Platform
 import Testing
 import X86

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import KernelInterfaces
 import Platform
 import Testing
 import X86
