@@ -8,8 +8,9 @@
 
 import PackageDescription
 
-// Layers look only down (design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel} → Platform →
-// {X86, HWCrypto} → CAESNI. Core modules (X86, HWCrypto, Platform, Kernel) carry no server dependency.
+// Layers look only down (design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel, Platform}; Kernel →
+// KernelInterfaces ← Platform (the kernel never imports Platform); below them {X86, HWCrypto} → CAESNI.
+// Core modules (X86, HWCrypto, KernelInterfaces, Platform, Kernel) carry no server dependency.
 let swiftSettings: [SwiftSetting] = [
     // SE-0335: spell existential types `any P`.
     .enableUpcomingFeature("ExistentialAny"),
@@ -25,6 +26,7 @@ let package = Package(
         .library(name: "HWKeysBase", targets: ["HWKeysBase"]),
         .library(name: "HWCrypto", targets: ["HWCrypto"]),
         .library(name: "X86", targets: ["X86"]),
+        .library(name: "KernelInterfaces", targets: ["KernelInterfaces"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "Kernel", targets: ["Kernel"]),
         .library(name: "HWKeysStore", targets: ["HWKeysStore"]),
@@ -54,10 +56,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "X86", dependencies: ["HWKeysBase"], swiftSettings: swiftSettings),
-        .target(name: "Platform", dependencies: ["HWKeysBase", "X86", "HWCrypto"], swiftSettings: swiftSettings),
+        // What the kernel needs from a platform (KernelPlatform, BlockDevice): bare metal or, later, a VM.
+        .target(name: "KernelInterfaces", dependencies: ["HWKeysBase", "X86"], swiftSettings: swiftSettings),
+        .target(
+            name: "Platform",
+            dependencies: ["HWKeysBase", "KernelInterfaces", "X86", "HWCrypto"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Kernel",
-            dependencies: ["HWKeysBase", "Platform", "X86", "HWCrypto"],
+            dependencies: ["HWKeysBase", "KernelInterfaces", "X86", "HWCrypto"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -68,7 +76,7 @@ let package = Package(
         .target(
             name: "HWKeysCommands",
             dependencies: [
-                "HWKeysBase", "HWKeysStore", "Kernel", "Platform", "X86", "HWCrypto",
+                "HWKeysBase", "HWKeysStore", "Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -100,7 +108,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Kernel", "Platform", "X86", "HWCrypto", "HWKeysBase"],
+            dependencies: ["Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto", "HWKeysBase"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
@@ -111,7 +119,11 @@ let package = Package(
         ),
         .testTarget(
             name: "HWKeysCommandsTests",
-            dependencies: ["HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "X86", "HWCrypto", "HWKeysBase"],
+            dependencies: [
+                "HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "KernelInterfaces", "X86", "HWCrypto",
+                "HWKeysBase",
+            ],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -16,8 +16,19 @@ public struct MachineRevision: Sendable, Hashable {
     /// The machine's row id. `AUTOINCREMENT` guarantees ids are never reused, so a replaced machine
     /// never matches a revision of its predecessor.
     let machineID: Int64
-    /// Raised by one on every commit.
+    /// Raised by one on every commit (see ``generation(after:)``).
     let generation: Int64
+
+    /// The generation a commit gives a machine stored at `generation`: one more, wrapping from
+    /// `Int64.max` to 1 (never trapping, whatever a damaged or crafted file holds; a value below 1
+    /// also restarts at 1, as the schema allows only 1 and above).
+    ///
+    /// Wrapping rather than saturating keeps every commit visible: a process comparing the revision
+    /// it loaded with the stored one sees a difference after any commit, unless exactly 2^63 − 1
+    /// commits happened in between. A saturated counter would stop changing at `Int64.max`.
+    static func generation(after generation: Int64) -> Int64 {
+        (1..<Int64.max).contains(generation) ? generation + 1 : 1
+    }
 }
 
 /// What `machine list` shows about a stored machine.

@@ -6,6 +6,7 @@
 
 import Foundation
 import GRDB
+import Synchronization
 
 /// The state file's identity and schema (docs/state-file.md).
 enum Schema {
@@ -75,6 +76,64 @@ enum Schema {
         }
         return migrator
     }()
+}
+
+// MARK: - Shape
+
+extension Schema {
+    /// The schema a state file has after some of the migrations: its tables, indexes, triggers and
+    /// views as `sqlite_master` records them, and its format version. A file whose shape differs from
+    /// the one its recorded migrations make was changed outside hwkeys.
+    struct Shape: Sendable {
+        /// One row of `sqlite_master`.
+        struct Entry: Hashable, Sendable {
+            let type: String
+            let name: String
+            let table: String
+            /// The `CREATE` statement, as SQLite keeps it.
+            let sql: String?
+        }
+
+        let entries: Set<Entry>
+        let formatVersion: Int
+
+        /// The entries of a database, without SQLite's own (`sqlite_sequence`, automatic indexes) and
+        /// without the table `grdb_migrations` itself: GRDB defines it, and its rows are checked apart.
+        static func entries(_ db: Database) throws -> Set<Entry> {
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT type, name, tbl_name, sql FROM sqlite_master
+                    WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+                        AND NOT (type = 'table' AND name = 'grdb_migrations')
+                    """
+            )
+            return Set(
+                try rows.map { row in
+                    Entry(
+                        type: try row.decode(atIndex: 0),
+                        name: try row.decode(atIndex: 1),
+                        table: try row.decode(atIndex: 2),
+                        sql: try row.decode(atIndex: 3)
+                    )
+                }
+            )
+        }
+
+        /// The shape the migrations up to `identifier` give an empty database (made once in memory).
+        static func after(_ identifier: String) throws -> Shape {
+            if let shape = cache.withLock({ $0[identifier] }) { return shape }
+            let queue = try DatabaseQueue()
+            try migrator.migrate(queue, upTo: identifier)
+            let shape = try queue.read { db in
+                Shape(entries: try entries(db), formatVersion: try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0)
+            }
+            cache.withLock { $0[identifier] = shape }
+            return shape
+        }
+
+        private static let cache = Mutex<[String: Shape]>([:])
+    }
 }
 
 // MARK: - Records

@@ -10,7 +10,8 @@ import HWKeysBase
 
 extension StateStore {
     /// Commits an update in one SQLite transaction: all of it, or (on any error, or if the process dies
-    /// on the way) none of it.
+    /// on the way) none of it. Called inside ``withWriteTransaction(_:)`` on the same thread, it applies
+    /// the update in a savepoint of that transaction, which makes it durable when it ends.
     ///
     /// Changes apply in this order: create, replace or modify the machine (modifying raises its
     /// revision); the configuration; dropped page spaces; declared page spaces; components; pages, in
@@ -96,7 +97,7 @@ extension StateStore {
             if let expected, expected != MachineRevision(machineID: id, generation: current.generation) {
                 throw HWKeysError.staleRevision(update.machine)
             }
-            current.generation += 1
+            current.generation = MachineRevision.generation(after: current.generation)
             if let configuration = update.configuration { current.configuration = configuration }
             try current.update(db)
             machine = current

@@ -22,8 +22,10 @@ extension StateStore {
     /// `path`. An existing file's mode is left alone (see ``isAccessibleToOthers``).
     ///
     /// Before SQLite sees an existing file, its header is checked: the SQLite magic, the hwkeys
-    /// application id (`0x48574B53`, "HWKS") and the format version. A file that fails a check is
-    /// refused and never modified. A file of an older format is migrated.
+    /// application id (`0x48574B53`, "HWKS") and the format version. Then, reading only, its schema:
+    /// the migrations it records must be ones hwkeys applied in order, and its tables, indexes and
+    /// triggers exactly what those migrations make. A file that fails a check is refused and never
+    /// modified. A file of an older format is migrated.
     ///
     /// - Parameters:
     ///   - path: The state file, typically `./hwkeys.sqlite`.
@@ -32,8 +34,9 @@ extension StateStore {
     /// - Returns: The open store.
     /// - Throws: `HWKeysError` with code `ENOENT` (no file and `createIfMissing` is false, or a missing
     ///   directory), `EISDIR` (a directory), `EACCES` (permission denied), `ENOEXEC` (an empty file, not
-    ///   a regular file, or another application's SQLite database), `EIO` (not an SQLite database, or
-    ///   damaged), `EOPNOTSUPP` (written by a newer hwkeys), or `EBUSY` (locked past the timeout).
+    ///   a regular file, or another application's SQLite database), `EIO` (not an SQLite database,
+    ///   damaged, or a schema that no hwkeys made), `EOPNOTSUPP` (written by a newer hwkeys), or `EBUSY`
+    ///   (locked past the timeout).
     public static func open(
         atPath path: String,
         createIfMissing: Bool = true,
@@ -50,21 +53,27 @@ extension StateStore {
         }
         try checkHeader(ofFileAt: path, info: info)
 
+        let connection = ConnectionState(busyTimeout: busyTimeout)
         let queue: DatabaseQueue
         do {
-            queue = try DatabaseQueue(path: path, configuration: configuration(busyTimeout: busyTimeout))
+            queue = try DatabaseQueue(path: path, configuration: configuration(connection))
         } catch {
-            throw .wrapping(error, path: path)
+            throw connection.storeError(error, path: path)
         }
-        if try needsMigration(queue, path: path) {
+        if try needsMigration(queue, connection, path: path) {
             do {
                 try Schema.migrator.migrate(queue)
             } catch {
-                throw .wrapping(error, path: path)
+                // Another process may have migrated the file first (GRDB decides what to run before it
+                // takes the write lock); then the file is current and this failure is moot.
+                guard try needsMigration(queue, connection, path: path) == false else {
+                    throw connection.storeError(error, path: path)
+                }
             }
         }
         return StateStore(
             writer: queue,
+            connection: connection,
             path: path,
             wasCreated: created,
             isAccessibleToOthers: info.st_mode & 0o077 != 0
@@ -72,11 +81,9 @@ extension StateStore {
     }
 
     /// The connection settings every store uses.
-    static func configuration(busyTimeout: Duration) -> Configuration {
+    static func configuration(_ connection: ConnectionState) -> Configuration {
         var config = Configuration()
-        let (seconds, attoseconds) = busyTimeout.components
-        let timeout = Double(seconds) + Double(attoseconds) * 1e-18
-        config.busyMode = timeout > 0 ? .timeout(timeout) : .immediateError
+        config.busyMode = .callback { attempt in connection.handleBusy(attempt: attempt) }
         config.label = "hwkeys.state"
         config.prepareDatabase { db in
             // Overwrite deleted cells with zeros when it costs no extra I/O, so replaced pages and
@@ -101,8 +108,9 @@ extension StateStore {
         close(fd)
         guard modeSet == 0 else { throw .system(modeSet, "cannot set the mode of state file", path) }
 
+        let connection = ConnectionState(busyTimeout: busyTimeout)
         do {
-            let queue = try DatabaseQueue(path: temporary, configuration: configuration(busyTimeout: busyTimeout))
+            let queue = try DatabaseQueue(path: temporary, configuration: configuration(connection))
             try queue.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA page_size = \(Schema.sqlitePageSize)")
                 try db.execute(sql: "PRAGMA journal_mode = DELETE")
@@ -110,7 +118,7 @@ extension StateStore {
             try Schema.migrator.migrate(queue)
             try queue.close()
         } catch {
-            throw .wrapping(error, path: path)
+            throw connection.storeError(error, path: path)
         }
 
         // link(2) never replaces an existing file: if another process created the file meanwhile, use theirs.
@@ -179,7 +187,18 @@ extension StateStore {
     }
 
     /// Checks the schema through SQLite (reading only) and tells whether migrations remain to apply.
-    private static func needsMigration(_ queue: DatabaseQueue, path: String) throws(HWKeysError) -> Bool {
+    ///
+    /// Only a file that really is an older hwkeys format is migrated: its recorded migrations must be
+    /// the first few hwkeys registered (hwkeys applies them in order, each in one transaction), and its
+    /// format version and schema exactly what those migrations make. Anything else with the hwkeys
+    /// application id was damaged or altered outside hwkeys, and is refused (`EIO`) before anything
+    /// writes to it: migrating it would fail part-way, or work on tables whose constraints or triggers
+    /// are not the ones the store relies on.
+    private static func needsMigration(
+        _ queue: DatabaseQueue,
+        _ connection: ConnectionState,
+        path: String
+    ) throws(HWKeysError) -> Bool {
         do {
             return try queue.read { db in
                 let applicationID = UInt32(bitPattern: try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0)
@@ -198,10 +217,38 @@ extension StateStore {
                         .subtracting(Schema.migrator.migrations).sorted()
                     throw HWKeysError.newerFormat(path, detail: "unknown migrations \(unknown.joined(separator: ", "))")
                 }
-                return try !Schema.migrator.hasCompletedMigrations(db)
+                let known = Schema.migrator.migrations
+                let applied = try Schema.migrator.appliedMigrations(db)
+                guard let last = applied.last else {
+                    throw HWKeysError.inconsistentSchema(path, detail: "it records no migrations")
+                }
+                guard applied.elementsEqual(known.prefix(applied.count)) else {
+                    throw HWKeysError.inconsistentSchema(
+                        path,
+                        detail: "it records migrations \(applied.joined(separator: ", ")), not the first of "
+                            + known.joined(separator: ", ")
+                    )
+                }
+                let expected = try Schema.Shape.after(last)
+                guard version == expected.formatVersion else {
+                    throw HWKeysError.inconsistentSchema(
+                        path,
+                        detail: "format version \(version), but migration \(last) makes \(expected.formatVersion)"
+                    )
+                }
+                let shape = try Schema.Shape.entries(db)
+                guard shape == expected.entries else {
+                    let changed = shape.symmetricDifference(expected.entries).map { "\($0.type) \($0.name)" }
+                    throw HWKeysError.inconsistentSchema(
+                        path,
+                        detail: "its schema is not the one migration \(last) makes (differs in "
+                            + Set(changed).sorted().joined(separator: ", ") + ")"
+                    )
+                }
+                return applied.count < known.count
             }
         } catch {
-            throw .wrapping(error, path: path)
+            throw connection.storeError(error, path: path)
         }
     }
 

@@ -16,8 +16,11 @@ import HWKeysBase
 /// page size; an update commits entirely or not at all (one SQLite transaction, also across a killed
 /// process); all-zero pages are never stored.
 ///
-/// Open one store per file per process (GRDB's rule: connect to a database file only once). Access is
-/// serial; another hwkeys process on the same file waits up to the busy timeout for its turn.
+/// Open one store per file per process (GRDB's rule: connect to a database file only once). Access
+/// through one store is serial. Writers of one file take turns: ``withWriteTransaction(_:)`` and
+/// ``commit(_:)`` take the file's write lock at their start and wait up to the busy timeout for
+/// another process's writer. Readers (``withReadTransaction(_:)`` and the single reads) write nothing
+/// and wait for a committing writer rather than fail.
 ///
 /// See `docs/state-file.md` for the schema, the transaction model and the file mode.
 public struct StateStore: Sendable {
@@ -28,6 +31,9 @@ public struct StateStore: Sendable {
     }
 
     let writer: any DatabaseWriter
+
+    /// The connection's busy timeout and open transaction, shared by every copy of the store.
+    let connection: ConnectionState
 
     /// The state file's path, or `nil` for an in-memory store.
     public let path: String?
@@ -41,8 +47,15 @@ public struct StateStore: Sendable {
 
     var testHooks = TestHooks()
 
-    init(writer: any DatabaseWriter, path: String?, wasCreated: Bool, isAccessibleToOthers: Bool) {
+    init(
+        writer: any DatabaseWriter,
+        connection: ConnectionState,
+        path: String?,
+        wasCreated: Bool,
+        isAccessibleToOthers: Bool
+    ) {
         self.writer = writer
+        self.connection = connection
         self.path = path
         self.wasCreated = wasCreated
         self.isAccessibleToOthers = isAccessibleToOthers
@@ -52,10 +65,17 @@ public struct StateStore: Sendable {
     ///
     /// - Throws: `HWKeysError` if SQLite cannot set up the schema.
     public static func inMemory() throws(HWKeysError) -> StateStore {
+        let connection = ConnectionState(busyTimeout: .zero)
         do {
-            let queue = try DatabaseQueue(configuration: configuration(busyTimeout: .zero))
+            let queue = try DatabaseQueue(configuration: configuration(connection))
             try Schema.migrator.migrate(queue)
-            return StateStore(writer: queue, path: nil, wasCreated: true, isAccessibleToOthers: false)
+            return StateStore(
+                writer: queue,
+                connection: connection,
+                path: nil,
+                wasCreated: true,
+                isAccessibleToOthers: false
+            )
         } catch {
             throw HWKeysError.wrapping(error, path: nil)
         }
@@ -94,13 +114,14 @@ public struct StateStore: Sendable {
             else {
                 throw HWKeysError.machineNotFound(name)
             }
+            // Decoding throws (never traps) on a value of the wrong type in a damaged file.
             var components: [String: Data] = [:]
             for row in try Row.fetchAll(
                 db,
                 sql: "SELECT name, bytes FROM component WHERE machineId = ?",
                 arguments: [id]
             ) {
-                components[row["name"]] = row["bytes"]
+                components[try row.decode(atIndex: 0)] = try row.decode(atIndex: 1)
             }
             var spaces: [String: Int] = [:]
             for row in try Row.fetchAll(
@@ -108,7 +129,7 @@ public struct StateStore: Sendable {
                 sql: "SELECT name, pageSize FROM pageSpace WHERE machineId = ?",
                 arguments: [id]
             ) {
-                spaces[row["name"]] = row["pageSize"]
+                spaces[try row.decode(atIndex: 0)] = try row.decode(atIndex: 1)
             }
             return MachineImage(
                 name: machine.name,
@@ -132,9 +153,9 @@ public struct StateStore: Sendable {
     /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
     public func page(_ index: Int, in space: String, of machine: String) throws(HWKeysError) -> Data? {
-        // One statement in SQLite's autocommit mode is its own read transaction: cheaper than GRDB's
-        // `read`, which wraps the statement in BEGIN/COMMIT and query_only toggles, and as consistent.
-        try unsafeRead { db in
+        // One statement in SQLite's autocommit mode is its own read transaction: cheaper than a
+        // BEGIN/COMMIT around it, and as consistent. Inside a transaction it reads through that one.
+        try singleRead { db in
             let statement = try db.cachedStatement(
                 sql: """
                     SELECT machine.id, page.bytes FROM machine
@@ -147,7 +168,19 @@ public struct StateStore: Sendable {
             guard let row = try Row.fetchOne(statement, arguments: [space, index, machine]) else {
                 throw HWKeysError.machineNotFound(machine)
             }
-            return row[1]
+            return try row.decode(atIndex: 1)
+        }
+    }
+
+    /// A machine's current revision, or `nil` if there is no such machine. One indexed lookup: a
+    /// long-lived process compares it with the revision it loaded to notice another process's commit.
+    ///
+    /// - Throws: `HWKeysError` if the file cannot be read.
+    public func revision(ofMachine name: String) throws(HWKeysError) -> MachineRevision? {
+        try singleRead { db in
+            let statement = try db.cachedStatement(sql: "SELECT id, generation FROM machine WHERE name = ?")
+            guard let row = try Row.fetchOne(statement, arguments: [name]) else { return nil }
+            return MachineRevision(machineID: try row.decode(atIndex: 0), generation: try row.decode(atIndex: 1))
         }
     }
 
@@ -200,36 +233,25 @@ public struct StateStore: Sendable {
         }
     }
 
-    func unsafeRead<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
+    /// Runs `body`, which must read with one statement, in SQLite's autocommit mode, or inside the
+    /// transaction open on this thread.
+    func singleRead<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
         do {
-            return try writer.unsafeRead(body)
+            return try writer.unsafeReentrantRead(body)
         } catch {
-            throw HWKeysError.wrapping(error, path: path)
+            throw connection.storeError(error, path: path)
         }
     }
 
+    /// Runs `body` in a read transaction, or inside the transaction open on this thread.
     func read<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
-        do {
-            return try writer.read(body)
-        } catch {
-            throw HWKeysError.wrapping(error, path: path)
-        }
+        try transaction(.read, body)
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction: it takes the write lock up front (waiting up to
-    /// the busy timeout), and rolls back everything if `body` throws.
+    /// the busy timeout), and rolls back everything if `body` throws. Inside the write transaction open
+    /// on this thread, it runs in a savepoint of that transaction.
     func write<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
-        do {
-            return try writer.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
-                }
-                return result!
-            }
-        } catch {
-            throw HWKeysError.wrapping(error, path: path)
-        }
+        try transaction(.write, body)
     }
 }

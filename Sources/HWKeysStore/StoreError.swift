@@ -30,7 +30,7 @@ import Darwin
 /// | `EISDIR` | The state path is a directory. |
 /// | `ENOEXEC` | Not an hwkeys state file: empty, not a regular file, or another application's database. |
 /// | `EOPNOTSUPP` | The file was written by a newer hwkeys (unknown format version or migrations). |
-/// | `EIO` | The file is not an SQLite database, is damaged, or an I/O error occurred. |
+/// | `EIO` | The file is not an SQLite database, is damaged (its schema too), or an I/O error occurred. |
 /// | `EACCES` | Permission denied, or the file is read-only. |
 /// | `EBUSY` | Another process kept the file locked longer than the busy timeout. |
 /// | `ENOSPC` | The disk is full. |
@@ -88,6 +88,32 @@ extension HWKeysError {
             .ENOEXEC,
             "'\(path)' is an SQLite database of another application, not an hwkeys state file (\(owner))"
         )
+    }
+
+    static func inconsistentSchema(_ path: String, detail: String) -> HWKeysError {
+        HWKeysError(
+            .EIO,
+            "state file '\(path)' has the hwkeys application id but not the schema hwkeys made (\(detail)); "
+                + "it was damaged or changed by another program, and hwkeys leaves it untouched"
+        )
+    }
+
+    /// A lock another connection held past the busy timeout.
+    ///
+    /// - Parameter waited: How long the connection waited, or `nil` if SQLite did not let it wait
+    ///   (it returns `SQLITE_BUSY` at once where waiting could deadlock).
+    static func busy(_ path: String?, waited: Duration?) -> HWKeysError {
+        let file = path.map { "state file '\($0)'" } ?? "the state store"
+        let gaveUp = waited.map { "gave up after waiting \(describe($0)) for it" } ?? "could not wait for it"
+        return HWKeysError(.EBUSY, "another hwkeys process holds \(file); \(gaveUp)")
+    }
+
+    /// A duration for a message: milliseconds below one second, else seconds with one decimal.
+    private static func describe(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        if milliseconds < 1000 { return "\(Int(milliseconds.rounded())) ms" }
+        return "\((milliseconds / 100).rounded() / 10) s"
     }
 
     static func newerFormat(_ path: String, detail: String) -> HWKeysError {

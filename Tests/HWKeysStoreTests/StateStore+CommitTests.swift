@@ -130,6 +130,33 @@ struct StateStoreCommitTests {
         #expect(try store.machines().map(\.name) == ["m"])
     }
 
+    @Test func aRefusedCommitLeavesTheFileUntouched() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file()
+        let store = try StateStore.open(atPath: path)
+        let stale = try makeSampleMachine("m", in: store)
+        try store.commit(.modify("m", expecting: stale))
+        let bytes = FileManager.default.contents(atPath: path)
+        let modified = modificationTime(path)
+
+        var wrongSize = MachineUpdate.modify("m", expecting: nil)
+        wrongSize.writePage(1, in: "dram", bytes: samplePage(1, size: 100))
+        let refusals: [(MachineUpdate, Errno)] = [
+            (.create("m", configuration: Data()), .EEXIST),
+            (.modify("nobody", expecting: nil), .ENOENT),
+            (.modify("m", expecting: stale), .EAGAIN),
+            (wrongSize, .EINVAL),
+            (.create("", configuration: Data()), .EINVAL),
+        ]
+        for (update, code) in refusals {
+            #expect(storeError { try store.commit(update) }?.errno == code)
+        }
+        #expect(storeError { try store.deleteMachine(named: "nobody") }?.errno == .ENOENT)
+        #expect(FileManager.default.contents(atPath: path) == bytes)
+        #expect(modificationTime(path) == modified)
+        #expect(directory.entries == ["hwkeys.sqlite"])
+    }
+
     @Test func creatingNeedsAConfiguration() throws {
         let store = try StateStore.inMemory()
         let update = MachineUpdate(machine: "m", mode: .create)

@@ -53,6 +53,18 @@ func fileMode(_ path: String) -> mode_t? {
     return stat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
 }
 
+/// A file's modification time in nanoseconds since the epoch.
+func modificationTime(_ path: String) -> Int64? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    #if canImport(Darwin)
+    let time = info.st_mtimespec
+    #else
+    let time = info.st_mtim
+    #endif
+    return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+}
+
 /// Runs `body`, which must throw an `HWKeysError`, and returns that error.
 func storeError(_ body: () throws -> Void) -> HWKeysError? {
     do {

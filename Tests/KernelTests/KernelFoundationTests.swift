@@ -18,7 +18,7 @@ func bootedKernel(_ configure: (inout MachineConfiguration) -> Void = { _ in }) 
     config.seed = 42
     configure(&config)
     let machine = try Machine.create(configuration: config)
-    return (machine, try Kernel.boot(platform: machine, commandLine: config.kernelCommandLine))
+    return (machine, try Kernel.boot(platform: machine, commandLine: config.effectiveKernelCommandLine))
 }
 
 @Suite struct KernelCommandLineTests {

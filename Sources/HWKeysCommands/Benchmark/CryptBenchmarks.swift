@@ -45,7 +45,7 @@ public final class CryptIOWorkload {
         configuration.seed = 0x4352_5950_54
         configuration.swapBytes = 0
         machine = try Machine.create(configuration: configuration)
-        kernel = try Kernel.boot(platform: machine, commandLine: "")
+        kernel = try Kernel.boot(platform: machine, commandLine: configuration.effectiveKernelCommandLine)
         if cipher.usesKeyLocker {
             try kernel.sysfsWrite("/sys/kernel/keylocker/mode", "native_kernel_key_backup", as: ProcessTable.shellPID)
         }

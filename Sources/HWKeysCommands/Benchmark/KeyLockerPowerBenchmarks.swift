@@ -6,6 +6,7 @@
 
 import HWKeysBase
 import Kernel
+import KernelInterfaces
 import Platform
 
 /// Emulated cost of bringing IWKey back per Key Locker mode (spec.md §7): after S3 resume on every CPU, and
@@ -49,11 +50,9 @@ public enum KeyLockerPowerBenchmarks {
         configuration.seed = 1
         configuration.cpusPerPackage = cpus
         configuration.bootKernel = false
+        configuration.kernelCommandLine = mode == .boot ? "keylocker.policy=boot" : "keylocker.policy=admin"
         let machine = try Machine.create(configuration: configuration)
-        let kernel = try Kernel.boot(
-            platform: machine,
-            commandLine: mode == .boot ? "keylocker.policy=boot" : "keylocker.policy=admin"
-        )
+        let kernel = try Kernel.boot(platform: machine, commandLine: configuration.effectiveKernelCommandLine)
         if mode != .boot {
             try kernel.sysfsWrite("/sys/kernel/keylocker/mode", mode.rawValue, as: 1)
         }

@@ -13,9 +13,9 @@ extension HWCommand {
     static let diskCommands: [any ParsableCommand.Type] = [Disks.self, DiskRead.self, PokeDisk.self]
 
     /// The named disk, or ENODEV.
-    static func disk(_ name: String, in machine: Machine) throws -> BlockDevice {
-        guard let disk = machine.disk(named: name) else {
-            let names = machine.disks.map(\.name)
+    static func disk(_ name: String, in machine: Machine) throws -> EmulatedDisk {
+        guard let disk = machine.emulatedDisk(named: name) else {
+            let names = machine.emulatedDisks.map(\.name)
             throw HWKeysError(
                 .ENODEV,
                 "no disk named '\(name)' (disks: \(names.isEmpty ? "none" : names.joined(separator: ", ")))"
@@ -34,7 +34,7 @@ extension HWCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            let disks = try session.machine().disks
+            let disks = try session.machine().emulatedDisks
             return CommandOutput(
                 json: .object([
                     (

@@ -7,6 +7,7 @@
 import ArgumentParser
 import HWKeysBase
 import Kernel
+import KernelInterfaces
 import Platform
 
 /// `--pid P` [100]: the process a command acts as.

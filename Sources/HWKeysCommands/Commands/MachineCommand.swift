@@ -208,10 +208,10 @@ public struct MachineCommand: ParsableCommand {
             ("configuration", configurationJSON(config)),
             (
                 "disks",
-                .array(machine.disks.map { .object([("name", .string($0.name)), ("size", .uint($0.size))]) })
+                .array(machine.emulatedDisks.map { .object([("name", .string($0.name)), ("size", .uint($0.size))]) })
             ),
         ])
-        let diskNames: [String] = machine.disks.map { disk in "\(disk.name) (\(disk.size >> 20) MiB)" }
+        let diskNames: [String] = machine.emulatedDisks.map { disk in "\(disk.name) (\(disk.size >> 20) MiB)" }
         let diskSummary = diskNames.isEmpty ? "none" : diskNames.joined(separator: ", ")
         var lines = [
             "machine \(name): \(config.packages) package(s) × \(config.cpusPerPackage) CPU(s), "

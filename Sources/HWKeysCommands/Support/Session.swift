@@ -8,6 +8,7 @@ import Foundation
 import HWKeysBase
 import HWKeysStore
 import Kernel
+import KernelInterfaces
 import Platform
 
 /// One CLI invocation's view of the state file: opens the store on first use, loads the named machine on
@@ -156,7 +157,10 @@ public final class Session {
         kernelInstance = nil
         pendingKernelState = nil
         guard machine.configuration.bootKernel else { return }
-        kernelInstance = try Kernel.boot(platform: machine, commandLine: machine.configuration.kernelCommandLine)
+        kernelInstance = try Kernel.boot(
+            platform: machine,
+            commandLine: machine.configuration.effectiveKernelCommandLine
+        )
         kernelStopped = false
     }
 
@@ -254,14 +258,16 @@ public final class Session {
         kernelInstance = nil
         pendingKernelState = nil
         guard machine.configuration.bootKernel else { return }
+        // The booting kernel looks for the image on its `resume=` device.
+        let commandLine = machine.configuration.effectiveKernelCommandLine
         do {
-            if let resumed = try Kernel.resumeFromHibernation(platform: machine) {
+            if let resumed = try Kernel.resumeFromHibernation(platform: machine, commandLine: commandLine) {
                 kernelInstance = resumed
                 kernelStopped = false
                 return
             }
         } catch {
-            Kernel.discardHibernationImage(on: machine)
+            Kernel.discardHibernationImage(on: machine, commandLine: commandLine)
             try machine.power(.reset)
             try bootKernelIfConfigured(machine)
             kernelInstance?.printk("PM", "Failed to load the hibernation image, recovering with a fresh boot: \(error)")
@@ -312,11 +318,11 @@ public final class Session {
                 update.writePage(Int(frame), in: PageSpace.dram, bytes: Data(page))
             }
         }
-        for disk in machine.disks {
+        for disk in machine.emulatedDisks {
             let dirty = disk.dirtyBlocks
             guard createdPending || !dirty.isEmpty else { continue }
             // Declaring an existing space with the same block size changes nothing.
-            update.declarePageSpace(PageSpace.disk(disk.name), pageSize: BlockDevice.blockSize)
+            update.declarePageSpace(PageSpace.disk(disk.name), pageSize: EmulatedDisk.blockSize)
             for index in dirty {
                 disk.withBlock(index) { block in
                     update.writePage(index, in: PageSpace.disk(disk.name), bytes: Data(block))
@@ -325,7 +331,7 @@ public final class Session {
         }
         revision = try store.commit(update)
         machine.dram.clearDirty()
-        for disk in machine.disks { disk.clearDirty() }
+        for disk in machine.emulatedDisks { disk.clearDirty() }
         createdPending = false
         replacePending = false
         kernelStopped = false

@@ -5,14 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 import HWKeysBase
-import Platform
+import KernelInterfaces
 import X86
-
-/// A sleep state the kernel can put the platform into (ACPI S3, S4).
-public enum SleepState: String, Sendable, Codable {
-    case suspendToRAM = "S3"
-    case hibernate = "S4"
-}
 
 /// A subsystem with a say in suspend and resume (MKTME refuses unsafe S3, Key Locker restores IWKey).
 public protocol PowerParticipant: AnyObject {
@@ -28,7 +22,12 @@ extension Kernel {
     /// S3) and the log records it.
     public func prepareForSleep(_ state: SleepState) throws(HWKeysError) {
         if state == .hibernate, hibernation == nil {
-            throw HWKeysError(.EOPNOTSUPP, "hibernation needs a swap device for the image")
+            guard let name = resumeDevice else {
+                throw HWKeysError(.EOPNOTSUPP, "hibernation needs a swap device for the image (resume=)")
+            }
+            // Linux's swsusp_write() → get_swap_writer() logs this when the resume device is missing.
+            printk("PM", "Cannot find swap device, try swapon -a")
+            throw HWKeysError(.EOPNOTSUPP, "hibernation needs a swap device: resume=\(name) names no disk")
         }
         for participant in powerParticipants { try participant.prepareForSleep(state) }
         if state == .hibernate { try hibernation?.write() }

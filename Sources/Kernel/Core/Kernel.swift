@@ -7,7 +7,7 @@
 import Foundation
 import HWCrypto
 import HWKeysBase
-import Platform
+import KernelInterfaces
 import X86
 
 /// The modelled operating system: the part of Linux that the MKTME and Key Locker threads designed and
@@ -31,6 +31,12 @@ public final class Kernel {
     public let keyIDLayout: KeyIDLayout
     /// Whether TME was found locked and enabled at boot.
     public let tmeActive: Bool
+    /// The swap device hibernation writes its image to: `resume=` (``KernelCommandLine/resumeDevice``), or
+    /// `swap` for a kernel saved before `resume=` existed (it found that disk by name). nil: no hibernation.
+    public let resumeDevice: String?
+    /// Whether the kernel runs in a virtual machine: CPUID.1:ECX[31] (hypervisor present) on the boot CPU,
+    /// as Linux sets `X86_FEATURE_HYPERVISOR`. Read from the hardware at every boot and restore.
+    public let runsUnderHypervisor: Bool
 
     /// The kernel log.
     public internal(set) var log = DmesgLog()
@@ -65,7 +71,8 @@ public final class Kernel {
     public internal(set) var keyLocker: (any KeyLockerService)?
     /// Subsystems holding Key Locker handles.
     var keyLockerUsers: [any KeyLockerUser] = []
-    /// The hibernation image writer; nil without a swap device (hibernation is then EOPNOTSUPP).
+    /// The hibernation image writer on ``resumeDevice``; nil without a swap device (hibernation is then
+    /// EOPNOTSUPP).
     public internal(set) var hibernation: (any HibernationImage)?
     /// The `mktme` subsystem (spec.md §6): KeyID table, key type, hotplug and power rules.
     public internal(set) var mktme: MKTMEManager?
@@ -117,14 +124,18 @@ public final class Kernel {
         commandLine: KernelCommandLine,
         bootTime: UInt64,
         layout: KeyIDLayout,
-        tmeActive: Bool
+        tmeActive: Bool,
+        resumeDevice: String?
     ) {
         self.platform = platform
         self.commandLine = commandLine
         self.bootTime = bootTime
         self.keyIDLayout = layout
         self.tmeActive = tmeActive
+        self.resumeDevice = resumeDevice
         self.processors = platform.cpus
+        let features = processors.first?.cpuid(leaf: CPUIDLeaf.versionInformation, subleaf: 0)
+        self.runsUnderHypervisor = (features?.ecx ?? 0) & CPUIDBit.hypervisorECX != 0
         self.onlineCPUs = Array(repeating: true, count: processors.count)
         self.pages = PageAllocator(memoryBytes: platform.memoryMap.last?.upperBound ?? 0)
     }
@@ -153,7 +164,8 @@ public final class Kernel {
             commandLine: commandLine,
             bootTime: platform.nanoseconds,
             layout: layout,
-            tmeActive: tmeActive
+            tmeActive: tmeActive,
+            resumeDevice: commandLine.resumeDevice
         )
         kernel.printk("Linux version 6.x-hwkeys (modelled kernel)")
         kernel.printk("Command line: \(commandLine.raw)")
@@ -190,8 +202,12 @@ public final class Kernel {
         memoryManager.start(booting: booting)
         keyLockerManager.start(booting: booting)
         crypt.start(booting: booting)
-        if let swap = platform.disk(named: SwapHibernation.diskName) {
-            hibernation = SwapHibernation(kernel: self, disk: swap)
+        if let name = resumeDevice {
+            if let swap = platform.disk(named: name) {
+                hibernation = SwapHibernation(kernel: self, disk: swap)
+            } else if booting {
+                printk("PM", "Cannot find swap device \(name) (resume=); hibernation unavailable")
+            }
         }
     }
 
@@ -199,13 +215,17 @@ public final class Kernel {
 
     /// The saved form of the kernel (everything but secrets, which live in DRAM).
     struct Image: Codable {
-        static let currentVersion = 1
+        /// 2: the swap device comes from `resume=` (``resumeDevice``); version 1 kernels used the disk
+        /// named `swap`.
+        static let currentVersion = 2
         var version: Int
         var commandLine: String
         var bootTime: UInt64
         var maxPhysAddr: Int
         var keyIDBits: Int
         var tmeActive: Bool
+        /// The swap device (version 2 on; absent means none).
+        var resumeDevice: String?
         var log: DmesgLog
         var onlineCPUs: [Bool]
         var pages: PageAllocator
@@ -232,6 +252,7 @@ public final class Kernel {
             maxPhysAddr: keyIDLayout.maxPhysAddr,
             keyIDBits: keyIDLayout.keyIDBits,
             tmeActive: tmeActive,
+            resumeDevice: resumeDevice,
             log: log,
             onlineCPUs: onlineCPUs,
             pages: pages,
@@ -264,7 +285,8 @@ public final class Kernel {
             commandLine: try KernelCommandLine(image.commandLine),
             bootTime: image.bootTime,
             layout: KeyIDLayout(maxPhysAddr: image.maxPhysAddr, keyIDBits: image.keyIDBits),
-            tmeActive: image.tmeActive
+            tmeActive: image.tmeActive,
+            resumeDevice: image.version >= 2 ? image.resumeDevice : SwapHibernation.legacyDeviceName
         )
         kernel.log = image.log
         kernel.onlineCPUs = image.onlineCPUs

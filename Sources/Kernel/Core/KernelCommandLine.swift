@@ -32,6 +32,10 @@ public struct KernelCommandLine: Codable, Sendable, Hashable {
     public var mktmeSaveKeys = false
     /// `keylocker.policy=admin|boot` [admin].
     public var keyLockerPolicy: KeyLockerPolicy = .admin
+    /// `resume=NAME` (or `resume=/dev/NAME`): the disk that takes the hibernation image and is checked for
+    /// one at boot, as Linux's `resume_setup` (kernel/power/hibernate.c) records it. nil without
+    /// `resume=` or with an empty value: no swap device, so hibernation is EOPNOTSUPP.
+    public var resumeDevice: String?
     /// Parameters the kernel did not recognise.
     public var unknown: [String] = []
 
@@ -55,6 +59,10 @@ public struct KernelCommandLine: Codable, Sendable, Hashable {
                     throw .einval("keylocker.policy must be admin or boot")
                 }
                 keyLockerPolicy = policy
+            case "resume" where value != nil:
+                // Linux keeps the last `resume=`; the name is looked up when the device is needed.
+                let name = value.map { $0.hasPrefix("/dev/") ? String($0.dropFirst(5)) : $0 } ?? ""
+                resumeDevice = name.isEmpty ? nil : name
             default:
                 unknown.append(String(word))
             }

@@ -6,7 +6,7 @@
 
 import HWCrypto
 import HWKeysBase
-import Platform
+import KernelInterfaces
 import X86
 
 extension CryptVolumes {
@@ -103,7 +103,7 @@ extension CryptVolumes {
     // MARK: The sector path
 
     /// The open volume and its disk, after the checks every I/O makes.
-    private func prepareIO(_ name: String, as pid: Int32) throws(HWKeysError) -> (Volume, BlockDevice) {
+    private func prepareIO(_ name: String, as pid: Int32) throws(HWKeysError) -> (Volume, any BlockDevice) {
         try requireAdmin(pid)
         let volume = try self.volume(name)
         guard volume.isOpen else {
@@ -137,7 +137,7 @@ extension CryptVolumes {
     /// Reads whole sectors from the disk and decrypts them into `buffer`.
     private func readSectors(
         _ volume: Volume,
-        _ disk: BlockDevice,
+        _ disk: any BlockDevice,
         first: UInt64,
         into buffer: UnsafeMutableRawBufferPointer
     ) throws(HWKeysError) {

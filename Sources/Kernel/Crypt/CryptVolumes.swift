@@ -6,7 +6,7 @@
 
 import HWCrypto
 import HWKeysBase
-import Platform
+import KernelInterfaces
 import X86
 
 /// What `crypt status` and `crypt list` show of a volume: never key bytes.
@@ -176,7 +176,7 @@ public final class CryptVolumes: KeyLockerUser {
     ) throws(HWKeysError) {
         try requireAdmin(pid)
         guard size > 0, size % UInt64(CryptHeader.sectorSize) == 0,
-            size <= BlockDeviceSet.maximumSize - UInt64(CryptHeader.size)
+            size <= DiskLimits.maximumSize - UInt64(CryptHeader.size)
         else {
             throw .einval("volume sizes are whole 512-byte sectors, at most 64 GiB less the 4 KiB header")
         }
@@ -185,15 +185,15 @@ public final class CryptVolumes: KeyLockerUser {
             throw HWKeysError(.EEXIST, "a volume or disk named '\(name)' exists")
         }
         // The disk name rules are the volume name rules; ask before anything changes.
-        if let problem = BlockDeviceSet.nameProblem(name) { throw .einval(problem) }
-        // The swap device is found by its name: a volume of that name (possible with `--swap 0`) would
-        // be overwritten by the next hibernation image.
-        guard name != Machine.swapDiskName else {
-            throw .einval("'\(Machine.swapDiskName)' is reserved for the swap device")
+        if let problem = DiskLimits.nameProblem(name) { throw .einval(problem) }
+        // The swap device is found by the name `resume=` gives (even when no such disk exists yet): a
+        // volume of that name would be overwritten by the next hibernation image.
+        guard name != kernel.resumeDevice else {
+            throw .einval("'\(name)' is reserved for the swap device (resume=)")
         }
 
         let material = try prepareKeyMaterial(cipher: cipher, key: key)
-        let disk: BlockDevice
+        let disk: any BlockDevice
         do {
             disk = try kernel.platform.attachDisk(named: name, size: UInt64(CryptHeader.size) + size)
         } catch {

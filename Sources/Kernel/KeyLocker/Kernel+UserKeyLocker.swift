@@ -6,7 +6,6 @@
 
 import HWCrypto
 import HWKeysBase
-import Platform
 import X86
 
 /// User space using Key Locker directly (keylocker-research.md §1.5, §3.5: Lutomirski's "lets userspace

@@ -6,7 +6,6 @@
 
 import HWCrypto
 import HWKeysBase
-import Platform
 import X86
 
 /// `IA32_IWKEYBACKUP_STATUS` (MSR 991H) bits (Key Locker spec 343965 §4.5; spec.md §3).

@@ -6,7 +6,7 @@
 
 import HWCrypto
 import HWKeysBase
-import Platform
+import KernelInterfaces
 import X86
 
 /// Resume and hotplug (spec.md §4, §7; Intel v9 `restore_keylocker()` and `setup_keylocker()`,

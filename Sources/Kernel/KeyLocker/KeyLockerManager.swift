@@ -6,7 +6,6 @@
 
 import HWCrypto
 import HWKeysBase
-import Platform
 import X86
 
 /// The kernel's Key Locker manager (spec.md §7): decides when and how IWKey is loaded on each CPU, brings
@@ -88,7 +87,7 @@ public final class KeyLockerManager {
         case .nativeKernelKeyRemember:
             break
         case .paravirtAny, .paravirtRandom:
-            return kernel.platform.isVirtualMachine
+            return kernel.runsUnderHypervisor
                 ? "no paravirtual Key Locker interface exists yet" : "paravirt modes need a hypervisor (bare metal)"
         }
         return nil
@@ -126,7 +125,7 @@ public final class KeyLockerManager {
     /// Intel v9 `init_keylocker()`: bare metal only, needs the CPL0-only restriction and the backup.
     private func bootInitialize() {
         let caps = capabilities
-        if kernel.platform.isVirtualMachine {
+        if kernel.runsUnderHypervisor {
             kernel.printk("keylocker", "disabled: running under a hypervisor")
             return
         }

@@ -6,7 +6,6 @@
 
 import HWCrypto
 import HWKeysBase
-import Platform
 import X86
 
 /// The `mktme` key type (spec.md §6; RFC v2 `security/keys/mktme_keys.c`): a key that stands for a

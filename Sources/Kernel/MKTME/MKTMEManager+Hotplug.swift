@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWKeysBase
-import Platform
+import KernelInterfaces
 import X86
 
 /// CPU hotplug (spec.md §6; RFC v2 12/13 `mktme_cpu_teardown`/`mktme_cpu_online`).

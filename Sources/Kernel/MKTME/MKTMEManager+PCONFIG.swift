@@ -6,7 +6,7 @@
 
 import HWCrypto
 import HWKeysBase
-import Platform
+import KernelInterfaces
 import X86
 
 /// Programming KeyIDs: PCONFIG MKTME_KEY_PROGRAM on every package through its lead CPU (spec.md §6;

@@ -6,7 +6,6 @@
 
 import HWCrypto
 import HWKeysBase
-import Platform
 import X86
 
 /// The `mktme` subsystem (spec.md §6): the hardware KeyID table, the `mktme` key type's policy in both API

@@ -13,7 +13,7 @@ import HWKeysBase
 /// - `nonVolatile`: what outlives power events (the IWKey backup storage, the emulated clock, the entropy
 ///   position, the list of disks).
 /// DRAM pages are saved separately, page by page (``DRAM/dirtyFrames``), and so are disk blocks
-/// (``BlockDevice/dirtyBlocks``).
+/// (``EmulatedDisk/dirtyBlocks``).
 ///
 /// Both parts hold emulated-hardware secrets (key tables, IWKeys): they go only to the 0600 state file.
 public struct PlatformImage {

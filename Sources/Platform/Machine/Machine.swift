@@ -88,7 +88,7 @@ public final class Machine {
         let machine = Machine(restoring: configuration, entropy: entropy, pageSource: pageSource)
         if configuration.effectiveSwapBytes > 0 {
             machine.blockDevices.insert(
-                BlockDevice(name: Machine.swapDiskName, size: configuration.effectiveSwapBytes, pageSource: nil)
+                EmulatedDisk(name: Machine.swapDiskName, size: configuration.effectiveSwapBytes, pageSource: nil)
             )
         }
         do {

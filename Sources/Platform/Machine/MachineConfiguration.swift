@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWKeysBase
+import KernelInterfaces
 import X86
 
 /// How a machine is built: topology, memory, firmware settings and which CPU features exist
@@ -78,7 +79,8 @@ public struct MachineConfiguration: Hashable, Sendable {
 
     /// Whether power-on boots the modelled kernel. [on]
     public var bootKernel: Bool = true
-    /// The kernel command line, e.g. `mktme.api=rfc-v2 mktme_savekeys keylocker.policy=boot`.
+    /// The kernel command line, e.g. `mktme.api=rfc-v2 mktme_savekeys keylocker.policy=boot`. Kernels boot
+    /// with ``effectiveKernelCommandLine`` (this line plus the swap disk's `resume=`).
     public var kernelCommandLine: String = ""
 
     public init() {}
@@ -183,7 +185,7 @@ extension MachineConfiguration {
         guard (0...(1 << 22)).contains(cacheLines) else { throw .usage("cache-lines must be 0…4194304") }
         guard klRestrictions.rawValue & ~0x7 == 0 else { throw .usage("unknown Key Locker restriction") }
         if let swapBytes {
-            guard swapBytes % 4096 == 0, swapBytes <= BlockDeviceSet.maximumSize else {
+            guard swapBytes % 4096 == 0, swapBytes <= DiskLimits.maximumSize else {
                 throw .usage("swap must be 0 or whole 4 KiB blocks, at most 64 GiB")
             }
         }

@@ -7,6 +7,7 @@
 import Foundation
 import HWCrypto
 import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86

@@ -6,6 +6,7 @@
 
 import HWCrypto
 import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
@@ -226,41 +227,63 @@ import X86
     }
 }
 
-/// The machine seen as a guest: the same processors with the hypervisor bit reported.
-final class GuestPlatform: KernelPlatform {
-    let machine: Machine
-    init(_ machine: Machine) { self.machine = machine }
-    var cpus: [any X86Processor] { machine.cpus }
-    func package(ofCPU cpu: Int) -> Int { machine.package(ofCPU: cpu) }
-    var packageCount: Int { machine.packageCount }
-    var memoryMap: [Range<UInt64>] { machine.memoryMap }
-    func memoryPackage(ofAddress address: UInt64) -> Int { machine.memoryPackage(ofAddress: address) }
-    var nanoseconds: UInt64 { machine.nanoseconds }
-    var isVirtualMachine: Bool { true }
-}
-
-/// Lutomirski's paravirt modes and v9's hypervisor check (research §3.3, §3.8).
+/// Lutomirski's paravirt modes and v9's hypervisor check (research §3.3, §3.8). The kernel learns that it
+/// is a guest from CPUID.1:ECX[31] on its boot CPU, nothing else: a platform whose processors set that bit.
 @Suite struct KeyLockerGuestTests {
-    static func guest(_ cmdline: String) throws -> Kernel {
+    static func machine() throws -> Machine {
         var config = MachineConfiguration()
         config.seed = 3
         config.memoryBytes = 4 << 20
         config.bootKernel = false
-        let machine = try Machine.create(configuration: config)
-        return try Kernel.boot(platform: GuestPlatform(machine), commandLine: cmdline)
+        return try Machine.create(configuration: config)
     }
 
-    @Test func paravirtModesAreEOPNOTSUPPEvenInAGuest() throws {
-        let kernel = try Self.guest("")
+    static func guest(_ cmdline: String) throws -> Kernel {
+        try Kernel.boot(platform: InterfaceOnlyPlatform(try machine(), guest: true), commandLine: cmdline)
+    }
+
+    @Test func theHypervisorBitOnTheBootCPUDecides() throws {
+        let machine = try Self.machine()
+        // Bare metal: CPUID.1:ECX[31] reads 0 on every logical processor (SDM: "not used, always returns 0").
+        #expect(machine.processors.allSatisfy { $0.cpuid(leaf: 1, subleaf: 0).ecx & (1 << 31) == 0 })
+        #expect(try !Kernel.boot(platform: machine, commandLine: "").runsUnderHypervisor)
+        #expect(try !Kernel.boot(platform: InterfaceOnlyPlatform(machine), commandLine: "").runsUnderHypervisor)
+        let guest = try Kernel.boot(platform: InterfaceOnlyPlatform(machine, guest: true), commandLine: "")
+        #expect(guest.runsUnderHypervisor)
+        // A restored kernel reads the bit again from the hardware it runs on.
+        #expect(
+            try Kernel.restore(platform: InterfaceOnlyPlatform(machine, guest: true), state: guest.encodeState())
+                .runsUnderHypervisor
+        )
+        #expect(try !Kernel.restore(platform: machine, state: guest.encodeState()).runsUnderHypervisor)
+    }
+
+    /// On bare metal the paravirt modes are refused because there is no hypervisor; in a guest only
+    /// because no paravirtual interface exists. Either way EOPNOTSUPP, and nothing changes.
+    @Test func paravirtModesAreEOPNOTSUPPForADifferentReasonInAGuest() throws {
+        let guest = try Self.guest("")
+        let (_, bare) = try keyLockerKernel()
         for mode in ["paravirt_any", "paravirt_random"] {
-            #expect(throws: HWKeysError(.EOPNOTSUPP, "")) { try kernel.writeKeyLockerMode(mode) }
+            let inGuest = #expect(throws: HWKeysError.self) { try guest.writeKeyLockerMode(mode) }
+            #expect(inGuest?.errno == .EOPNOTSUPP)
+            #expect(inGuest?.message.contains("no paravirtual Key Locker interface") == true)
+            let onBareMetal = #expect(throws: HWKeysError.self) { try bare.writeKeyLockerMode(mode) }
+            #expect(onBareMetal?.errno == .EOPNOTSUPP)
+            #expect(onBareMetal?.message.contains("need a hypervisor (bare metal)") == true)
         }
-        #expect(kernel.keyLockerManager.status == .disabled)
+        #expect(guest.keyLockerManager.status == .disabled)
+        #expect(bare.keyLockerManager.status == .disabled)
     }
 
     @Test func bootPolicyStaysOffUnderAHypervisor() throws {
         let kernel = try Self.guest("keylocker.policy=boot")
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/status") == "disabled")
-        #expect(kernel.log.lines.contains { $0.text.contains("hypervisor") })
+        #expect(kernel.log.lines.contains { $0.text.contains("disabled: running under a hypervisor") })
+        // The same hardware without the hypervisor bit loads the key.
+        let bare = try Kernel.boot(
+            platform: InterfaceOnlyPlatform(try Self.machine()),
+            commandLine: "keylocker.policy=boot"
+        )
+        #expect(try bare.sysfsRead("/sys/kernel/keylocker/status") == "valid")
     }
 }

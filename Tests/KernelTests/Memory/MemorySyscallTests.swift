@@ -6,6 +6,7 @@
 
 import HWCrypto
 import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
