@@ -6,6 +6,7 @@
 
 import ArgumentParser
 import Foundation
+import HWKeysBase
 
 /// The `hwkeys` command tree. The executable's `@main` only calls ``HWKeysCLI/main(_:)``; the tree lives
 /// here so that `hwkeys run FILE` and the tests can parse and run commands in-process.
@@ -96,14 +97,14 @@ public enum HWKeysCLI {
                 emit(HWKeys.fullMessage(for: error))
                 return CLIResult(stdout: collected.joined(separator: "\n"), stderr: "", exitCode: 0)
             }
-            let failure = CommandError.usage(HWKeys.message(for: error))
+            let failure = HWKeysError.usage(HWKeys.message(for: error))
             return CLIResult(stdout: collected.joined(separator: "\n"), stderr: render(failure, format), exitCode: 2)
         }
         guard let leaf = command as? any HWKeysCommand else {
             let commandType = type(of: command)
             if !commandType.configuration.subcommands.isEmpty {
                 // A command group given without a subcommand: a usage error that shows its help.
-                let failure = CommandError.usage("missing subcommand\n\(HWKeys.helpMessage(for: commandType))")
+                let failure = HWKeysError.usage("missing subcommand\n\(HWKeys.helpMessage(for: commandType))")
                 return CLIResult(stdout: "", stderr: render(failure, format), exitCode: 2)
             }
             // ArgumentParser's own commands (`help`, `--help`) report through a clean exit.
@@ -128,7 +129,7 @@ public enum HWKeysCLI {
             if !rendered.isEmpty { emit(rendered) }
             return CLIResult(stdout: collected.joined(separator: "\n"), stderr: "", exitCode: 0)
         } catch {
-            let failure = CommandError(error)
+            let failure = HWKeysError(mapping: error)
             return CLIResult(
                 stdout: collected.joined(separator: "\n"),
                 stderr: render(failure, leaf.global.format),
@@ -138,8 +139,8 @@ public enum HWKeysCLI {
     }
 
     /// An error as stderr shows it: `{"error": …, "message": …}` in JSON mode, `hwkeys: CODE: message` otherwise.
-    static func render(_ error: CommandError, _ format: OutputFormat) -> String {
-        format == .json ? error.json.serialized() : "hwkeys: \(error.code): \(error.message)"
+    static func render(_ error: HWKeysError, _ format: OutputFormat) -> String {
+        format == .json ? error.json.serialized() : "hwkeys: \(error.code.name): \(error.message)"
     }
 
     /// Moves global options found before the first subcommand word to the end, so

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import X86
 
 /// What an operating system gets from the platform besides its processors: topology (ACPI MADT / SRAT),
@@ -31,10 +32,9 @@ public protocol KernelPlatform: AnyObject {
     var disks: [any BlockDevice] { get }
     /// The disk named `name`, if attached.
     func disk(named name: String) -> (any BlockDevice)?
-    /// Attaches a new, empty disk (a crypt volume's backing device). Throws the platform's error (its
-    /// description says why) for a bad or used name, a bad size, or when no more disks fit
-    /// (``DiskLimits``).
-    func attachDisk(named name: String, size: UInt64) throws -> any BlockDevice
+    /// Attaches a new, empty disk (a crypt volume's backing device). Throws `EINVAL` (its message says why)
+    /// for a bad or used name, a bad size, or when no more disks fit (``DiskLimits``).
+    func attachDisk(named name: String, size: UInt64) throws(HWKeysError) -> any BlockDevice
 }
 
 extension KernelPlatform {
@@ -43,13 +43,7 @@ extension KernelPlatform {
     /// A platform without storage has no disk of any name.
     public func disk(named name: String) -> (any BlockDevice)? { nil }
     /// A platform without storage cannot attach disks.
-    public func attachDisk(named name: String, size: UInt64) throws -> any BlockDevice {
-        throw NoStorageError()
+    public func attachDisk(named name: String, size: UInt64) throws(HWKeysError) -> any BlockDevice {
+        throw .einval("this platform has no storage to attach a disk to")
     }
-}
-
-/// What ``KernelPlatform/attachDisk(named:size:)`` throws on a platform without storage.
-public struct NoStorageError: Error, Hashable, Sendable, CustomStringConvertible {
-    public init() {}
-    public var description: String { "this platform has no storage to attach a disk to" }
 }

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 import KernelInterfaces
 import Platform
 import Testing
@@ -65,8 +66,8 @@ import X86
         config.cpusPerPackage = 1
         let kernel = try Kernel.boot(platform: Diskless(try Machine.create(configuration: config)), commandLine: "")
         #expect(kernel.hibernation == nil)
-        #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
-        #expect(throws: KernelError(.ENOSPC, "")) {
+        #expect(throws: HWKeysError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
+        #expect(throws: HWKeysError(.ENOSPC, "")) {
             try kernel.crypt.create("vol", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
         }
         #expect(try kernel.crypt.list(as: shell).isEmpty)

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import Kernel
 import KernelInterfaces
 import Platform
@@ -69,7 +70,7 @@ public enum KeyLockerPowerBenchmarks {
         let onlineCycles = machine.counters.total &- beforeOnline
         try kernel.setCPU(cpus - 1, online: true)
         guard kernel.keyLockerManager.status == .valid else {
-            throw CommandError.failed("EIO", "Key Locker \(mode.rawValue) did not survive the benchmark")
+            throw HWKeysError(.EIO, "Key Locker \(mode.rawValue) did not survive the benchmark")
         }
         return Result(mode: mode, resumeCycles: resumeCycles, onlineCycles: onlineCycles, cpus: cpus)
     }

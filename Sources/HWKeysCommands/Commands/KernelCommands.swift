@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import HWKeysBase
 import Kernel
 import KernelInterfaces
 import Platform
@@ -19,7 +20,7 @@ public struct ProcessOptions: ParsableArguments, Sendable {
     /// The pid, checked for range.
     public func value() throws -> Int32 {
         guard let pid = Int32(exactly: self.pid.value), pid > 0 else {
-            throw CommandError.usage("--pid must be a positive pid")
+            throw HWKeysError.usage("--pid must be a positive pid")
         }
         return pid
     }
@@ -145,7 +146,7 @@ public struct ClockCommand: ParsableCommand {
             } else if let duration = ValueParser.duration(seconds), seconds.last?.isLetter == true {
                 nanoseconds = duration
             } else {
-                throw CommandError.usage("clock advance takes seconds (e.g. 301 or 1.5) or a duration (e.g. 500ms)")
+                throw HWKeysError.usage("clock advance takes seconds (e.g. 301 or 1.5) or a duration (e.g. 500ms)")
             }
             let machine = try session.machine()
             machine.advance(nanoseconds: nanoseconds)

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import HWKeysBase
 import Platform
 import X86
 
@@ -99,7 +100,7 @@ public struct MachineCommand: ParsableCommand {
                 config.mkAlgorithms = try mkAlgorithms.split(separator: ",").filter { !$0.isEmpty && $0 != "none" }.map
                 { name in
                     guard let algorithm = TMEAlgorithm(name: String(name)) else {
-                        throw CommandError.usage("unknown algorithm '\(name)' (aes-xts-128, aes-xts-256)")
+                        throw HWKeysError.usage("unknown algorithm '\(name)' (aes-xts-128, aes-xts-256)")
                     }
                     return algorithm
                 }
@@ -109,7 +110,7 @@ public struct MachineCommand: ParsableCommand {
                 let parts = tmeExclude.split(separator: ":")
                 guard parts.count == 2, let base = ValueParser.number(String(parts[0])),
                     let mask = ValueParser.number(String(parts[1]))
-                else { throw CommandError.usage("--tme-exclude takes BASE:MASK, e.g. 0x100000:0x3ffffff00000") }
+                else { throw HWKeysError.usage("--tme-exclude takes BASE:MASK, e.g. 0x100000:0x3ffffff00000") }
                 config.tmeExclude = TMEExclusion(base: base, mask: mask)
             }
             if let saveKeyForStandby { config.saveKeyForStandby = saveKeyForStandby.isOn }
@@ -272,7 +273,7 @@ func parseRestrictions(_ text: String) throws -> KeyLockerRestrictions {
     var result: KeyLockerRestrictions = []
     for word in text.split(separator: ",") where word != "none" {
         guard let match = KeyLockerRestrictions.names.first(where: { $0.0 == word }) else {
-            throw CommandError.usage("unknown restriction '\(word)' (cpl0, no-encrypt, no-decrypt)")
+            throw HWKeysError.usage("unknown restriction '\(word)' (cpl0, no-encrypt, no-decrypt)")
         }
         result.insert(match.1)
     }

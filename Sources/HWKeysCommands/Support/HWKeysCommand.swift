@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import HWKeysBase
 
 /// Options every command accepts (design.md): the state file, the machine name and the output format.
 /// They may be given before or after the subcommand (`hwkeys --format json machine show`).
@@ -27,7 +28,7 @@ public protocol HWKeysCommand: ParsableCommand {
     /// The global options of this invocation.
     var global: GlobalOptions { get }
 
-    /// Runs the command. Throws ``CommandError`` (or any error ``CommandError/init(_:)`` maps) on failure;
+    /// Runs the command. Throws `HWKeysError` (or any error `HWKeysError.init(mapping:)` maps) on failure;
     /// the session then discards every change the command made.
     func execute(in session: Session) throws -> CommandOutput
 }

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 import HWKeysStore
 import Kernel
 import KernelInterfaces
@@ -77,7 +78,7 @@ public final class Session {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._-"))
         guard !machineName.isEmpty, machineName.count <= 64, machineName.unicodeScalars.allSatisfy(allowed.contains)
         else {
-            throw CommandError.usage("machine names are 1–64 characters of letters, digits, '.', '_' and '-'")
+            throw HWKeysError.usage("machine names are 1–64 characters of letters, digits, '.', '_' and '-'")
         }
     }
 
@@ -85,15 +86,15 @@ public final class Session {
     public func machine() throws -> Machine {
         if let loaded { return loaded }
         guard FileManager.default.fileExists(atPath: statePath) else {
-            throw CommandError.failed(
-                "ENOENT",
+            throw HWKeysError(
+                .ENOENT,
                 "no state file at \(statePath); create a machine with `hwkeys machine create`"
             )
         }
         let store = try openStore(create: false)
         guard try store.machineExists(named: machineName) else {
-            throw CommandError.failed(
-                "ENOENT",
+            throw HWKeysError(
+                .ENOENT,
                 "no machine named '\(machineName)' in \(statePath); create it with `hwkeys machine create`"
             )
         }
@@ -102,7 +103,7 @@ public final class Session {
         do {
             configuration = try JSONDecoder().decode(MachineConfiguration.self, from: record.configuration)
         } catch {
-            throw CommandError.failed("EIO", "machine '\(machineName)' has an unreadable configuration: \(error)")
+            throw HWKeysError(.EIO, "machine '\(machineName)' has an unreadable configuration: \(error)")
         }
         let image = PlatformImage(
             volatile: Array(record.components[ComponentName.platformVolatile] ?? Data()),
@@ -127,8 +128,8 @@ public final class Session {
         let machine = try machine()
         try machine.requireRunning()
         guard let state = pendingKernelState else {
-            throw CommandError.failed(
-                "ENOSYS",
+            throw HWKeysError(
+                .ENOSYS,
                 "machine '\(machineName)' runs no kernel (created with --no-kernel); only `hw` and `power` commands apply"
             )
         }
@@ -136,7 +137,7 @@ public final class Session {
         do {
             kernel = try Kernel.restore(platform: machine, state: state)
         } catch {
-            throw CommandError.failed("EIO", "cannot restore the kernel of machine '\(machineName)': \(error)")
+            throw HWKeysError(.EIO, "cannot restore the kernel of machine '\(machineName)': \(error)")
         }
         kernelInstance = kernel
         pendingKernelState = nil
@@ -167,8 +168,8 @@ public final class Session {
     public func createMachine(_ configuration: MachineConfiguration, replace: Bool) throws -> Machine {
         let store = try openStore(create: true)
         if !replace, try store.machineExists(named: machineName) {
-            throw CommandError.failed(
-                "EEXIST",
+            throw HWKeysError(
+                .EEXIST,
                 "machine '\(machineName)' already exists in \(statePath); use --force to replace it"
             )
         }
@@ -198,11 +199,11 @@ public final class Session {
     /// Deletes the named machine.
     public func deleteMachine() throws {
         guard FileManager.default.fileExists(atPath: statePath) else {
-            throw CommandError.failed("ENOENT", "no state file at \(statePath)")
+            throw HWKeysError(.ENOENT, "no state file at \(statePath)")
         }
         let store = try openStore(create: false)
         guard try store.machineExists(named: machineName) else {
-            throw CommandError.failed("ENOENT", "no machine named '\(machineName)' in \(statePath)")
+            throw HWKeysError(.ENOENT, "no machine named '\(machineName)' in \(statePath)")
         }
         try store.deleteMachine(named: machineName)
         loaded = nil
@@ -288,10 +289,10 @@ public final class Session {
     func commit() throws {
         guard let machine = loaded, let store else { return }
         if let error = machine.dram.pageSourceError {
-            throw CommandError.failed("EIO", "reading stored DRAM failed; nothing saved: \(error)")
+            throw HWKeysError(.EIO, "reading stored DRAM failed; nothing saved: \(error)")
         }
         if let error = machine.diskPageSourceError {
-            throw CommandError.failed("EIO", "reading a stored disk block failed; nothing saved: \(error)")
+            throw HWKeysError(.EIO, "reading a stored disk block failed; nothing saved: \(error)")
         }
         let image = machine.makeImage()
         var update: MachineUpdate
@@ -374,7 +375,7 @@ final class StorePageSource: DRAMPageSource, BlockDevicePageSource {
     func loadPage(_ frame: UInt64, into page: UnsafeMutableRawBufferPointer) throws -> Bool {
         guard let data = try store.page(Int(frame), in: PageSpace.dram, of: machine) else { return false }
         guard data.count == page.count else {
-            throw CommandError.failed("EIO", "stored DRAM page \(frame) has \(data.count) bytes")
+            throw HWKeysError(.EIO, "stored DRAM page \(frame) has \(data.count) bytes")
         }
         data.withUnsafeBytes { page.copyMemory(from: $0) }
         return true
@@ -383,7 +384,7 @@ final class StorePageSource: DRAMPageSource, BlockDevicePageSource {
     func loadBlock(disk: String, index: Int, into block: UnsafeMutableRawBufferPointer) throws -> Bool {
         guard let data = try store.page(index, in: PageSpace.disk(disk), of: machine) else { return false }
         guard data.count == block.count else {
-            throw CommandError.failed("EIO", "stored block \(index) of disk \(disk) has \(data.count) bytes")
+            throw HWKeysError(.EIO, "stored block \(index) of disk \(disk) has \(data.count) bytes")
         }
         data.withUnsafeBytes { block.copyMemory(from: $0) }
         return true

@@ -6,6 +6,7 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
 import KernelInterfaces
 import X86
 
@@ -144,7 +145,7 @@ public final class Kernel {
     /// Boots the kernel on freshly powered-on hardware: parses the command line, detects TME (like Linux
     /// `detect_tme_early`), sets up memory, brings every CPU online, initializes the subsystems and starts
     /// init (pid 1) and the root shell (pid 100).
-    public static func boot(platform: any KernelPlatform, commandLine text: String) throws(KernelError) -> Kernel {
+    public static func boot(platform: any KernelPlatform, commandLine text: String) throws(HWKeysError) -> Kernel {
         let commandLine = try KernelCommandLine(text)
         let boot = platform.cpus[0]
         let maxPhysAddr = Int(boot.cpuid(leaf: CPUIDLeaf.addressSizes, subleaf: 0).eax & 0xFF)
@@ -193,7 +194,7 @@ public final class Kernel {
 
     /// Subsystem start-up, shared by boot and restore. Subsystems register their sysfs files and process
     /// observers here; on boot they also initialize state and hardware.
-    func startSubsystems(booting: Bool) throws(KernelError) {
+    func startSubsystems(booting: Bool) throws(HWKeysError) {
         keys.start(booting: booting)
         let mktme = MKTMEManager(kernel: self)
         self.mktme = mktme
@@ -272,12 +273,12 @@ public final class Kernel {
     public static func restore(platform: any KernelPlatform, state: Data) throws -> Kernel {
         let image = try JSONDecoder().decode(Image.self, from: state)
         guard image.version <= Image.currentVersion else {
-            throw KernelError(.EINVAL, "kernel state version \(image.version) is newer than this hwkeys")
+            throw HWKeysError(.EINVAL, "kernel state version \(image.version) is newer than this hwkeys")
         }
         guard image.onlineCPUs.count == platform.cpus.count, (0...15).contains(image.keyIDBits),
             (36...52).contains(image.maxPhysAddr)
         else {
-            throw KernelError(.EINVAL, "kernel state does not match the hardware")
+            throw HWKeysError(.EINVAL, "kernel state does not match the hardware")
         }
         let kernel = Kernel(
             platform: platform,
@@ -310,7 +311,7 @@ public final class Kernel {
                 "/sys/devices/system/cpu/cpu\(cpu)/online",
                 SysfsAttribute(
                     read: { kernel in kernel.onlineCPUs[cpu] ? "1" : "0" },
-                    write: { (kernel: Kernel, text: String) throws(KernelError) in
+                    write: { (kernel: Kernel, text: String) throws(HWKeysError) in
                         switch text.trimmingCharacters() {
                         case "0": try kernel.setCPU(cpu, online: false)
                         case "1": try kernel.setCPU(cpu, online: true)
@@ -365,8 +366,8 @@ public final class Kernel {
 
     /// Brings `cpu` online or offline (`cpu online|offline N`, sysfs `online`). Participants may refuse
     /// (EBUSY) before anything changes. The last online CPU cannot go offline.
-    public func setCPU(_ cpu: Int, online: Bool) throws(KernelError) {
-        guard onlineCPUs.indices.contains(cpu) else { throw KernelError(.ENODEV, "no CPU \(cpu)") }
+    public func setCPU(_ cpu: Int, online: Bool) throws(HWKeysError) {
+        guard onlineCPUs.indices.contains(cpu) else { throw HWKeysError(.ENODEV, "no CPU \(cpu)") }
         guard onlineCPUs[cpu] != online else { return }
         if online {
             for participant in hotplugParticipants { try participant.cpuComingOnline(cpu) }
@@ -374,7 +375,7 @@ public final class Kernel {
             printk("smpboot", "CPU\(cpu) is now online")
         } else {
             guard onlineCPUs.filter({ $0 }).count > 1 else {
-                throw KernelError(.EBUSY, "CPU\(cpu) is the last online CPU")
+                throw HWKeysError(.EBUSY, "CPU\(cpu) is the last online CPU")
             }
             for participant in hotplugParticipants { try participant.cpuGoingOffline(cpu) }
             onlineCPUs[cpu] = false
@@ -386,7 +387,7 @@ public final class Kernel {
 /// A subsystem with a say in CPU hotplug.
 public protocol CPUHotplugParticipant: AnyObject {
     /// Called before `cpu` goes offline; throw (EBUSY) to refuse.
-    func cpuGoingOffline(_ cpu: Int) throws(KernelError)
+    func cpuGoingOffline(_ cpu: Int) throws(HWKeysError)
     /// Called before `cpu` comes online (its hardware state is fresh); throw to refuse.
-    func cpuComingOnline(_ cpu: Int) throws(KernelError)
+    func cpuComingOnline(_ cpu: Int) throws(HWKeysError)
 }

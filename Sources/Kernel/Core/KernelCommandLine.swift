@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// Which `mktme` key API the kernel implements (spec.md §6), chosen with `mktme.api=`.
 public enum MKTMEAPIDesign: String, Codable, Sendable, CaseIterable {
     /// The RFC v2 documentation patch: key types user/cpu/clear/no-encrypt, one KeyID per key.
@@ -38,7 +40,7 @@ public struct KernelCommandLine: Codable, Sendable, Hashable {
     public var unknown: [String] = []
 
     /// Parses `text`. Throws EINVAL for a recognised parameter with a bad value.
-    public init(_ text: String) throws(KernelError) {
+    public init(_ text: String) throws(HWKeysError) {
         raw = text
         for word in text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }) {
             let parts = word.split(separator: "=", maxSplits: 1).map(String.init)

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 import KernelInterfaces
 
 /// Hibernation to the swap disk (spec.md §4, S4; docs/hibernation.md), in the manner of Linux's swsusp.
@@ -109,7 +110,7 @@ final class SwapHibernation: HibernationImage {
 
     /// Writes the image: every allocated frame in plaintext (through its KeyID alias), the table, the
     /// kernel's state, then the header. ENOSPC if the swap disk is too small (nothing valid is left).
-    func write() throws(KernelError) {
+    func write() throws(HWKeysError) {
         let frames = kernel.pages.allocated.sorted
         kernel.printk(
             "PM",
@@ -119,11 +120,11 @@ final class SwapHibernation: HibernationImage {
         do {
             state = try kernel.encodeState()
         } catch {
-            throw KernelError(.EIO, "cannot encode the kernel state for the image: \(error)")
+            throw HWKeysError(.EIO, "cannot encode the kernel state for the image: \(error)")
         }
         let header = Header(stateBytes: state.count, frameCount: frames.count)
         guard header.blocksUsed <= UInt64(Self.diskBlocks(disk)) else {
-            throw KernelError(
+            throw HWKeysError(
                 .ENOSPC,
                 "the image needs \(header.blocksUsed) blocks of 4 KiB; swap disk \(disk.name) has \(Self.diskBlocks(disk))"
             )
@@ -154,14 +155,14 @@ final class SwapHibernation: HibernationImage {
     }
 
     /// Writes the image's KeyID-0 frames back through the direct map (the heap, key payloads, page tables).
-    func restoreKernelMemory() throws(KernelError) {
+    func restoreKernelMemory() throws(HWKeysError) {
         try restoreFrames(kernelMemory: true)
         kernel.printk("PM", "Restored kernel memory from the hibernation image")
     }
 
     /// Writes the remaining frames back through their KeyIDs' aliases (after MKTME keys were programmed
     /// again), then invalidates the image header.
-    func restoreEncryptedMemory() throws(KernelError) {
+    func restoreEncryptedMemory() throws(HWKeysError) {
         try restoreFrames(kernelMemory: false)
         Self.discard(on: disk)
         kernel.printk("PM", "Image restored; hibernation image on \(disk.name) invalidated")
@@ -169,9 +170,9 @@ final class SwapHibernation: HibernationImage {
 
     // MARK: Reading
 
-    private func restoreFrames(kernelMemory: Bool) throws(KernelError) {
+    private func restoreFrames(kernelMemory: Bool) throws(HWKeysError) {
         guard let header = Self.header(on: disk) else {
-            throw KernelError(.EIO, "no valid hibernation image on \(disk.name)")
+            throw HWKeysError(.EIO, "no valid hibernation image on \(disk.name)")
         }
         let entries = try table(header)
         let block = UInt64(Self.blockSize)
@@ -185,7 +186,7 @@ final class SwapHibernation: HibernationImage {
     }
 
     /// The frame table, checked against the (restored) page allocator: the same frames with the same KeyIDs.
-    private func table(_ header: Header) throws(KernelError) -> [(frame: UInt64, keyID: UInt16)] {
+    private func table(_ header: Header) throws(HWKeysError) -> [(frame: UInt64, keyID: UInt16)] {
         var bytes = [UInt8](repeating: 0, count: Int(header.frameCount) * Self.tableEntrySize)
         bytes.withUnsafeMutableBytes { disk.read(header.tableBlock * UInt64(Self.blockSize), into: $0) }
         var entries: [(frame: UInt64, keyID: UInt16)] = []
@@ -201,7 +202,7 @@ final class SwapHibernation: HibernationImage {
         guard allocated.count == entries.count,
             zip(allocated, entries).allSatisfy({ $0.key == $1.frame && $0.value.keyID == $1.keyID })
         else {
-            throw KernelError(.EIO, "the hibernation image's page table does not match the kernel it carries")
+            throw HWKeysError(.EIO, "the hibernation image's page table does not match the kernel it carries")
         }
         return entries
     }
@@ -267,7 +268,7 @@ extension Kernel {
         }
         let kernel = try restore(platform: platform, state: state)
         guard kernel.resumeDevice == disk.name else {
-            throw KernelError(
+            throw HWKeysError(
                 .EINVAL,
                 "the image on \(disk.name) holds a kernel whose swap device is \(kernel.resumeDevice ?? "none")"
             )

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 /// The kernel's Key Locker manager (spec.md §7): decides when and how IWKey is loaded on each CPU, brings
@@ -157,7 +158,7 @@ public final class KeyLockerManager {
     /// soft-disable, EOPNOTSUPP when the hardware lacks what the mode needs, EBUSY while users hold handles,
     /// EIO when the backup storage reports an error. Writing the current mode again re-keys
     /// (docs/choices.md).
-    public func setMode(_ text: String) throws(KernelError) {
+    public func setMode(_ text: String) throws(HWKeysError) {
         let word = text.trimmingCharacters()
         let target: KeyLockerMode?
         if word == "disabled" {
@@ -174,18 +175,18 @@ public final class KeyLockerManager {
             throw .eperm("keylocker.policy=boot fixes the Key Locker key at boot")
         }
         if let reason = softDisabledReason {
-            throw KernelError(.ENODEV, "Key Locker is soft-disabled until reboot (\(reason))")
+            throw HWKeysError(.ENODEV, "Key Locker is soft-disabled until reboot (\(reason))")
         }
         if let target, let reason = unsupportedReason(target) {
-            throw KernelError(.EOPNOTSUPP, "\(target.rawValue): \(reason)")
+            throw HWKeysError(.EOPNOTSUPP, "\(target.rawValue): \(reason)")
         }
         if mode != nil, usersHoldHandles {
-            throw KernelError(.EBUSY, "Key Locker users hold handles under the current IWKey")
+            throw HWKeysError(.EBUSY, "Key Locker users hold handles under the current IWKey")
         }
         if let target, target.restore == .platformBackup {
             let status = try hardware { () throws(X86Fault) in try kernel.cpu.rdmsr(MSR.iwKeyBackupStatus) }
             if status & BackupStatus.storageError != 0 {
-                throw KernelError(.EIO, "IWKey backup storage reports a read/write error")
+                throw HWKeysError(.EIO, "IWKey backup storage reports a read/write error")
             }
         }
         // Validated: tear the old mode down, then bring the new one up.
@@ -215,7 +216,7 @@ public final class KeyLockerManager {
     }
 
     /// Loads IWKey on every online CPU for `target` and sets ``mode``.
-    private func initialize(_ target: KeyLockerMode) throws(KernelError) {
+    private func initialize(_ target: KeyLockerMode) throws(HWKeysError) {
         let cpus = onlineCPUIndices.map { kernel.processors[$0] }
         switch target {
         case .nativeRandomKey:
@@ -240,7 +241,7 @@ public final class KeyLockerManager {
             }
             if target.restore == .platformBackup { try backUp(from: kernel.cpu) }
         case .paravirtAny, .paravirtRandom:
-            throw KernelError(.EOPNOTSUPP, "\(target.rawValue): no paravirtual Key Locker interface")
+            throw HWKeysError(.EOPNOTSUPP, "\(target.rawValue): no paravirtual Key Locker interface")
         }
         mode = target
     }
@@ -270,7 +271,7 @@ public final class KeyLockerManager {
             "/sys/kernel/keylocker/mode",
             SysfsAttribute(
                 read: { kernel in kernel.keyLockerManager.mode?.rawValue ?? "disabled" },
-                write: { (kernel: Kernel, text: String) throws(KernelError) in
+                write: { (kernel: Kernel, text: String) throws(HWKeysError) in
                     try kernel.keyLockerManager.setMode(text)
                 }
             )
@@ -300,7 +301,7 @@ public final class KeyLockerManager {
         SavedState(mode: mode, softDisabledReason: softDisabledReason, rememberedKey: rememberedKey)
     }
 
-    func restore(_ saved: SavedState) throws(KernelError) {
+    func restore(_ saved: SavedState) throws(HWKeysError) {
         guard saved.rememberedKey == nil || saved.mode == .nativeKernelKeyRemember,
             saved.rememberedKey.map({ $0.length == 48 }) ?? true
         else { throw .einval("Key Locker state: a remembered key outside remember mode") }
@@ -311,12 +312,12 @@ public final class KeyLockerManager {
 }
 
 extension KeyLockerManager: KeyLockerService {
-    public func requireValid() throws(KernelError) {
+    public func requireValid() throws(HWKeysError) {
         switch status {
         case .valid: return
-        case .disabled: throw KernelError(.ENODEV, "Key Locker is not initialized")
+        case .disabled: throw HWKeysError(.ENODEV, "Key Locker is not initialized")
         case .invalid:
-            throw KernelError(.ENODEV, "Key Locker is soft-disabled: \(softDisabledReason ?? "restore failed")")
+            throw HWKeysError(.ENODEV, "Key Locker is soft-disabled: \(softDisabledReason ?? "restore failed")")
         }
     }
 }

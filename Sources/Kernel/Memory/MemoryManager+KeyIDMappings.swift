@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 extension MemoryManager: KeyIDMappings {
@@ -14,7 +15,7 @@ extension MemoryManager: KeyIDMappings {
     /// frame's record, and write the plaintext back through the new alias. VMAs under `old` take `new`; the
     /// references move (retained on `new` before released on `old`). Needs no memory, so nothing can fail
     /// half-way.
-    public func moveMappings(fromKeyID old: UInt16, to new: UInt16) throws(KernelError) {
+    public func moveMappings(fromKeyID old: UInt16, to new: UInt16) throws(HWKeysError) {
         guard old != new else { return }
         guard Int(new) < layout.keyIDCount, Int(old) < layout.keyIDCount else {
             throw .einval("KeyID \(max(old, new)) does not exist (\(layout.keyIDBits) KeyID bits)")

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 
 /// The platform-scoped IWKeyBackup and `IA32_IWKEYBACKUP_STATUS` (MSR 991H; Key Locker spec 343965 §4.5).
 ///
@@ -119,7 +120,7 @@ final class IWKeyBackupStorage {
         writer.optional(completesAt) { $0.u64($1) }
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         let version = try reader.section("iwkey-backup", maxVersion: 2)
         guard version >= 2 else { return }
         let enc = try reader.secret(count: 32)
@@ -127,12 +128,14 @@ final class IWKeyBackupStorage {
         encryptionKey.withUnsafeMutableBytes { out in enc.withUnsafeBytes { out.copyMemory(from: $0) } }
         integrityKey.withUnsafeMutableBytes { out in int.withUnsafeBytes { out.copyMemory(from: $0) } }
         keySource = try reader.u8()
-        guard keySource <= 1 else { throw ImageError("machine image: backup KeySource \(keySource) out of range") }
+        guard keySource <= 1 else {
+            throw .unreadableImage("machine image: backup KeySource \(keySource) out of range")
+        }
         valid = try reader.bool()
         consumed = try reader.bool()
-        completesAt = try reader.optional { (r: inout ImageReader) throws(ImageError) in try r.u64() }
+        completesAt = try reader.optional { (r: inout ImageReader) throws(HWKeysError) in try r.u64() }
         guard !(valid && completesAt != nil) else {
-            throw ImageError("machine image: IWKey backup both valid and in flight")
+            throw .unreadableImage("machine image: IWKey backup both valid and in flight")
         }
     }
 }

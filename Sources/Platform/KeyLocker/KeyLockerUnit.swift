@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 /// A logical processor's Key Locker state (Key Locker spec 343965 §1; SDM Vol. 2A LOADIWKEY):
@@ -106,7 +107,7 @@ final class KeyLockerUnit {
         writer.bool(copyStatus)
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         let version = try reader.section("kl", maxVersion: 2)
         guard version >= 2 else {
             powerLost()
@@ -115,7 +116,7 @@ final class KeyLockerUnit {
         let enc = try reader.secret(count: 32)
         let int = try reader.secret(count: 16)
         let source = try reader.u8()
-        guard source <= 1 else { throw ImageError("machine image: IWKey KeySource \(source) out of range") }
+        guard source <= 1 else { throw .unreadableImage("machine image: IWKey KeySource \(source) out of range") }
         let noBackup = try reader.bool()
         load(encryptionKey: enc, integrityKey: int, keySource: source, noBackup: noBackup)
         copyStatus = try reader.bool()

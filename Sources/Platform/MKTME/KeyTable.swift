@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 /// What a KeyID's key-table entry holds, as the debug monitor reports it (never the key bytes).
@@ -109,31 +110,31 @@ final class KeyTable {
         }
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         try reader.section("keytable", maxVersion: 1)
-        func algorithm(_ reader: inout ImageReader) throws(ImageError) -> TMEAlgorithm {
+        func algorithm(_ reader: inout ImageReader) throws(HWKeysError) -> TMEAlgorithm {
             guard let algorithm = TMEAlgorithm(rawValue: Int(try reader.u8())) else {
-                throw ImageError("machine image: unknown MKTME algorithm")
+                throw .unreadableImage("machine image: unknown MKTME algorithm")
             }
             return algorithm
         }
-        tmeKey = try reader.optional { (reader: inout ImageReader) throws(ImageError) -> KeyTableEntry in
+        tmeKey = try reader.optional { (reader: inout ImageReader) throws(HWKeysError) -> KeyTableEntry in
             let policy = try algorithm(&reader)
             return .keyed(.random, policy, key: try reader.secret(count: 2 * policy.keyLength))
         }
         for index in entries.indices { entries[index] = .unprogrammed }
         let count = Int(try reader.u32())
-        guard count <= maxKeys else { throw ImageError("machine image: key table has \(count) entries") }
+        guard count <= maxKeys else { throw .unreadableImage("machine image: key table has \(count) entries") }
         var previous = 0
         for _ in 0..<count {
             let keyID = Int(try reader.u16())
             guard keyID > previous, keyID <= maxKeys else {
-                throw ImageError("machine image: key table KeyID \(keyID) out of order or range")
+                throw .unreadableImage("machine image: key table KeyID \(keyID) out of order or range")
             }
             previous = keyID
             let stateIndex = Int(try reader.u8())
             guard stateIndex < KeyIDState.allCases.count, stateIndex > 0 else {
-                throw ImageError("machine image: invalid key table state")
+                throw .unreadableImage("machine image: invalid key table state")
             }
             let state = KeyIDState.allCases[stateIndex]
             let alg = try algorithm(&reader)

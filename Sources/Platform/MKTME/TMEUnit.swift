@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import X86
 
 /// The platform's TME configuration registers: `IA32_TME_CAPABILITY`, `IA32_TME_ACTIVATE` and the exclusion
@@ -172,7 +173,7 @@ final class TMEUnit {
         writer.u64(excludeBase)
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         try reader.section("tme", maxVersion: 1)
         let activate = try reader.u64()
         let mask = try reader.u64()
@@ -182,10 +183,10 @@ final class TMEUnit {
             TMEActivate.keyIDBits(activate) == 0 || activate & TMEActivate.enable != 0,
             TMEAlgorithm(rawValue: Int(TMEActivate.policy(activate))) != nil,
             activate & TMEActivate.lock != 0 || activate == 0
-        else { throw ImageError("machine image: invalid IA32_TME_ACTIVATE 0x\(String(activate, radix: 16))") }
+        else { throw .unreadableImage("machine image: invalid IA32_TME_ACTIVATE 0x\(String(activate, radix: 16))") }
         let field = TMEExclude.addressField(maxPhysAddr: maxPhysAddr)
         guard mask & ~(field | TMEExclude.enable) == 0, base & ~field == 0 else {
-            throw ImageError("machine image: invalid TME exclusion registers")
+            throw .unreadableImage("machine image: invalid TME exclusion registers")
         }
         commitExclusion(MSR.tmeExcludeMask, mask)
         commitExclusion(MSR.tmeExcludeBase, base)

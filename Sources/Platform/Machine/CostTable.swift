@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// A hardware operation with a modelled cost (design.md rule 5: costs are modelled, and said to be).
 ///
 /// Every entry gives emulated cycles and the source of the figure; `docs/costs.md` renders this table.
@@ -153,14 +155,14 @@ public struct CycleCounters: Hashable, Sendable {
         }
     }
 
-    static func decode(from reader: inout ImageReader) throws(ImageError) -> CycleCounters {
+    static func decode(from reader: inout ImageReader) throws(HWKeysError) -> CycleCounters {
         try reader.section("counters", maxVersion: 1)
         var counters = CycleCounters()
         let count = try reader.u32()
         for _ in 0..<count {
             let name = try reader.string()
             guard let item = CostItem(rawValue: name) else {
-                throw ImageError("machine image: unknown cost item \(name)")
+                throw .unreadableImage("machine image: unknown cost item \(name)")
             }
             counters.set(item, count: try reader.u64(), cycles: try reader.u64())
         }

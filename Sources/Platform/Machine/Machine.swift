@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 /// The emulated machine: packages of logical processors, sparse DRAM, the memory system (caches and
@@ -80,7 +81,7 @@ public final class Machine {
     public static func create(
         configuration: MachineConfiguration,
         pageSource: (any DRAMPageSource)? = nil
-    ) throws(ConfigurationError) -> Machine {
+    ) throws(HWKeysError) -> Machine {
         try configuration.validate()
         let entropy: any EntropySource =
             if let seed = configuration.seed { SeededEntropySource(seed: seed) } else { SystemEntropySource() }

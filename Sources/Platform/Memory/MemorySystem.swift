@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 #if canImport(Glibc)
@@ -542,15 +543,15 @@ final class MemorySystem {
         for cache in caches { cache.encode(into: &writer) }
     }
 
-    func decode(from reader: inout ImageReader, machine: Machine) throws(ImageError) {
+    func decode(from reader: inout ImageReader, machine: Machine) throws(HWKeysError) {
         try reader.section("memory", maxVersion: 1)
         standbyKeysSaved = try reader.bool()
         guard Int(try reader.u32()) == controllers.count else {
-            throw ImageError("machine image: memory controller count does not match the configuration")
+            throw .unreadableImage("machine image: memory controller count does not match the configuration")
         }
         for controller in controllers { try controller.keyTable.decode(from: &reader) }
         guard Int(try reader.u32()) == caches.count else {
-            throw ImageError("machine image: cache count does not match the configuration")
+            throw .unreadableImage("machine image: cache count does not match the configuration")
         }
         for cache in caches { try cache.decode(from: &reader) }
     }

@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -120,27 +122,27 @@ final class PackageCache {
         for set in 0..<blocks.sets { writer.u16(blocks.recent[set]) }
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         try reader.section("cache", maxVersion: 1)
         guard Int(try reader.u32()) == lineCount else {
-            throw ImageError("machine image: cache size does not match the configuration")
+            throw .unreadableImage("machine image: cache size does not match the configuration")
         }
         invalidateAll()
         let count = Int(try reader.u32())
-        guard count <= blockCount else { throw ImageError("machine image: too many cache blocks") }
+        guard count <= blockCount else { throw .unreadableImage("machine image: too many cache blocks") }
         var previous = -1
         let allLines = blocks.lineMask
         for _ in 0..<count {
             let slot = Int(try reader.u32())
             guard slot > previous, slot < blockCount else {
-                throw ImageError("machine image: cache block out of order")
+                throw .unreadableImage("machine image: cache block out of order")
             }
             previous = slot
             let tag = try reader.u64()
             let valid = try reader.u64()
             let dirty = try reader.u64()
             guard tag < UInt64(1) << 52, valid != 0, valid & ~allLines == 0, dirty & ~valid == 0 else {
-                throw ImageError("machine image: bad cache block")
+                throw .unreadableImage("machine image: bad cache block")
             }
             blocks.install(tag, in: slot, set: slot >> blocks.waysShift)
             blocks.valid[slot] = valid
@@ -156,7 +158,9 @@ final class PackageCache {
         }
         for set in 0..<blocks.sets {
             let recent = try reader.u16()
-            guard recent & ~blocks.waysMask == 0 else { throw ImageError("machine image: bad cache replacement bits") }
+            guard recent & ~blocks.waysMask == 0 else {
+                throw .unreadableImage("machine image: bad cache replacement bits")
+            }
             blocks.recent[set] = recent
         }
     }

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import KernelInterfaces
 
 #if canImport(Glibc)
@@ -218,15 +219,17 @@ public struct BlockDeviceSet {
     static func decode(
         from reader: inout ImageReader,
         pageSource: (any BlockDevicePageSource)?
-    ) throws(ImageError) -> BlockDeviceSet {
+    ) throws(HWKeysError) -> BlockDeviceSet {
         try reader.section("disks", maxVersion: 1)
         let count = Int(try reader.u32())
-        guard count <= maximumCount else { throw ImageError("machine image: \(count) disks (at most \(maximumCount))") }
+        guard count <= maximumCount else {
+            throw .unreadableImage("machine image: \(count) disks (at most \(maximumCount))")
+        }
         var set = BlockDeviceSet()
         for _ in 0..<count {
             let name = try reader.string()
             let size = try reader.u64()
-            if let problem = set.problem(name: name, size: size) { throw ImageError("machine image: \(problem)") }
+            if let problem = set.problem(name: name, size: size) { throw .unreadableImage("machine image: \(problem)") }
             set.insert(EmulatedDisk(name: name, size: size, pageSource: pageSource))
         }
         return set

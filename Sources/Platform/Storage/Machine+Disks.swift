@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import KernelInterfaces
 
 extension Machine {
@@ -27,11 +28,10 @@ extension Machine {
     /// fresh file would give). Disks are never detached: like the swap disk, they persist with the
     /// machine across every power transition.
     ///
-    /// - Throws: ``ConfigurationError`` for a bad name (1–64 of letters, digits, `.`, `_`, `-`), a name in
-    ///   use, a size that is not whole 512-byte sectors or above 64 GiB, or more than 64 disks
-    ///   (``DiskLimits``).
-    public func attachDisk(named name: String, size: UInt64) throws(ConfigurationError) -> any BlockDevice {
-        if let problem = blockDevices.problem(name: name, size: size) { throw ConfigurationError(problem) }
+    /// - Throws: `EINVAL` for a bad name (1–64 of letters, digits, `.`, `_`, `-`), a name in use, a size
+    ///   that is not whole 512-byte sectors or above 64 GiB, or more than 64 disks (``DiskLimits``).
+    public func attachDisk(named name: String, size: UInt64) throws(HWKeysError) -> any BlockDevice {
+        if let problem = blockDevices.problem(name: name, size: size) { throw .einval(problem) }
         let device = EmulatedDisk(name: name, size: size, pageSource: diskSource)
         blockDevices.insert(device)
         return device

@@ -6,6 +6,7 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
 import KernelInterfaces
 import Platform
 import Testing
@@ -17,8 +18,8 @@ import X86
 /// manager cannot reach (a valid manager with CR4.KL clear).
 final class TestKeyLocker: KeyLockerService {
     var valid = true
-    func requireValid() throws(KernelError) {
-        guard valid else { throw KernelError(.ENODEV, "Key Locker is invalid (test double)") }
+    func requireValid() throws(HWKeysError) {
+        guard valid else { throw HWKeysError(.ENODEV, "Key Locker is invalid (test double)") }
     }
 }
 

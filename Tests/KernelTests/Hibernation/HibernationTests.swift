@@ -6,6 +6,7 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
 import KernelInterfaces
 import Platform
 import Testing
@@ -30,9 +31,9 @@ private final class KeyID1Reprogrammer: PowerParticipant {
         self.probe = probe
     }
 
-    func prepareForSleep(_ state: SleepState) throws(KernelError) {}
+    func prepareForSleep(_ state: SleepState) throws(HWKeysError) {}
 
-    func resumed(from state: SleepState) throws(KernelError) {
+    func resumed(from state: SleepState) throws(HWKeysError) {
         (sawKernelMemory, sawEncryptedFrameRestored) = probe(kernel)
         program(machine, keyID: 1, key: key)
     }
@@ -133,13 +134,13 @@ private let resumeSwap = "resume=swap"
         let (machine, kernel) = try bootedKernel { $0.swapBytes = 0 }
         #expect(machine.disks.isEmpty)
         #expect(kernel.hibernation == nil)
-        #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
+        #expect(throws: HWKeysError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
     }
 
     @Test func aSwapDiskTooSmallIsENOSPCAndLeavesNoImage() throws {
         let (machine, kernel) = try bootedKernel { $0.swapBytes = 8192 }
         try kernel.add("user", "k", String(repeating: "x", count: 3000))
-        #expect(throws: KernelError(.ENOSPC, "")) { try kernel.prepareForSleep(.hibernate) }
+        #expect(throws: HWKeysError(.ENOSPC, "")) { try kernel.prepareForSleep(.hibernate) }
         #expect(Kernel.hibernationImageState(on: machine, commandLine: resumeSwap) == nil)
     }
 
@@ -154,7 +155,7 @@ private let resumeSwap = "resume=swap"
         [0xFF].withUnsafeBytes { machine.disk(named: "swap")!.write(header.tableBlock * 4096 + 1, from: $0) }
         let state = try #require(Kernel.hibernationImageState(on: machine, commandLine: resumeSwap))
         let resumed = try Kernel.restore(platform: machine, state: state)
-        #expect(throws: KernelError(.EIO, "")) { try resumed.resumed(from: .hibernate) }
+        #expect(throws: HWKeysError(.EIO, "")) { try resumed.resumed(from: .hibernate) }
     }
 
     @Test func headerParsingRejectsDamage() {
@@ -226,12 +227,12 @@ private let resumeSwap = "resume=swap"
                 $0.facility == "PM" && $0.text == "Cannot find swap device later (resume=); hibernation unavailable"
             }
         )
-        #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
+        #expect(throws: HWKeysError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
         #expect(
             kernel.log.lines.contains { $0.facility == "PM" && $0.text == "Cannot find swap device, try swapon -a" }
         )
         #expect(machine.diskBytes("swap", 0, 4096).allSatisfy { $0 == 0 })
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try kernel.crypt.create("later", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
         }
         #expect(machine.disk(named: "later") == nil)
@@ -241,7 +242,7 @@ private let resumeSwap = "resume=swap"
         let (machine, kernel) = try bootedKernel { $0.kernelCommandLine = "resume=" }
         #expect(machine.disk(named: "swap") != nil)
         #expect(kernel.resumeDevice == nil && kernel.hibernation == nil)
-        #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
+        #expect(throws: HWKeysError(.EOPNOTSUPP, "")) { try kernel.prepareForSleep(.hibernate) }
         #expect(machine.diskBytes("swap", 0, 4096).allSatisfy { $0 == 0 })
     }
 
@@ -253,7 +254,7 @@ private let resumeSwap = "resume=swap"
         let copy = try machine.attachDisk(named: "copy", size: 4 << 20)
         machine.diskBytes("swap", 0, 4 << 20).withUnsafeBytes { copy.write(0, from: $0) }
         try machine.power(.on)
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try Kernel.resumeFromHibernation(platform: machine, commandLine: "resume=copy")
         }
     }
@@ -295,10 +296,10 @@ private let resumeSwap = "resume=swap"
         let (machine, booted) = try bootedKernel { $0.swapBytes = 0 }
         let old = try Kernel.restore(platform: machine, state: try legacyKernelState(try booted.encodeState()))
         #expect(old.resumeDevice == "swap" && old.hibernation == nil)
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try old.crypt.create("swap", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
         }
-        #expect(throws: KernelError(.EOPNOTSUPP, "")) { try old.prepareForSleep(.hibernate) }
+        #expect(throws: HWKeysError(.EOPNOTSUPP, "")) { try old.prepareForSleep(.hibernate) }
         // A kernel booted now has no swap device, so the name is free.
         #expect(booted.resumeDevice == nil)
         try booted.crypt.create("swap", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import KernelInterfaces
 import Platform
 import Testing
@@ -27,7 +28,7 @@ import X86
             try kernel.sysfsRead("/sys/kernel/keylocker/modes_supported") == Self.nativeModes.joined(separator: " ")
         )
         #expect(try !kernel.cr4KL(0) && !kernel.cr4KL(1))
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
         #expect(kernel.keyLocker != nil)
     }
 
@@ -86,7 +87,7 @@ import X86
             default: break
             }
         }
-        #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.writeKeyLockerMode(mode) }
+        #expect(throws: HWKeysError(.EOPNOTSUPP, "")) { try kernel.writeKeyLockerMode(mode) }
         #expect(kernel.keyLockerManager.status == .disabled)
         #expect(try !kernel.cr4KL(0))
     }
@@ -94,18 +95,18 @@ import X86
     @Test(arguments: ["", "native", "boot", "NATIVE_RANDOM_KEY", "native_random_key x"])
     func unknownModesAreEINVAL(text: String) throws {
         let (_, kernel) = try keyLockerKernel()
-        #expect(throws: KernelError(.EINVAL, "")) { try kernel.writeKeyLockerMode(text) }
+        #expect(throws: HWKeysError(.EINVAL, "")) { try kernel.writeKeyLockerMode(text) }
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/mode") == "disabled")
     }
 
     @Test func onlyRootMayWriteTheMode() throws {
         let (_, kernel) = try keyLockerKernel()
         let user = try kernel.createProcess(parent: 100, uid: 1000, exec: true)
-        #expect(throws: KernelError(.EACCES, "")) {
+        #expect(throws: HWKeysError(.EACCES, "")) {
             try kernel.sysfsWrite("/sys/kernel/keylocker/mode", "native_kernel_key_backup", as: user)
         }
         #expect(kernel.keyLockerManager.mode == nil)
-        #expect(throws: KernelError(.EACCES, "")) {
+        #expect(throws: HWKeysError(.EACCES, "")) {
             try kernel.sysfsWrite("/sys/kernel/keylocker/status", "valid", as: ProcessTable.shellPID)
         }
     }
@@ -118,7 +119,7 @@ import X86
         let handle = try encodeFIPSHandle(kernel)
         user.holdsKeyLockerHandles = true
         for mode in ["native_kernel_key_remember", "native_kernel_key_backup", "disabled"] {
-            #expect(throws: KernelError(.EBUSY, "")) { try kernel.writeKeyLockerMode(mode) }
+            #expect(throws: HWKeysError(.EBUSY, "")) { try kernel.writeKeyLockerMode(mode) }
         }
         #expect(kernel.keyLockerManager.mode == .nativeKernelKeyBackup)
         #expect(try handleWorksEverywhere(kernel, handle))
@@ -145,7 +146,7 @@ import X86
         #expect(kernel.keyLockerManager.status == .valid)
         try kernel.writeKeyLockerMode("disabled")
         machine.faults.rdseedFailures = 10
-        #expect(throws: KernelError(.EIO, "")) { try kernel.writeKeyLockerMode("native_random_key") }
+        #expect(throws: HWKeysError(.EIO, "")) { try kernel.writeKeyLockerMode("native_random_key") }
         #expect(kernel.keyLockerManager.status == .disabled)
         #expect(try !kernel.cr4KL(0) && !kernel.cr4KL(1))
         #expect(kernel.log.lines.contains { $0.text.contains("failed 10 times") })
@@ -165,7 +166,7 @@ import X86
         let handle = try encodeFIPSHandle(kernel)
         machine.faults.iwkeyBackupError = true
         for mode in ["native_kernel_key_backup", "native_random_key"] {
-            #expect(throws: KernelError(.EIO, "")) { try kernel.writeKeyLockerMode(mode) }
+            #expect(throws: HWKeysError(.EIO, "")) { try kernel.writeKeyLockerMode(mode) }
         }
         #expect(kernel.keyLockerManager.mode == .nativeKernelKeyRemember)
         #expect(try handleWorksEverywhere(kernel, handle))
@@ -184,7 +185,7 @@ import X86
     @Test func noKeyLockerHardwareMeansNoManager() throws {
         let (_, kernel) = try keyLockerKernel { $0.keyLocker = false }
         #expect(kernel.keyLocker == nil)
-        #expect(throws: KernelError(.ENOENT, "")) { try kernel.sysfsRead("/sys/kernel/keylocker/mode") }
+        #expect(throws: HWKeysError(.ENOENT, "")) { try kernel.sysfsRead("/sys/kernel/keylocker/mode") }
     }
 }
 
@@ -198,7 +199,7 @@ import X86
         #expect(try machine.processors[0].rdmsr(MSR.iwKeyBackupStatus) & 1 == 1)
         #expect(try handleWorksEverywhere(kernel, try encodeFIPSHandle(kernel)))
         #expect(kernel.keyLockerManager.rememberedKey == nil)
-        #expect(throws: KernelError(.EPERM, "")) { try kernel.writeKeyLockerMode("native_kernel_key_backup") }
+        #expect(throws: HWKeysError(.EPERM, "")) { try kernel.writeKeyLockerMode("native_kernel_key_backup") }
     }
 
     @Test func bootPolicyWithoutBackupStaysDisabled() throws {
@@ -263,10 +264,10 @@ import X86
         let guest = try Self.guest("")
         let (_, bare) = try keyLockerKernel()
         for mode in ["paravirt_any", "paravirt_random"] {
-            let inGuest = #expect(throws: KernelError.self) { try guest.writeKeyLockerMode(mode) }
+            let inGuest = #expect(throws: HWKeysError.self) { try guest.writeKeyLockerMode(mode) }
             #expect(inGuest?.errno == .EOPNOTSUPP)
             #expect(inGuest?.message.contains("no paravirtual Key Locker interface") == true)
-            let onBareMetal = #expect(throws: KernelError.self) { try bare.writeKeyLockerMode(mode) }
+            let onBareMetal = #expect(throws: HWKeysError.self) { try bare.writeKeyLockerMode(mode) }
             #expect(onBareMetal?.errno == .EOPNOTSUPP)
             #expect(onBareMetal?.message.contains("need a hypervisor (bare metal)") == true)
         }

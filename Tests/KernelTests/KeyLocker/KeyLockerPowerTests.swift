@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import KernelInterfaces
 import Platform
 import Testing
@@ -51,11 +52,11 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
         #expect(try handleWorksEverywhere(kernel, handle) == survives)
         #expect(kernel.keyLockerManager.status == (survives ? .valid : .invalid))
         if !survives {
-            #expect(throws: KernelError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
+            #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
             #expect(kernel.log.lines.contains { $0.text.contains("soft-disabled until reboot") })
             #expect(try kernel.sysfsRead("/sys/kernel/keylocker/mode") == mode)
             // Nothing else changes until reboot: not even a new mode.
-            #expect(throws: KernelError(.ENODEV, "")) { try kernel.writeKeyLockerMode("native_kernel_key_backup") }
+            #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.writeKeyLockerMode("native_kernel_key_backup") }
         }
     }
 
@@ -77,7 +78,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
             try kernel.setCPU(1, online: true)
             #expect(try encryptFIPSBlock(kernel, handle: handle, cpu: 1) == FIPS197.cipher128)
         } else {
-            #expect(throws: KernelError(.EBUSY, "")) { try kernel.setCPU(1, online: true) }
+            #expect(throws: HWKeysError(.EBUSY, "")) { try kernel.setCPU(1, online: true) }
             #expect(kernel.onlineCPUs == [true, false])
             #expect(kernel.keyLockerManager.status == .valid)
         }
@@ -131,7 +132,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
         machine.faults.iwkeyBackupError = true
         try suspendAndResume(machine, kernel)
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/status") == "invalid")
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
         #expect(
             kernel.log.lines.contains { $0.text.contains("storage read error") && $0.text.contains("soft-disabled") }
         )
@@ -299,13 +300,13 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     @Test func badArgumentsAreErrnos() throws {
         let (_, kernel) = try keyLockerKernel()
         try kernel.writeKeyLockerMode("native_kernel_key_backup")
-        #expect(throws: KernelError(.ESRCH, "")) {
+        #expect(throws: HWKeysError(.ESRCH, "")) {
             try kernel.userEncodeKey(pid: 4242, key: SecretBytes(FIPS197.key128), restrictions: [])
         }
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try kernel.userEncodeKey(pid: 100, key: SecretBytes(count: 24), restrictions: [])
         }
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try kernel.userAESKL(
                 pid: 100,
                 encrypt: true,
@@ -314,7 +315,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
             )
         }
         try kernel.setCPU(1, online: false)
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try kernel.userAESKL(
                 pid: 100,
                 cpu: 1,

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import KernelInterfaces
 import Platform
 import Testing
@@ -14,7 +15,7 @@ import X86
 
 extension Kernel {
     /// A fresh private read-write mapping of `pages` pages in the root shell, put under key `serial`.
-    func encryptedMapping(_ serial: Int32, pages: Int = 1, pid: Int32 = shell) throws(KernelError) -> UInt64 {
+    func encryptedMapping(_ serial: Int32, pages: Int = 1, pid: Int32 = shell) throws(HWKeysError) -> UInt64 {
         let base = try mmap(pid: pid, length: UInt64(pages) << 12, protection: .rw, shared: false)
         try encryptMprotect(pid: pid, address: base, length: UInt64(pages) << 12, protection: .rw, serial: serial)
         return base

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import Platform
 import Testing
 import X86
@@ -228,7 +229,7 @@ let cpuKey = "type=cpu algorithm=aes-xts-128"
         expectErrno(.EBUSY) { try kernel.update(serial, "type=cpu") }
         let mappings = FakeKeyIDMappings(kernel: kernel)
         kernel.keyIDMappings = mappings
-        mappings.failMove = KernelError(.ENOMEM, "no memory for the copies")
+        mappings.failMove = HWKeysError(.ENOMEM, "no memory for the copies")
         expectErrno(.ENOMEM) { try kernel.update(serial, "type=cpu") }
         #expect(kernel.mk.keyID(ofKey: serial) == 1)
         #expect(kernel.mk.keyIDsUsed == 1)

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import KernelInterfaces
 import Platform
 import Testing

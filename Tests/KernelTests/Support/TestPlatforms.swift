@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 import KernelInterfaces
 import Platform
 import X86
@@ -108,10 +109,9 @@ final class InterfaceOnlyPlatform: KernelPlatform {
 
     var disks: [any BlockDevice] { attached.keys.sorted().map { attached[$0]! } }
     func disk(named name: String) -> (any BlockDevice)? { attached[name] }
-    func attachDisk(named name: String, size: UInt64) throws -> any BlockDevice {
-        struct Refused: Error { let reason: String }
-        if let problem = DiskLimits.nameProblem(name) ?? DiskLimits.sizeProblem(size) { throw Refused(reason: problem) }
-        guard attached[name] == nil, size <= 64 << 20 else { throw Refused(reason: "name in use or too large") }
+    func attachDisk(named name: String, size: UInt64) throws(HWKeysError) -> any BlockDevice {
+        if let problem = DiskLimits.nameProblem(name) ?? DiskLimits.sizeProblem(size) { throw .einval(problem) }
+        guard attached[name] == nil, size <= 64 << 20 else { throw .einval("name in use or too large") }
         let disk = RAMDisk(name: name, size: Int(size))
         attached[name] = disk
         return disk

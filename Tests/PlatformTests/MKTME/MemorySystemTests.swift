@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import Testing
 import X86
 
@@ -451,7 +452,7 @@ import X86
         let (image, _) = save(machine)
         for cut in stride(from: 0, to: image.volatile.count, by: 7) {
             let truncated = PlatformImage(volatile: Array(image.volatile[0..<cut]), nonVolatile: image.nonVolatile)
-            #expect(throws: ImageError.self) {
+            #expect(throws: HWKeysError(.EIO, "")) {
                 try Machine.restore(configuration: machine.configuration, image: truncated, pageSource: nil)
             }
         }
