@@ -92,6 +92,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HWKeysStoreTests", dependencies: ["HWKeysStore"], swiftSettings: swiftSettings),
+        // Checks the repository itself: every file and section that code, tests and docs cite exists here.
+        .testTarget(name: "RepositoryTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "HWKeysCommandsTests",
             dependencies: ["HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "X86", "HWCrypto"],
