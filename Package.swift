@@ -8,7 +8,7 @@
 
 import PackageDescription
 
-// Layers look only down (design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel} → Platform →
+// Layers look only down (docs/design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel} → Platform →
 // {X86, HWCrypto} → CAESNI. Core modules (X86, HWCrypto, Platform, Kernel) carry no server dependency.
 let swiftSettings: [SwiftSetting] = [
     // SE-0335: spell existential types `any P`.
