@@ -38,15 +38,15 @@ import Testing
 
     @Test func findsCitationsInProseCommentsAndStringsButNotInCode() {
         let swift = """
-            /// Implements spec.md §6 (design.md rule 3).
-            let cost = "see keylocker-research.md §1.4"
+            /// Implements notes.md §6 (docs/design.md rule 3).
+            let cost = "see docs/research/keylocker-research.md §1.4"
             let value = key.json(session)   // the `Scripts/gen_xts_vectors.py` output
             /* examples/walkthrough.hwk */
             """
         let names = CitationScanner.citations(in: swift, kind: .cLike).map(\.name)
         #expect(
             names == [
-                "spec.md", "design.md", "keylocker-research.md", "Scripts/gen_xts_vectors.py",
+                "notes.md", "docs/design.md", "docs/research/keylocker-research.md", "Scripts/gen_xts_vectors.py",
                 "examples/walkthrough.hwk",
             ]
         )
@@ -56,8 +56,8 @@ import Testing
                 "docs/choices.md", "docs/mktme.md", "examples/mktme-basics.hwk",
             ]
         )
-        let python = "# Expected values (spec.md §2)\nopen('out.json')\n\"\"\"See docs/mktme.md.\"\"\"\n"
-        #expect(CitationScanner.citations(in: python, kind: .python).map(\.name) == ["spec.md", "docs/mktme.md"])
+        let python = "# Expected values (notes.md §2)\nopen('out.json')\n\"\"\"See docs/mktme.md.\"\"\"\n"
+        #expect(CitationScanner.citations(in: python, kind: .python).map(\.name) == ["notes.md", "docs/mktme.md"])
     }
 
     @Test func ignoresURLsTemplatesPlaceholdersRunTimeNamesAndOtherProjects() {
@@ -72,8 +72,8 @@ import Testing
 
     @Test func readsSectionsRulesAndQuotedNamesAfterACitation() {
         let text = """
-            `docs/contract.md` §2–§3, keylocker-research.md §1.10, §4, §5. design.md rule 3; \
-            spec.md §6 "Common to both"; design.md "Persistence"; spec.md §4.
+            `docs/contract.md` §2–§3, docs/research/keylocker-research.md §1.10, §4, §5. docs/design.md rule 3; \
+            docs/contract.md §6 "Common to both"; docs/design.md "Persistence"; docs/contract.md §4.
             """
         let found = CitationScanner.citations(in: text, kind: .prose)
         #expect(found.map(\.sections) == [["2", "3"], ["1.10", "4", "5"], [], ["6"], [], ["4"]])
@@ -94,13 +94,13 @@ import Testing
         }
         try write("docs/contract.md", "# Contract\n\n## 1. Machine\n\n## 2. Hardware\n")
         try write("docs/design.md", "# Design\n\n## Rules\n\n1. **One.**\n2. **Two.**\n\n## Persistence\n")
-        try write("examples/a.hwk", "# docs/contract.md §2 and ../shared/reference/mktme-research.md §3\n")
+        try write("examples/a.hwk", "# docs/contract.md §2 and ../shared/reference/notes.md §3\n")
         try write(
             "Sources/M/File+Aspect.swift",
             """
             /// docs/contract.md §3, docs/design.md rule 2, docs/design.md rule 7, docs/design.md "Persistence",
             /// docs/design.md "Caches", `+Aspect.swift`, gone.swift, data from the `/work/shared/vectors/xts/` folder.
-            let s = "spec.md"
+            let s = "notes.md"
 
             """
         )
@@ -110,8 +110,8 @@ import Testing
             missing == [
                 "gone.swift Sources/M/File+Aspect.swift:2",
                 "/work/shared/vectors/xts/ Sources/M/File+Aspect.swift:2",
-                "spec.md Sources/M/File+Aspect.swift:3",
-                "../shared/reference/mktme-research.md examples/a.hwk:1",
+                "notes.md Sources/M/File+Aspect.swift:3",
+                "../shared/reference/notes.md examples/a.hwk:1",
             ]
         )
         let sections = scan.missingSections.map { "\($0.name) \($0.file):\($0.line)" }

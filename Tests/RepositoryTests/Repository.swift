@@ -149,7 +149,7 @@ struct Repository {
                     rules.insert(rule)
                 }
             }
-            let entry = (headings, rules, text.lowercased())
+            let entry = (headings, rules, Self.normalized(text))
             documents[path] = entry
             return entry
         }
@@ -164,11 +164,17 @@ struct Repository {
             if let rule = citation.rule, !doc.rules.contains(rule) {
                 findings.append(Finding(name: "\(citation.name) rule \(rule)", file: file, line: citation.line))
             }
-            if let quoted = citation.quotedName, !doc.text.contains(quoted.lowercased()) {
+            if let quoted = citation.quotedName, !doc.text.contains(Self.normalized(quoted)) {
                 findings.append(Finding(name: "\(citation.name) \"\(quoted)\"", file: file, line: citation.line))
             }
         }
         return findings
+    }
+
+    /// `text` in lower case with every run of white space as one space, so a quoted name matches across a
+    /// line break.
+    static func normalized(_ text: String) -> String {
+        text.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
     }
 
     /// The findings as a list: each cited name with its count and where it is cited.
