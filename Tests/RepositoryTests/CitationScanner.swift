@@ -50,8 +50,9 @@ struct CitationScanner {
     /// File names that stand for any file (`examples/NAME.hwk`).
     static let placeholders: Set<String> = ["NAME", "FILE", "PATH", "X"]
 
-    /// Characters that end a path when they precede it: a template (`\(dir)/x.hwk`, `<source>/SOURCE.md`) or a
-    /// URL (`https://…`).
+    /// Characters that end a path when they precede it: a template (`\(dir)/x.hwk`, `<source>/SOURCE.md`,
+    /// `KeyLocker*Tests.swift`) or a URL (`https://…`). A `*` counts only inside a word: `**notes.md**` is
+    /// Markdown emphasis.
     private static let templateMarks: Set<Unicode.Scalar> = ["<", ">", "{", "}", "*", "$", ")", "]", ":", "\\"]
 
     /// The citations in `text`.
@@ -71,7 +72,11 @@ struct CitationScanner {
         var found: [Citation] = []
         for segment in segments(of: scalars, kind: kind) {
             for run in pathRuns(in: scalars, segment.range) {
-                guard let name = citedName(run.text, after: run.start > 0 ? scalars[run.start - 1] : " ") else {
+                let previous = run.start > 0 ? scalars[run.start - 1] : " "
+                let isTemplate =
+                    templateMarks.contains(previous)
+                    && (previous != "*" || (run.start > 1 && isPathCharacter(scalars[run.start - 2])))
+                guard let name = citedName(run.text, inTemplate: isTemplate) else {
                     continue
                 }
                 // In code, a string names a run-time file unless it names a document or a repository path.
@@ -86,13 +91,13 @@ struct CitationScanner {
 
     /// The file name `run` cites, or nil when it cites none (no cited extension, a URL, a template, a
     /// placeholder, another project's file).
-    private static func citedName(_ run: String, after previous: Unicode.Scalar) -> String? {
+    private static func citedName(_ run: String, inTemplate: Bool) -> String? {
         var name = run
         while name.hasSuffix(".") { name.removeLast() }
         if name.hasPrefix("./") { name.removeFirst(2) }
         // Citations of the project brief's folders, which are not in the repository, whatever they name.
         if name.hasPrefix("/work/") || name.hasPrefix("../shared/") { return name }
-        if name.hasPrefix("/") || templateMarks.contains(previous) { return nil }
+        if name.hasPrefix("/") || inTemplate { return nil }
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return nil }
         let stem = name[..<dot]
         guard citedExtensions.contains(String(name[name.index(after: dot)...])),
@@ -246,10 +251,12 @@ struct CitationScanner {
     }
 
     /// Maximal runs of characters that may form a path.
+    /// Whether `c` may be part of a path.
+    private static func isPathCharacter(_ c: Unicode.Scalar) -> Bool {
+        (c.isASCII && (CharacterSet.alphanumerics.contains(c) || "_./+-~".unicodeScalars.contains(c))) || c == "…"
+    }
+
     private static func pathRuns(in s: [Unicode.Scalar], _ range: Range<Int>) -> [Run] {
-        func isPathCharacter(_ c: Unicode.Scalar) -> Bool {
-            (c.isASCII && (CharacterSet.alphanumerics.contains(c) || "_./+-~".unicodeScalars.contains(c))) || c == "…"
-        }
         var runs: [Run] = []
         var i = range.lowerBound
         while i < range.upperBound {

@@ -50,10 +50,10 @@ import Testing
                 "examples/walkthrough.hwk",
             ]
         )
-        let prose = "Read docs/choices.md, then `docs/mktme.md`. Run examples/mktme-basics.hwk."
+        let prose = "Read docs/choices.md, then `docs/mktme.md`. Run examples/mktme-basics.hwk. **notes.md choice:**"
         #expect(
             CitationScanner.citations(in: prose, kind: .prose).map(\.name) == [
-                "docs/choices.md", "docs/mktme.md", "examples/mktme-basics.hwk",
+                "docs/choices.md", "docs/mktme.md", "examples/mktme-basics.hwk", "notes.md",
             ]
         )
         let python = "# Expected values (notes.md §2)\nopen('out.json')\n\"\"\"See docs/mktme.md.\"\"\"\n"
@@ -63,7 +63,8 @@ import Testing
     @Test func ignoresURLsTemplatesPlaceholdersRunTimeNamesAndOtherProjects() {
         let swift = """
             /// https://github.com/groue/GRDB.swift and `\\(dir)/fail.hwk`, `examples/NAME.hwk`,
-            /// `Tests/<Module>Tests/Vectors/<source>/SOURCE.md`, Linux `security/keys/keyctl.c` and `gc.c`.
+            /// `Tests/<Module>Tests/Vectors/<source>/SOURCE.md`, `KeyLocker*Tests.swift`, Linux
+            /// `security/keys/keyctl.c` and `gc.c`.
             let path = scratch.write("fail.hwk", "run x.hwk")
             #include <string.h>
             """
