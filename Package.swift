@@ -8,7 +8,7 @@
 
 import PackageDescription
 
-// Layers look only down (design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel, Platform}; Kernel →
+// Layers look only down (docs/design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel, Platform}; Kernel →
 // KernelInterfaces ← Platform (the kernel never imports Platform); below them {X86, HWCrypto} → CAESNI.
 // Core modules (X86, HWCrypto, KernelInterfaces, Platform, Kernel) carry no server dependency.
 let swiftSettings: [SwiftSetting] = [
@@ -117,6 +117,8 @@ let package = Package(
             dependencies: ["HWKeysStore", "HWKeysBase"],
             swiftSettings: swiftSettings
         ),
+        // Checks the repository itself: every file and section that code, tests and docs cite exists here.
+        .testTarget(name: "RepositoryTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "HWKeysCommandsTests",
             dependencies: [

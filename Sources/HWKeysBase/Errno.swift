@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 /// A Linux errno: what a system call of the modelled kernel returns on failure, and the code of most other
-/// hwkeys errors (design.md rule 2: kernel results carry errno codes).
+/// hwkeys errors (docs/design.md rule 2: kernel results carry errno codes).
 ///
 /// The case name is the errno name and the raw value the Linux x86-64 number
 /// (`include/uapi/asm-generic/errno-base.h`, `errno.h`), so name and number cannot disagree. Each number has

@@ -14,7 +14,7 @@
 ///   for it, 1 for any other failure.
 ///
 /// Equality and hashing look at ``code`` only, so tests can write
-/// `#expect(throws: HWKeysError(.ENOKEY, ""))`. Instructions throw `X86Fault` (design.md rule 2: faults are
+/// `#expect(throws: HWKeysError(.ENOKEY, ""))`. Instructions throw `X86Fault` (docs/design.md rule 2: faults are
 /// thrown); it becomes an `HWKeysError` with a ``ErrorCode/fault(vector:errorCode:)`` code where it leaves
 /// the hardware layer (`HWKeysError(_:)` in X86). PCONFIG and AES*KL status stay returned values.
 public struct HWKeysError: Error, Sendable, Hashable, CustomStringConvertible {

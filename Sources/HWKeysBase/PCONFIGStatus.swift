@@ -4,9 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// PCONFIG's architected status (design.md rule 2: returned, never thrown).
+/// PCONFIG's architected status (docs/design.md rule 2: returned, never thrown).
 ///
-/// **Choice (spec.md §2):** the original generation: success RAX = 0 and ZF = 0; failure ZF = 1 and RAX
+/// **Choice (docs/contract.md §2):** the original generation: success RAX = 0 and ZF = 0; failure ZF = 1 and RAX
 /// holds the reason. CF, PF, AF, OF and SF are cleared.
 ///
 /// It lives here, not in X86 beside the rest of PCONFIG, because an ``ErrorCode`` can carry it: its

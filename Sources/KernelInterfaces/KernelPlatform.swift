@@ -9,7 +9,7 @@ import X86
 
 /// What an operating system gets from the platform besides its processors: topology (ACPI MADT / SRAT),
 /// the memory map (e820), a clock source and block devices. Together with `X86Processor` this is the
-/// whole interface the modelled kernel uses (design.md rule 1): the bare-metal `Platform.Machine`
+/// whole interface the modelled kernel uses (docs/design.md rule 1): the bare-metal `Platform.Machine`
 /// implements it, and a hypervisor can provide a virtual platform with the same shape.
 ///
 /// Whether the processors are virtual is not a platform property: the kernel reads CPUID.1:ECX[31] (the

@@ -6,7 +6,7 @@
 
 import HWKeysBase
 
-/// An architectural exception raised by an instruction (design.md rule 2: faults are thrown).
+/// An architectural exception raised by an instruction (docs/design.md rule 2: faults are thrown).
 ///
 /// The SDM names these by vector mnemonic: `#UD` (invalid opcode, vector 6), `#NM` (device not available,
 /// vector 7) and `#GP(error code)` (general protection, vector 13). Equality compares the vector and error

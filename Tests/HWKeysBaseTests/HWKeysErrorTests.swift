@@ -23,7 +23,7 @@ import Testing
         #expect(ErrorCode.fault(vector: vector, errorCode: errorCode).name == name)
     }
 
-    /// spec.md §2 (the original PCONFIG generation): RAX 0…5 and their names, as the MKTME spec and Linux
+    /// docs/contract.md §2 (the original PCONFIG generation): RAX 0…5 and their names, as the MKTME spec and Linux
     /// spell them.
     @Test func pconfigNamesAreTheMKTMESpecs() {
         let names = PCONFIGStatus.allCases.map { (Int($0.rawValue), ErrorCode.pconfig($0).name) }

@@ -265,7 +265,7 @@ private struct Fixtures: Decodable {
     }
 }
 
-/// The Key Locker cipher with the kernel's Key Locker manager (spec.md §7): what survives which mode.
+/// The Key Locker cipher with the kernel's Key Locker manager (docs/contract.md §7): what survives which mode.
 @Suite struct CryptKeyLockerCommandTests {
     static let mode = "/sys/kernel/keylocker/mode"
 

@@ -13,7 +13,7 @@ import X86
 
 @testable import Kernel
 
-/// The kernel needs only KernelInterfaces (design.md rule 1): it boots, runs its subsystems, hibernates
+/// The kernel needs only KernelInterfaces (docs/design.md rule 1): it boots, runs its subsystems, hibernates
 /// and resumes on a platform that is not a `Machine`, with disks that are not Platform's.
 @Suite struct KernelPlatformTests {
     @Test func theKernelRunsOnAPlatformThatIsNotAMachine() throws {

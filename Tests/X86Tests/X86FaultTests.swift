@@ -8,8 +8,8 @@ import HWKeysBase
 import Testing
 import X86
 
-/// Architectural faults (design.md rule 2; SDM Vol. 3A §6.15 and Table 6-1: #UD is vector 6, #NM vector 7,
-/// #GP vector 13; spec.md §2–§3 name the faults `#UD`, `#GP(0)`, `#NM`).
+/// Architectural faults (docs/design.md rule 2; SDM Vol. 3A §6.15 and Table 6-1: #UD is vector 6, #NM vector 7,
+/// #GP vector 13; docs/contract.md §2–§3 name the faults `#UD`, `#GP(0)`, `#NM`).
 @Suite struct X86FaultTests {
     @Test(
         arguments: [
@@ -51,7 +51,7 @@ import X86
         #expect(X86Fault(.generalProtection, errorCode: 8, reason: "x") != X86Fault.gp0("x"))
     }
 
-    /// Tests match a thrown fault by kind, whatever reason the guard gave (design.md rule 2: faults are
+    /// Tests match a thrown fault by kind, whatever reason the guard gave (docs/design.md rule 2: faults are
     /// thrown).
     @Test func thrownFaultsMatchByKind() {
         func wrmsrToReadOnlyRegister() throws(X86Fault) { throw .gp0("IA32_TME_CAPABILITY is read-only") }

@@ -35,7 +35,7 @@ public final class CryptIOWorkload {
 
     /// A seeded machine with a booted kernel and an open 16 MiB volume, fully written once (so reads
     /// decrypt stored ciphertext). For the Key Locker cipher the kernel first initializes Key Locker with
-    /// `native_kernel_key_backup` through sysfs (spec.md §7).
+    /// `native_kernel_key_backup` through sysfs (docs/contract.md §7).
     ///
     /// - Throws: when the volume cannot be created (e.g. ENODEV: no Key Locker manager or hardware).
     public init(cipher: CryptCipher, write: Bool) throws {

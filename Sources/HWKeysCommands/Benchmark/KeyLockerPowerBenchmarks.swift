@@ -9,7 +9,7 @@ import Kernel
 import KernelInterfaces
 import Platform
 
-/// Emulated cost of bringing IWKey back per Key Locker mode (spec.md §7): after S3 resume on every CPU, and
+/// Emulated cost of bringing IWKey back per Key Locker mode (docs/contract.md §7): after S3 resume on every CPU, and
 /// on one CPU coming online. LOADIWKEY from the remembered key (`native_kernel_key_remember`) against the
 /// platform backup restore (`IA32_COPY_PLATFORM_TO_LOCAL`, the backup, random and boot modes). These are
 /// the modelled costs of `hwkeys costs` summed over what the kernel executes, in emulated cycles; they

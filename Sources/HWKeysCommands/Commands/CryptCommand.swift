@@ -11,7 +11,7 @@ import HWKeysBase
 import Kernel
 
 /// `hwkeys crypt …`: dm-crypt-like volumes on emulated disks, with the key in kernel memory
-/// (`aes-xts-plain64`) or as Key Locker handles (`aes-xts-kl-plain64`) (spec.md §7; docs/crypt-volumes.md).
+/// (`aes-xts-plain64`) or as Key Locker handles (`aes-xts-kl-plain64`) (docs/contract.md §7; docs/crypt-volumes.md).
 public struct CryptCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "crypt",

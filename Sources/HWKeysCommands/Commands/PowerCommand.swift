@@ -7,7 +7,7 @@
 import ArgumentParser
 import Platform
 
-/// `hwkeys power off|on|reset|suspend|resume|hibernate` (spec.md §4).
+/// `hwkeys power off|on|reset|suspend|resume|hibernate` (docs/contract.md §4).
 public struct PowerCommand: HWKeysCommand {
     public static let configuration = CommandConfiguration(
         commandName: "power",

@@ -10,7 +10,7 @@ import HWKeysBase
 import Kernel
 import X86
 
-/// `proc kl-encode|kl-encrypt|kl-decrypt`: a process using Key Locker at CPL3 (spec.md §3, §7). Once the
+/// `proc kl-encode|kl-encrypt|kl-decrypt`: a process using Key Locker at CPL3 (docs/contract.md §3, §7). Once the
 /// kernel has set CR4.KL nothing stops user space from using these instructions; with CR4.KL clear they
 /// fault (#UD), and the command fails with that fault's code.
 extension ProcCommand {

@@ -12,7 +12,7 @@ import X86
 
 extension Protection: ExpressibleByArgument {}
 
-/// `proc mmap|munmap|mprotect|encrypt-mprotect|write|read|smaps|translate`: a process's memory (spec.md §6),
+/// `proc mmap|munmap|mprotect|encrypt-mprotect|write|read|smaps|translate`: a process's memory (docs/contract.md §6),
 /// acting for process P as that process's own system calls and loads and stores would.
 extension ProcCommand {
     static let memorySubcommandTypes: [any ParsableCommand.Type] = [

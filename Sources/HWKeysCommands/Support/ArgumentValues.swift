@@ -9,7 +9,7 @@ import Foundation
 import HWKeysBase
 import X86
 
-/// Parsing of the value forms every command accepts (design.md): decimal or `0x` hex numbers, sizes with
+/// Parsing of the value forms every command accepts (docs/design.md): decimal or `0x` hex numbers, sizes with
 /// K/M/G suffixes, byte strings as hex, durations.
 public enum ValueParser {
     /// A decimal or `0x`-hex unsigned number; underscores allowed as separators.

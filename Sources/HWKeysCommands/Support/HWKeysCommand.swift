@@ -7,7 +7,7 @@
 import ArgumentParser
 import HWKeysBase
 
-/// Options every command accepts (design.md): the state file, the machine name and the output format.
+/// Options every command accepts (docs/design.md): the state file, the machine name and the output format.
 /// They may be given before or after the subcommand (`hwkeys --format json machine show`).
 public struct GlobalOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "State file (default ./hwkeys.sqlite, or $HWKEYS_STATE).")

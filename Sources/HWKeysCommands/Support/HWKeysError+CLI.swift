@@ -7,7 +7,7 @@
 import HWKeysBase
 import X86
 
-/// A failed command as the CLI reports it (design.md): `hwkeys: CODE: message` on stderr, or
+/// A failed command as the CLI reports it (docs/design.md): `hwkeys: CODE: message` on stderr, or
 /// `{"error": CODE, "message": …}` in JSON mode, and exit status 2 for a usage error, 1 otherwise.
 extension HWKeysError {
     /// Maps any error a command can meet onto the CLI's error: an `HWKeysError` as it is, an architectural

@@ -12,7 +12,7 @@ import KernelInterfaces
 import Platform
 
 /// One CLI invocation's view of the state file: opens the store on first use, loads the named machine on
-/// first use, and commits or discards each command's changes as one transaction (design.md
+/// first use, and commits or discards each command's changes as one transaction (docs/design.md
 /// "Persistence"). `hwkeys run` keeps one session for the whole script.
 public final class Session {
     /// The state file path.

@@ -11,7 +11,7 @@ import HWKeysBase
 /// side from ``Kernel/startSubsystems(booting:)``; none of these objects is saved — their state is part
 /// of their subsystem's saved state.
 
-/// The MKTME side of `encrypt_mprotect()` and of page lifetimes (spec.md §6), implemented by the `mktme`
+/// The MKTME side of `encrypt_mprotect()` and of page lifetimes (docs/contract.md §6), implemented by the `mktme`
 /// key type and used by the memory manager.
 ///
 /// References follow the RFC's scheme: one per VMA and one per allocated page that uses a KeyID (Linux
@@ -37,7 +37,7 @@ public protocol MemoryEncryptionKeys: AnyObject {
 
 /// The memory manager's side for the `mktme` key type: moving memory between KeyIDs (key rotation).
 public protocol KeyIDMappings: AnyObject {
-    /// Moves every page and VMA that uses `old` to `new` with its contents intact (spec.md §6 revised
+    /// Moves every page and VMA that uses `old` to `new` with its contents intact (docs/contract.md §6 revised
     /// rotation: copy out, flush through `old`, change the KeyID, copy back through `new`) and moves the
     /// references with them (``MemoryEncryptionKeys/retainKeyID(_:count:)`` on `new`, release on `old`).
     /// Checks everything (memory for the copies) before changing anything.
@@ -47,7 +47,7 @@ public protocol KeyIDMappings: AnyObject {
     func users(ofKeyID keyID: UInt16) -> Int
 }
 
-/// Key Locker as its kernel users see it (spec.md §7), implemented by the Key Locker manager.
+/// Key Locker as its kernel users see it (docs/contract.md §7), implemented by the Key Locker manager.
 public protocol KeyLockerService: AnyObject {
     /// Throws ENODEV unless Key Locker is initialized on every online CPU and valid (`status` reads
     /// `valid`): disabled, or soft-disabled after a failed restore.
@@ -60,7 +60,7 @@ public protocol KeyLockerUser: AnyObject {
     var holdsKeyLockerHandles: Bool { get }
 }
 
-/// Hibernation (S4, spec.md §4): the image of RAM the kernel writes to its swap device before the
+/// Hibernation (S4, docs/contract.md §4): the image of RAM the kernel writes to its swap device before the
 /// platform loses power and reads back on resume, implemented with the block devices.
 ///
 /// Resume restores in two steps around the other subsystems' ``PowerParticipant/resumed(from:)``:

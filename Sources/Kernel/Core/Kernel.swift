@@ -11,7 +11,7 @@ import KernelInterfaces
 import X86
 
 /// The modelled operating system: the part of Linux that the MKTME and Key Locker threads designed and
-/// argued about, runnable (design.md "Kernel").
+/// argued about, runnable (docs/design.md "Kernel").
 ///
 /// It drives hardware only through `X86Processor` and `KernelPlatform` (rule 1), keeps every secret in
 /// emulated DRAM (rule 3), and takes randomness and time from the platform (rule 4). Its bookkeeping —
@@ -52,14 +52,14 @@ public final class Kernel {
     var sysfs = SysfsTree()
     /// Subsystems told about fork and exit, in registration order.
     var processObservers: [any ProcessLifecycleObserver] = []
-    /// The key retention service (spec.md §5).
+    /// The key retention service (docs/contract.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
-    /// The memory manager: address spaces, page tables, encrypt_mprotect (spec.md §6).
+    /// The memory manager: address spaces, page tables, encrypt_mprotect (docs/contract.md §6).
     public private(set) lazy var memoryManager = MemoryManager(kernel: self)
-    /// The Key Locker manager (spec.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
+    /// The Key Locker manager (docs/contract.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
     /// the CPUs have Key Locker.
     public private(set) lazy var keyLockerManager = KeyLockerManager(kernel: self)
-    /// Crypt volumes (spec.md §7 "Key Locker users").
+    /// Crypt volumes (docs/contract.md §7 "Key Locker users").
     public private(set) lazy var crypt = CryptVolumes(kernel: self)
 
     // Seams between subsystems (Kernel+Subsystems.swift), registered by startSubsystems.
@@ -74,7 +74,7 @@ public final class Kernel {
     /// The hibernation image writer on ``resumeDevice``; nil without a swap device (hibernation is then
     /// EOPNOTSUPP).
     public internal(set) var hibernation: (any HibernationImage)?
-    /// The `mktme` subsystem (spec.md §6): KeyID table, key type, hotplug and power rules.
+    /// The `mktme` subsystem (docs/contract.md §6): KeyID table, key type, hotplug and power rules.
     public internal(set) var mktme: MKTMEManager?
 
     /// The direct map.
@@ -103,7 +103,7 @@ public final class Kernel {
     public var uptime: UInt64 { platform.nanoseconds &- bootTime }
 
     /// Runs the deferred work that emulated time has made due — the key garbage collector (`gc_delay`,
-    /// spec.md §5), and with it the KeyIDs its destroyed keys release. Linux runs it from a workqueue
+    /// docs/contract.md §5), and with it the KeyIDs its destroyed keys release. Linux runs it from a workqueue
     /// timer; hwkeys runs it whenever the kernel is entered and when time is advanced.
     public func runDueWork() {
         _ = keys.collectGarbage()

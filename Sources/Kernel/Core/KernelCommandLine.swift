@@ -6,7 +6,7 @@
 
 import HWKeysBase
 
-/// Which `mktme` key API the kernel implements (spec.md §6), chosen with `mktme.api=`.
+/// Which `mktme` key API the kernel implements (docs/contract.md §6), chosen with `mktme.api=`.
 public enum MKTMEAPIDesign: String, Codable, Sendable, CaseIterable {
     /// The RFC v2 documentation patch: key types user/cpu/clear/no-encrypt, one KeyID per key.
     case rfcV2 = "rfc-v2"
@@ -14,7 +14,7 @@ public enum MKTMEAPIDesign: String, Codable, Sendable, CaseIterable {
     case revised
 }
 
-/// How Key Locker is keyed (spec.md §7), chosen with `keylocker.policy=`.
+/// How Key Locker is keyed (docs/contract.md §7), chosen with `keylocker.policy=`.
 public enum KeyLockerPolicy: String, Codable, Sendable, CaseIterable {
     /// Not initialized at boot; the administrator writes a mode to sysfs (Lutomirski's proposal).
     case admin

@@ -28,7 +28,7 @@ public struct CryptVolumeStatus: Sendable, Hashable {
 }
 
 /// Crypt volumes: dm-crypt-like block devices encrypted with AES-256-XTS over 512-byte sectors and
-/// plain64 tweaks, with the key either in kernel memory or turned into Key Locker handles (spec.md §7
+/// plain64 tweaks, with the key either in kernel memory or turned into Key Locker handles (docs/contract.md §7
 /// "Key Locker users"; docs/crypt-volumes.md).
 ///
 /// Each volume lives on its own emulated disk, named like the volume: a 4 KiB header without key
@@ -130,7 +130,7 @@ public final class CryptVolumes: KeyLockerUser {
     // MARK: KeyLockerUser
 
     /// True while any `aes-xts-kl-plain64` volume is open (it holds handles): the Key Locker mode cannot
-    /// change then (spec.md §7, EBUSY).
+    /// change then (docs/contract.md §7, EBUSY).
     public var holdsKeyLockerHandles: Bool { volumes.values.contains { $0.handles != nil } }
 
     // MARK: Queries
@@ -282,7 +282,7 @@ public final class CryptVolumes: KeyLockerUser {
         }
         try keyLocker.requireValid()
         // The aeskl cipher is built from the WIDE instructions (the Linux driver requires them,
-        // keylocker-research.md §2.5): without WIDE_KL there is no such cipher.
+        // docs/research/keylocker-research.md §2.5): without WIDE_KL there is no such cipher.
         guard kernel.cpu.cpuid(leaf: CPUIDLeaf.keyLockerLeaf, subleaf: 0).ebx & CPUIDBit.klWideEBX != 0 else {
             throw HWKeysError(
                 .EOPNOTSUPP,

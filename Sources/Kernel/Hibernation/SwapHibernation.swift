@@ -8,7 +8,7 @@ import Foundation
 import HWKeysBase
 import KernelInterfaces
 
-/// Hibernation to the swap disk (spec.md §4, S4; docs/hibernation.md), in the manner of Linux's swsusp.
+/// Hibernation to the swap disk (docs/contract.md §4, S4; docs/hibernation.md), in the manner of Linux's swsusp.
 /// The swap disk is the one `resume=` names (``Kernel/resumeDevice``); without it there is no hibernation.
 ///
 /// The image is a **plaintext** copy of every allocated frame: each is read through its own KeyID's

@@ -8,7 +8,7 @@ import HWCrypto
 import HWKeysBase
 import X86
 
-/// User space using Key Locker directly (keylocker-research.md §1.5, §3.5: Lutomirski's "lets userspace
+/// User space using Key Locker directly (docs/research/keylocker-research.md §1.5, §3.5: Lutomirski's "lets userspace
 /// use KL"). ENCODEKEY* and AES*KL run at any CPL once CR4.KL is set, so the kernel cannot stop a process
 /// from using Key Locker after it is enabled; it only decides which IWKey the handles are bound to. With
 /// CR4.KL clear the instructions raise #UD (a process would get SIGILL); the fault is thrown as is.

@@ -8,7 +8,7 @@ import HWCrypto
 import HWKeysBase
 import X86
 
-/// `IA32_IWKEYBACKUP_STATUS` (MSR 991H) bits (Key Locker spec 343965 §4.5; spec.md §3).
+/// `IA32_IWKEYBACKUP_STATUS` (MSR 991H) bits (Key Locker spec 343965 §4.5; docs/contract.md §3).
 enum BackupStatus {
     static let valid: UInt64 = 1 << 0
     static let storageError: UInt64 = 1 << 2
@@ -69,7 +69,7 @@ extension KeyLockerManager {
         }
         defer { zeroOperands(cpu) }
         let zf = try hardware { () throws(X86Fault) in try cpu.loadiwkey(eax: eax, src1: 2, src2: 1) }
-        // KeySource 0 cannot fail (spec.md §3).
+        // KeySource 0 cannot fail (docs/contract.md §3).
         guard !zf else { throw HWKeysError(.EIO, "LOADIWKEY with a software key reported ZF = 1") }
     }
 

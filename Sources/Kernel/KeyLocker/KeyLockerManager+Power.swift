@@ -9,8 +9,8 @@ import HWKeysBase
 import KernelInterfaces
 import X86
 
-/// Resume and hotplug (spec.md §4, §7; Intel v9 `restore_keylocker()` and `setup_keylocker()`,
-/// keylocker-research.md §2.4): S3 and S4 clear CR4 and IWKey on every CPU; a CPU coming online starts
+/// Resume and hotplug (docs/contract.md §4, §7; Intel v9 `restore_keylocker()` and `setup_keylocker()`,
+/// docs/research/keylocker-research.md §2.4): S3 and S4 clear CR4 and IWKey on every CPU; a CPU coming online starts
 /// without IWKey. The mode decides how it comes back; any failure soft-disables Key Locker.
 extension KeyLockerManager: PowerParticipant, CPUHotplugParticipant {
     public func prepareForSleep(_ state: SleepState) throws(HWKeysError) {}

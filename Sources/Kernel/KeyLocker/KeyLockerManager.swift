@@ -8,10 +8,10 @@ import HWCrypto
 import HWKeysBase
 import X86
 
-/// The kernel's Key Locker manager (spec.md §7): decides when and how IWKey is loaded on each CPU, brings
+/// The kernel's Key Locker manager (docs/contract.md §7): decides when and how IWKey is loaded on each CPU, brings
 /// it back after S3/S4 and on CPU hotplug, and soft-disables Key Locker when that fails.
 ///
-/// Two policies (`keylocker.policy=`): **admin** (Lutomirski's proposal, keylocker-research.md §3.3) leaves
+/// Two policies (`keylocker.policy=`): **admin** (Lutomirski's proposal, docs/research/keylocker-research.md §3.3) leaves
 /// CR4.KL clear at boot until root writes a mode to `/sys/kernel/keylocker/mode`; **boot** (Intel's v9
 /// series, §2.2) loads a kernel-random key on every CPU at boot, backs it up and wipes it.
 ///
@@ -23,7 +23,7 @@ public final class KeyLockerManager {
 
     /// The current mode; nil while Key Locker is not initialized (`mode` reads `disabled`).
     public private(set) var mode: KeyLockerMode?
-    /// Set when a restore failed (soft-disable, spec.md §7); stays until reboot.
+    /// Set when a restore failed (soft-disable, docs/contract.md §7); stays until reboot.
     public private(set) var softDisabledReason: String?
     /// Where the remembered IWKey (encryption key 32 bytes ‖ integrity key 16 bytes) lives in kernel
     /// memory; only in `native_kernel_key_remember` mode.
@@ -44,7 +44,7 @@ public final class KeyLockerManager {
         return mode == nil ? .disabled : .valid
     }
 
-    // MARK: Hardware enumeration (CPUID.(7,0):ECX[23], CPUID.19H; spec.md §3)
+    // MARK: Hardware enumeration (CPUID.(7,0):ECX[23], CPUID.19H; docs/contract.md §3)
 
     /// What CPUID.19H reports about the Key Locker features the kernel may use.
     struct Capabilities {
@@ -254,7 +254,7 @@ public final class KeyLockerManager {
 
     // MARK: Soft-disable
 
-    /// A restore failed (spec.md §7; Intel v9 `valid_wrapping_key = false`): from now on `status` reads
+    /// A restore failed (docs/contract.md §7; Intel v9 `valid_wrapping_key = false`): from now on `status` reads
     /// `invalid` and ``requireValid()`` throws ENODEV; nothing else changes until reboot.
     func softDisable(_ reason: String) {
         guard softDisabledReason == nil else { return }

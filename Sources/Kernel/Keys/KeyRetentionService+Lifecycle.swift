@@ -164,7 +164,7 @@ extension KeyRetentionService {
     // MARK: References and destruction
 
     /// Marks a key dead once nothing links or holds it: an invalidated key is destroyed at once, any
-    /// other after `gc_delay` (spec.md §5). Dead keys are unreachable (ENOKEY) from then on.
+    /// other after `gc_delay` (docs/contract.md §5). Dead keys are unreachable (ENOKEY) from then on.
     func releaseIfUnreferenced(_ serial: Int32) {
         guard let key = keys[serial], key.referenceCount == 0, key.unreferencedAt == nil else { return }
         if key.invalidated {

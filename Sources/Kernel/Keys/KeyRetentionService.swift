@@ -6,7 +6,7 @@
 
 import HWKeysBase
 
-/// The kernel key retention service (spec.md §5; Linux `security/keys/`,
+/// The kernel key retention service (docs/contract.md §5; Linux `security/keys/`,
 /// `Documentation/security/keys/core.rst`): keys with serials, types, owners, permission masks, expiry
 /// and payloads kept in kernel memory; keyrings; possession; quotas; garbage collection.
 ///

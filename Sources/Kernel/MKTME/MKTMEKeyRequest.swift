@@ -30,7 +30,7 @@ public enum MKTMEKeyKind: String, Codable, Sendable, CaseIterable {
     }
 }
 
-/// A parsed `mktme` payload (spec.md §6): what `add_key("mktme", desc, payload)` or `keyctl update` asks
+/// A parsed `mktme` payload (docs/contract.md §6): what `add_key("mktme", desc, payload)` or `keyctl update` asks
 /// for. Secret values (key and tweak, or rfc-v2 cpu entropy) stay in ``material``, a zeroizing buffer, and
 /// go from there only into kernel memory.
 struct MKTMEKeyRequest {
@@ -45,7 +45,7 @@ struct MKTMEKeyRequest {
     /// The payload length limits of both designs (`mktme_preparse_payload`: 1…1024 bytes).
     static let payloadLengths = 1...1024
 
-    /// Parses `payload` for `design` (spec.md §6). Tokens are whitespace-separated `name=value` pairs, each
+    /// Parses `payload` for `design` (docs/contract.md §6). Tokens are whitespace-separated `name=value` pairs, each
     /// at most once; an unknown or malformed token is EINVAL.
     ///
     /// - rfc-v2: `type=user|cpu|clear|no-encrypt` (required); `algorithm=aes-xts-128` required for user and

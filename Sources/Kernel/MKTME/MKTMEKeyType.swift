@@ -8,7 +8,7 @@ import HWCrypto
 import HWKeysBase
 import X86
 
-/// The `mktme` key type (spec.md §6; RFC v2 `security/keys/mktme_keys.c`): a key that stands for a
+/// The `mktme` key type (docs/contract.md §6; RFC v2 `security/keys/mktme_keys.c`): a key that stands for a
 /// hardware memory-encryption key. Its payload is never readable (no ``ReadableKeyType`` conformance:
 /// `keyctl read` is EOPNOTSUPP); the key material of user keys goes from the payload into kernel memory
 /// and is wiped as soon as the design no longer needs it.
@@ -174,7 +174,7 @@ extension MKTMEManager {
         }
     }
 
-    /// Rotation (spec.md §6 revised): takes the lowest free KeyID (not charged against the per-uid limit
+    /// Rotation (docs/contract.md §6 revised): takes the lowest free KeyID (not charged against the per-uid limit
     /// while the old one is held), programs a fresh random key, asks the memory manager to move every
     /// mapping from `old` to it, and clears `old` once its last user has gone.
     ///

@@ -8,7 +8,7 @@ import HWKeysBase
 import KernelInterfaces
 import X86
 
-/// CPU hotplug (spec.md §6; RFC v2 12/13 `mktme_cpu_teardown`/`mktme_cpu_online`).
+/// CPU hotplug (docs/contract.md §6; RFC v2 12/13 `mktme_cpu_teardown`/`mktme_cpu_online`).
 ///
 /// Key tables belong to the packages' memory controllers and survive a package's CPUs going offline
 /// (hwkeys parks offline CPUs; Platform never empties a table on offline). Offlining the last CPU of a
@@ -55,7 +55,7 @@ extension MKTMEManager: CPUHotplugParticipant {
     }
 }
 
-/// Suspend and resume (spec.md §4 table and its choice, §6).
+/// Suspend and resume (docs/contract.md §4 table and its choice, §6).
 extension MKTMEManager: PowerParticipant {
     /// Whether firmware keeps the key tables across S3 (`IA32_TME_ACTIVATE[3]`, save key for standby).
     var standbyKeepsKeys: Bool {

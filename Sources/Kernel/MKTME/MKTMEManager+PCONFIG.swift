@@ -9,7 +9,7 @@ import HWKeysBase
 import KernelInterfaces
 import X86
 
-/// Programming KeyIDs: PCONFIG MKTME_KEY_PROGRAM on every package through its lead CPU (spec.md §6;
+/// Programming KeyIDs: PCONFIG MKTME_KEY_PROGRAM on every package through its lead CPU (docs/contract.md §6;
 /// RFC v2 `mktme_program_all_keyids`, `mktme_key_program()`; SDM Vol. 2B PCONFIG).
 extension MKTMEManager {
     /// Retries after the first attempt for ENTROPY_ERROR and DEVICE_BUSY (RFC v2: 10), then ENOKEY.

@@ -8,7 +8,7 @@ import HWCrypto
 import HWKeysBase
 import X86
 
-/// The `mktme` subsystem (spec.md §6): the hardware KeyID table, the `mktme` key type's policy in both API
+/// The `mktme` subsystem (docs/contract.md §6): the hardware KeyID table, the `mktme` key type's policy in both API
 /// designs, and the kernel's side of `encrypt_mprotect()` (``MemoryEncryptionKeys``), CPU hotplug and
 /// suspend. Programming goes through PCONFIG on one lead CPU per package (`MKTMEManager+PCONFIG.swift`).
 ///
@@ -256,7 +256,7 @@ public final class MKTMEManager {
 // MARK: - MemoryEncryptionKeys
 
 extension MKTMEManager: MemoryEncryptionKeys {
-    /// spec.md §6 "Common to both" and the design's KeyID rules; see ``MemoryEncryptionKeys``.
+    /// docs/contract.md §6 "Common to both" and the design's KeyID rules; see ``MemoryEncryptionKeys``.
     public func keyIDForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError) -> UInt16 {
         if serial == 0 {
             guard design == .revised else { throw .einval("serial 0 (no encryption) exists only in the revised API") }

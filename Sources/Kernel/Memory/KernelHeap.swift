@@ -7,7 +7,7 @@
 import HWCrypto
 import HWKeysBase
 
-/// A kernel allocation: where in DRAM some kernel data lives (design.md rule 3: Swift objects hold
+/// A kernel allocation: where in DRAM some kernel data lives (docs/design.md rule 3: Swift objects hold
 /// addresses, not secret bytes). One segment for small allocations, whole pages for large ones.
 public struct KernelAllocation: Codable, Sendable, Hashable {
     public struct Segment: Codable, Sendable, Hashable {

@@ -8,7 +8,7 @@ import HWCrypto
 import HWKeysBase
 import X86
 
-/// A process's loads and stores (design.md "A write, end to end"): the virtual range is checked against the
+/// A process's loads and stores (docs/design.md "A write, end to end"): the virtual range is checked against the
 /// VMAs (EFAULT), the page tables in DRAM are walked (leaf entries read one page table at a time), missing
 /// pages are faulted in under the VMA's KeyID, and the data moves through each page's KeyID alias in one
 /// load or store per run of physically consecutive pages.

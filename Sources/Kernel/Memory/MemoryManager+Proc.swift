@@ -7,7 +7,7 @@
 import HWKeysBase
 
 /// `/proc/<pid>/maps` and `/proc/<pid>/smaps` (Linux `fs/proc/task_mmu.c`), with the `KeyID:` line the MKTME
-/// selftests read from smaps (spec.md §6).
+/// selftests read from smaps (docs/contract.md §6).
 extension MemoryManager {
     /// One VMA as `smaps` reports it.
     public struct VMAReport: Sendable, Hashable {

@@ -8,7 +8,7 @@ import HWKeysBase
 import X86
 
 /// The memory system calls of the modelled kernel: mmap(2), munmap(2), mprotect(2) with Linux's argument
-/// checks and errno values, and `encrypt_mprotect()` from the MKTME series (spec.md §6). Each validates
+/// checks and errno values, and `encrypt_mprotect()` from the MKTME series (docs/contract.md §6). Each validates
 /// everything before it changes anything.
 extension Kernel {
     /// `mmap(NULL, length, prot, MAP_ANONYMOUS | (shared ? MAP_SHARED : MAP_PRIVATE), -1, 0)`: a new anonymous
@@ -71,7 +71,7 @@ extension Kernel {
     }
 
     /// `mprotect(addr, length, prot)`: changes the protection of `[addr, addr + length rounded up)`, splitting
-    /// and merging VMAs and rewriting the page-table entries. The KeyID is kept (spec.md §6).
+    /// and merging VMAs and rewriting the page-table entries. The KeyID is kept (docs/contract.md §6).
     ///
     /// - Throws: ESRCH, EINVAL (`addr` not page-aligned), ENOMEM (range wraps, leaves user space, or has
     ///   unmapped holes — Linux's errno for a hole).
@@ -96,7 +96,7 @@ extension Kernel {
         memoryManager.apply(delta)
     }
 
-    /// `encrypt_mprotect(addr, len, prot, serial)` (the MKTME series; spec.md §6 "Common to both"): like
+    /// `encrypt_mprotect(addr, len, prot, serial)` (the MKTME series; docs/contract.md §6 "Common to both"): like
     /// mprotect, and the range's memory is put under the KeyID of key `serial`. Its pages are discarded (the
     /// range reads back as zeros; frames freed with the flush rule), the VMAs take the KeyID (split at the
     /// range's ends, never merged with VMAs of another KeyID), the KeyID references move from the old KeyIDs

@@ -12,7 +12,7 @@ import X86
 #error("page-table entries are read and written as host integers: hwkeys needs a little-endian host, as x86 is")
 #endif
 
-/// The memory manager (Linux `mm/`, with the MKTME series' changes; spec.md §6): per-process address spaces
+/// The memory manager (Linux `mm/`, with the MKTME series' changes; docs/contract.md §6): per-process address spaces
 /// of VMAs and 4-level page tables kept **in emulated DRAM**, lazily allocated anonymous pages, and the page
 /// rules that keep KeyID aliases from corrupting each other.
 ///
@@ -174,7 +174,7 @@ public final class MemoryManager {
         }
     }
 
-    // MARK: Page rules (spec.md §6)
+    // MARK: Page rules (docs/contract.md §6)
 
     /// A zeroed user page for `keyID`: flush the frame's previous alias, then zero it through the new one.
     /// `cpu` is the CPU the caller runs on (fetched once per operation).

@@ -70,7 +70,7 @@ final class TMEUnit {
     var savesKeyForStandby: Bool { isActive && activate & TMEActivate.saveKeyForStandby != 0 }
 
     /// True when KeyID-0 traffic at DRAM address `dramAddress` is stored as plaintext: TME not active, TME
-    /// bypass, or the address lies in the exclusion range (MKTME spec §4.2.3–4.2.4; spec.md §2).
+    /// bypass, or the address lies in the exclusion range (MKTME spec §4.2.3–4.2.4; docs/contract.md §2).
     @inline(__always)
     func keyID0IsPlaintext(at dramAddress: UInt64) -> Bool {
         guard isActive, activate & TMEActivate.bypass == 0 else { return true }
@@ -119,7 +119,7 @@ final class TMEUnit {
         exclusionMatch = excludeBase & exclusionMaskBits
     }
 
-    // MARK: Firmware and power (spec.md §4)
+    // MARK: Firmware and power (docs/contract.md §4)
 
     /// Power loss clears the registers; on the way back to S0 firmware programs them from the configuration.
     ///

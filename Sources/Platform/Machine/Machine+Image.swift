@@ -7,7 +7,7 @@
 import HWCrypto
 import HWKeysBase
 
-/// A machine's state outside DRAM, in two parts (design.md "Persistence"):
+/// A machine's state outside DRAM, in two parts (docs/design.md "Persistence"):
 /// - `volatile`: what a power loss may erase (processors, caches, key tables, TME MSRs, power state,
 ///   counters, armed faults);
 /// - `nonVolatile`: what outlives power events (the IWKey backup storage, the emulated clock, the entropy

@@ -23,7 +23,7 @@ public enum PowerAction: String, CaseIterable, Sendable {
     case hibernate
 }
 
-/// The hardware effect of a power transition on each part (spec.md §4).
+/// The hardware effect of a power transition on each part (docs/contract.md §4).
 public enum PowerTransition: Sendable, Hashable {
     /// S3 entry: caches written back then lost; IWKey lost on every CPU; TME and MKTME keys kept only if
     /// firmware set "save key for standby".
@@ -40,7 +40,7 @@ public enum PowerTransition: Sendable, Hashable {
 }
 
 extension Machine {
-    /// Applies the hardware side of a power action (spec.md §4). The kernel's part (saving state,
+    /// Applies the hardware side of a power action (docs/contract.md §4). The kernel's part (saving state,
     /// writing a hibernation image, refusing unsafe transitions) happens in Kernel before and after.
     public func power(_ action: PowerAction) throws(HWKeysError) {
         switch (action, powerState) {

@@ -9,12 +9,12 @@ import KernelInterfaces
 import X86
 
 /// How a machine is built: topology, memory, firmware settings and which CPU features exist
-/// (spec.md §1). Fixed at creation; the defaults are spec.md's bracketed values.
+/// (docs/contract.md §1). Fixed at creation; the defaults are docs/contract.md's bracketed values.
 ///
 /// The configuration is not secret and is stored as JSON beside the machine image. Decoding tolerates
 /// missing keys (they take their defaults), so images made by older versions keep loading.
 public struct MachineConfiguration: Hashable, Sendable {
-    // MARK: Topology and memory (spec.md §1)
+    // MARK: Topology and memory (docs/contract.md §1)
 
     /// Packages (sockets). [1]
     public var packages: Int = 1
@@ -27,7 +27,7 @@ public struct MachineConfiguration: Hashable, Sendable {
     /// Nominal core frequency used to turn modelled cycles into emulated nanoseconds. [3000 MHz]
     public var cpuFrequencyMHz: Int = 3000
 
-    // MARK: TME / TME-MK (spec.md §1–§2)
+    // MARK: TME / TME-MK (docs/contract.md §1–§2)
 
     /// MAXPHYADDR. [46]
     public var maxPhysAddr: Int = 46
@@ -52,7 +52,7 @@ public struct MachineConfiguration: Hashable, Sendable {
     /// Whether PCONFIG exists (CPUID.(7,0):EDX[18]). [on]
     public var pconfig: Bool = true
 
-    // MARK: Key Locker (spec.md §3)
+    // MARK: Key Locker (docs/contract.md §3)
 
     /// Key Locker present (CPUID.(7,0):ECX[23]). [on]
     public var keyLocker: Bool = true
@@ -71,11 +71,11 @@ public struct MachineConfiguration: Hashable, Sendable {
 
     // MARK: Storage
 
-    /// Size of the swap disk attached at creation, which holds hibernation images (spec.md §4 S4); nil
+    /// Size of the swap disk attached at creation, which holds hibernation images (docs/contract.md §4 S4); nil
     /// means the DRAM size (`--swap`; 0 = no swap disk, so hibernation is EOPNOTSUPP). [DRAM size]
     public var swapBytes: UInt64? = nil
 
-    // MARK: Kernel (spec.md §5–§7)
+    // MARK: Kernel (docs/contract.md §5–§7)
 
     /// Whether power-on boots the modelled kernel. [on]
     public var bootKernel: Bool = true

@@ -14,11 +14,11 @@ import Darwin
 
 /// One package's write-back cache: a **sectored**, set-associative cache tagged by the full physical address,
 /// KeyID bits included, so the 2^k aliases of a DRAM line are different lines that are never coherent with
-/// each other (MKTME spec 336907 §4; spec.md §1–§2).
+/// each other (MKTME spec 336907 §4; docs/contract.md §1–§2).
 ///
 /// Geometry (docs/mktme.md "The cache model"):
 /// - a **block** (sector) of `blockLines` consecutive lines shares one tag; each line has its own valid and
-///   dirty bit, so lines are filled, dirtied, written back and flushed one by one, as spec.md §2 requires.
+///   dirty bit, so lines are filled, dirtied, written back and flushed one by one, as docs/contract.md §2 requires.
 ///   `blockLines` is 64 (one 4 KiB page) when the cache holds at least 16 such blocks, else the largest
 ///   power of two that gives 16 blocks (down to 1: a plain line cache);
 /// - blocks are grouped in sets of `ways` (the largest power of two up to 16 dividing the block count); the

@@ -22,7 +22,7 @@ public protocol BlockDevicePageSource: AnyObject {
 }
 
 /// An emulated non-volatile disk: a swap device for hibernation images or the backing store of a crypt
-/// volume (design.md "Persistence": non-volatile parts are kept apart from volatile ones). The kernel
+/// volume (docs/design.md "Persistence": non-volatile parts are kept apart from volatile ones). The kernel
 /// drives it as a `KernelInterfaces.BlockDevice`.
 ///
 /// What it holds is exactly what a stolen disk shows (`hw disk`): ciphertext for a crypt volume,

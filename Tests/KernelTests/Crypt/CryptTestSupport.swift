@@ -39,7 +39,7 @@ func enableKeyLockerByHand(_ machine: Machine, iwKey seed: UInt8 = 1) throws {
     }
 }
 
-/// A seeded machine with a booted kernel whose Key Locker manager is initialized in `mode` (spec.md §7,
+/// A seeded machine with a booted kernel whose Key Locker manager is initialized in `mode` (docs/contract.md §7,
 /// admin policy), or left disabled when `mode` is nil.
 func cryptKernel(
     mode: String? = "native_kernel_key_backup",

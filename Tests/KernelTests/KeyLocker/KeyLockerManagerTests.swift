@@ -13,7 +13,7 @@ import X86
 
 @testable import Kernel
 
-/// spec.md §7, admin policy: modes, preconditions, errors.
+/// docs/contract.md §7, admin policy: modes, preconditions, errors.
 @Suite struct KeyLockerModeTests {
     static let nativeModes = [
         "native_random_key", "native_kernel_key_remember", "native_kernel_key_backup",
@@ -189,7 +189,7 @@ import X86
     }
 }
 
-/// spec.md §7, boot policy (Intel v9).
+/// docs/contract.md §7, boot policy (Intel v9).
 @Suite struct KeyLockerBootPolicyTests {
     @Test func bootPolicyLoadsABackedUpKeyAtBoot() throws {
         let (machine, kernel) = try keyLockerKernel("keylocker.policy=boot")
@@ -227,7 +227,7 @@ import X86
     }
 }
 
-/// Lutomirski's paravirt modes and v9's hypervisor check (research §3.3, §3.8). The kernel learns that it
+/// Lutomirski's paravirt modes and v9's hypervisor check (docs/research/keylocker-research.md §3.3, §3.8). The kernel learns that it
 /// is a guest from CPUID.1:ECX[31] on its boot CPU, nothing else: a platform whose processors set that bit.
 @Suite struct KeyLockerGuestTests {
     static func machine() throws -> Machine {

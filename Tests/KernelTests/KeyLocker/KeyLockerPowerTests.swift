@@ -30,7 +30,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     try kernel.resumed(from: .hibernate)
 }
 
-/// spec.md §4, §7: what survives which transition, per mode.
+/// docs/contract.md §4, §7: what survives which transition, per mode.
 @Suite struct KeyLockerSurvivalTests {
     /// (mode or "boot", survives S3/S4 and onlining).
     static let modes: [(String, Bool)] = [
@@ -124,7 +124,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     }
 }
 
-/// spec.md §7: a failed restore soft-disables.
+/// docs/contract.md §7: a failed restore soft-disables.
 @Suite struct KeyLockerSoftDisableTests {
     @Test(arguments: ["native_kernel_key_backup", "native_random_key", "boot"])
     func backupStorageErrorOnResumeSoftDisables(mode: String) throws {
@@ -177,7 +177,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     }
 }
 
-/// design.md rule 3 and spec.md §7: where the IWKey is in memory, per mode.
+/// docs/design.md rule 3 and docs/contract.md §7: where the IWKey is in memory, per mode.
 @Suite struct KeyLockerMemoryTests {
     /// The remembered key as the kernel reads it (tests may read kernel memory).
     static func rememberedKey(_ kernel: Kernel) throws -> [UInt8] {
@@ -245,7 +245,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     }
 }
 
-/// User space at CPL3 (spec.md §3; Lutomirski: the kernel cannot stop it once CR4.KL is set).
+/// User space at CPL3 (docs/contract.md §3; Lutomirski: the kernel cannot stop it once CR4.KL is set).
 @Suite struct UserKeyLockerTests {
     @Test func userSpaceEncodesAndEncryptsAtCPL3() throws {
         let (_, kernel) = try keyLockerKernel()

@@ -30,7 +30,7 @@ extension Kernel {
 }
 
 /// The `mktme` key type with the real memory manager: encrypt_mprotect, VMAs and pages holding KeyIDs
-/// (spec.md §6).
+/// (docs/contract.md §6).
 @Suite struct MKTMEEndToEndTests {
     @Test func rfcV2DestroyedKeysKeepTheirKeyIDUntilTheMemoryGoesThenLeaveItStale() throws {
         let (machine, kernel) = try mktmeKernel(.rfcV2) { $0.keyIDBits = 2 }

@@ -14,7 +14,7 @@ import X86
 
 let cpuKey = "type=cpu algorithm=aes-xts-128"
 
-/// rfc-v2 KeyID lifecycle on the 3-KeyID machine (`--keyid-bits 2`; spec.md §6 rfc-v2).
+/// rfc-v2 KeyID lifecycle on the 3-KeyID machine (`--keyid-bits 2`; docs/contract.md §6 rfc-v2).
 @Suite struct MKTMERFCv2KeyIDTests {
     func machine() throws -> (Machine, Kernel) { try mktmeKernel(.rfcV2) { $0.keyIDBits = 2 } }
 
@@ -133,7 +133,7 @@ let cpuKey = "type=cpu algorithm=aes-xts-128"
     }
 }
 
-/// Revised KeyID lifecycle (spec.md §6 revised): virtualized KeyIDs, the shared no-encrypt KeyID,
+/// Revised KeyID lifecycle (docs/contract.md §6 revised): virtualized KeyIDs, the shared no-encrypt KeyID,
 /// automatic clearing, the per-uid limit and rotation.
 @Suite struct MKTMERevisedKeyIDTests {
     func machine() throws -> (Machine, Kernel) { try mktmeKernel(.revised) { $0.keyIDBits = 2 } }

@@ -134,7 +134,7 @@ extension Machine {
     }
 }
 
-/// AES-XTS over 64-byte lines with sequence number = DRAM address >> 6 (spec.md §2), through HWCrypto's
+/// AES-XTS over 64-byte lines with sequence number = DRAM address >> 6 (docs/contract.md §2), through HWCrypto's
 /// engine (verified against NIST XTSGen vectors in HWCryptoTests): an implementation independent of the
 /// memory system's line cache and controller.
 func xtsEncryptLines(_ key: [UInt8], dramAddress: UInt64, _ plaintext: [UInt8]) -> [UInt8] {

@@ -10,7 +10,7 @@ import X86
 
 @testable import Platform
 
-/// What DRAM holds for each kind of KeyID (spec.md §2).
+/// What DRAM holds for each kind of KeyID (docs/contract.md §2).
 @Suite struct MKTMEDRAMContentTests {
     @Test func keyID0IsEncryptedWithTheTMEKey() throws {
         let machine = try makeMachine()
@@ -158,7 +158,7 @@ import X86
     }
 }
 
-/// The cache semantics of spec.md §2: fills and write-backs use the key in the table at that time; clean
+/// The cache semantics of docs/contract.md §2: fills and write-backs use the key in the table at that time; clean
 /// lines are never written back; aliases are different lines.
 @Suite struct MKTMECacheTests {
     @Test func storesStayInTheCacheUntilWrittenBack() throws {
