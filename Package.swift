@@ -8,8 +8,9 @@
 
 import PackageDescription
 
-// Layers look only down (design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel} → Platform →
-// {X86, HWCrypto} → CAESNI. Core modules (X86, HWCrypto, Platform, Kernel) carry no server dependency.
+// Layers look only down (docs/design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel, Platform}; Kernel →
+// KernelInterfaces ← Platform (the kernel never imports Platform); below them {X86, HWCrypto} → CAESNI.
+// Core modules (X86, HWCrypto, KernelInterfaces, Platform, Kernel) carry no server dependency.
 let swiftSettings: [SwiftSetting] = [
     // SE-0335: spell existential types `any P`.
     .enableUpcomingFeature("ExistentialAny"),
@@ -22,8 +23,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "hwkeys", targets: ["hwkeys"]),
+        .library(name: "HWKeysBase", targets: ["HWKeysBase"]),
         .library(name: "HWCrypto", targets: ["HWCrypto"]),
         .library(name: "X86", targets: ["X86"]),
+        .library(name: "KernelInterfaces", targets: ["KernelInterfaces"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "Kernel", targets: ["Kernel"]),
         .library(name: "HWKeysStore", targets: ["HWKeysStore"]),
@@ -35,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
+        // The one error type (HWKeysError, ErrorCode, Errno), below every other layer. No dependencies.
+        .target(name: "HWKeysBase", swiftSettings: swiftSettings),
         // The only C: AES-NI / VAES kernels with run-time CPU dispatch (per-function target attributes,
         // never global -m flags). Optimized even in debug builds so tests exercise the real kernels at speed.
         .target(
@@ -50,24 +55,40 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "X86", swiftSettings: swiftSettings),
-        .target(name: "Platform", dependencies: ["X86", "HWCrypto"], swiftSettings: swiftSettings),
-        .target(name: "Kernel", dependencies: ["Platform", "X86", "HWCrypto"], swiftSettings: swiftSettings),
+        .target(name: "X86", dependencies: ["HWKeysBase"], swiftSettings: swiftSettings),
+        // What the kernel needs from a platform (KernelPlatform, BlockDevice): bare metal or, later, a VM.
+        .target(name: "KernelInterfaces", dependencies: ["HWKeysBase", "X86"], swiftSettings: swiftSettings),
+        .target(
+            name: "Platform",
+            dependencies: ["HWKeysBase", "KernelInterfaces", "X86", "HWCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Kernel",
+            dependencies: ["HWKeysBase", "KernelInterfaces", "X86", "HWCrypto"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HWKeysStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["HWKeysBase", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "HWKeysCommands",
             dependencies: [
-                "HWKeysStore", "Kernel", "Platform", "X86", "HWCrypto",
+                "HWKeysBase", "HWKeysStore", "Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "hwkeys", dependencies: ["HWKeysCommands"], swiftSettings: swiftSettings),
 
+        .testTarget(
+            name: "HWKeysBaseTests",
+            dependencies: ["HWKeysBase"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HWCryptoTests",
             dependencies: [
@@ -78,23 +99,32 @@ let package = Package(
             resources: [.copy("Vectors")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "X86Tests", dependencies: ["X86"], swiftSettings: swiftSettings),
+        .testTarget(name: "X86Tests", dependencies: ["X86", "HWKeysBase"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PlatformTests",
-            dependencies: ["Platform", "X86", "HWCrypto"],
+            dependencies: ["Platform", "X86", "HWCrypto", "HWKeysBase"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Kernel", "Platform", "X86", "HWCrypto"],
+            dependencies: ["Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto", "HWKeysBase"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "HWKeysStoreTests", dependencies: ["HWKeysStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HWKeysStoreTests",
+            dependencies: ["HWKeysStore", "HWKeysBase"],
+            swiftSettings: swiftSettings
+        ),
+        // Checks the repository itself: every file and section that code, tests and docs cite exists here.
+        .testTarget(name: "RepositoryTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "HWKeysCommandsTests",
-            dependencies: ["HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "X86", "HWCrypto"],
+            dependencies: [
+                "HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "KernelInterfaces", "X86", "HWCrypto",
+                "HWKeysBase",
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

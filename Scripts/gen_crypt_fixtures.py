@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent crypt-volume fixtures for hwkeys (Tests/KernelTests/Fixtures/crypt/).
 
-spec.md §7 fixes the crypt volume cipher: AES-256-XTS (IEEE 1619) over 512-byte sectors with dm-crypt's
+docs/contract.md §7 fixes the crypt volume cipher: AES-256-XTS (IEEE 1619) over 512-byte sectors with dm-crypt's
 `plain64` IV: the tweak input of sector n is n as a little-endian 64-bit integer, zero-extended to 128 bits.
 The key is 64 bytes, K1 (data key) || K2 (tweak key). Both hwkeys ciphers, `aes-xts-plain64` (AES-NI) and
 `aes-xts-kl-plain64` (Key Locker handles), must produce exactly these bytes.

@@ -3,7 +3,7 @@
 
 Computed with Python `cryptography` (OpenSSL), not with hwkeys:
 
-* handles: the spec.md section 3 wrap. AES-256-GCM-SIV (RFC 8452) keyed with the IWKey encryption
+* handles: the docs/contract.md §3 wrap. AES-256-GCM-SIV (RFC 8452) keyed with the IWKey encryption
   key, nonce = integrity key bytes 0-11, associated data = AAD (handle bytes 0-15) followed by integrity
   key bytes 12-15, plaintext = the AES key. Handle = AAD || tag || wrapped key. The AAD is
   restrictions (bits 2:0) | key type << 24 (0 = AES-128, 1 = AES-256), little-endian, rest zero.

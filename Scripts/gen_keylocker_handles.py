@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent Key Locker handles for HWCrypto's KeyLockerWrap tests.
 
-Builds handles exactly as spec.md §3 chooses, with pyca/cryptography's AESGCMSIV (no code shared
+Builds handles exactly as docs/contract.md §3 chooses, with pyca/cryptography's AESGCMSIV (no code shared
 with swift-crypto's BoringSSL):
 
   AES-256-GCM-SIV (RFC 8452) keyed with the IWKey encryption key (32 bytes),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent MKTME ciphertext fixtures for hwkeys (Tests/PlatformTests/Fixtures/mktme/).
 
-spec.md §2 fixes the memory cipher: AES-XTS (IEEE 1619) with the data unit = one 64-byte line and the
+docs/contract.md §2 fixes the memory cipher: AES-XTS (IEEE 1619) with the data unit = one 64-byte line and the
 data-unit sequence number = (physical address with the KeyID bits cleared) >> 6, encoded little-endian in
 128 bits; XTS key = data key (KEY_FIELD_1) || tweak key (KEY_FIELD_2).
 

@@ -3,7 +3,7 @@
 
 A `type=user` key programs its KeyID with SET_KEY_DIRECT (data key = key=, tweak key = tweak=), so bytes the
 kernel stores through that KeyID must reach DRAM as AES-XTS (IEEE 1619) of the plaintext with the data unit
-= one 64-byte line and the sequence number = DRAM address >> 6, little-endian in 128 bits (spec.md §2).
+= one 64-byte line and the sequence number = DRAM address >> 6, little-endian in 128 bits (docs/contract.md §2).
 The ciphertext here comes from the Python `cryptography` package (OpenSSL), not from hwkeys:
 
     python3 Scripts/gen_mktme_kernel_fixtures.py > Tests/KernelTests/MKTME/MKTMEKernelFixtures.swift

@@ -10,7 +10,7 @@ CAESNI or HWCrypto, for:
   - AES-128/256 ECB over many blocks;
   - XTS tweak sequences T0 * alpha^j (IEEE 1619 §5.2), computed with Python integers.
 
-Conventions (spec.md §2, NIST XTSGen): the tweak input of sequence number s is s as a 128-bit
+Conventions (docs/contract.md §2, NIST XTSGen): the tweak input of sequence number s is s as a 128-bit
 little-endian integer; consecutive numbers wrap modulo 2^64. 64-bit values are written as decimal
 strings so that no JSON reader rounds them.
 

@@ -6,7 +6,7 @@
 
 import Crypto
 
-/// Where a machine's randomness comes from (design.md rule 4: all randomness from one source).
+/// Where a machine's randomness comes from (docs/design.md rule 4: all randomness from one source).
 ///
 /// Hardware random keys (PCONFIG SET_KEY_RANDOM, LOADIWKEY KeySource 1, the TME key), kernel random
 /// numbers and key serials all draw from the machine's source, so a seeded machine reruns byte-identically.

@@ -8,7 +8,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 
-/// The Key Locker handle wrap, exactly as spec.md §3 chooses (the SDM names AES-GCM-SIV but not the
+/// The Key Locker handle wrap, exactly as docs/contract.md §3 chooses (the SDM names AES-GCM-SIV but not the
 /// construction, so handles are not portable to real silicon):
 ///
 /// AES-256-GCM-SIV (RFC 8452) keyed with the IWKey encryption key, nonce = integrity key bytes 0–11,

@@ -18,7 +18,7 @@ public struct LineIO {
     public var source: UnsafeRawPointer
     /// Where the 64 result bytes go; may equal `source`, must not otherwise overlap any line.
     public var destination: UnsafeMutableRawPointer
-    /// The data-unit sequence number (spec.md §2: the line's physical address >> 6).
+    /// The data-unit sequence number (docs/contract.md §2: the line's physical address >> 6).
     public var sequence: UInt64
 
     /// One line: 64 bytes from `source` to `destination` under sequence number `sequence`.
@@ -38,7 +38,7 @@ public struct LineIO {
 ///
 /// Three ways to use it:
 /// - the **line engine**: many 64-byte data units, each with its own sequence number (the MKTME case:
-///   spec.md §2 "data unit = one 64-byte line, sequence number = PA >> 6");
+///   docs/contract.md §2 "data unit = one 64-byte line, sequence number = PA >> 6");
 /// - **data units** of any length ≥ 16 bytes with ciphertext stealing, each with a 16-byte tweak input
 ///   or consecutive sequence numbers (disk sectors);
 /// - the scatter/gather line engine over ``LineIO`` (cache write-back and fill).
@@ -143,7 +143,7 @@ public final class XTSKey {
     /// - Parameters:
     ///   - source: `64 · sequenceNumbers.count` bytes of plaintext.
     ///   - destination: room for as many bytes of ciphertext.
-    ///   - sequenceNumbers: one sequence number per line (spec.md §2: physical address >> 6).
+    ///   - sequenceNumbers: one sequence number per line (docs/contract.md §2: physical address >> 6).
     public func encryptLines(
         from source: UnsafeRawPointer,
         to destination: UnsafeMutableRawPointer,

@@ -6,6 +6,7 @@
 
 import Foundation
 import GRDB
+import HWKeysBase
 import Synchronization
 
 /// What every copy of one ``StateStore`` shares about its SQLite connection: how long it waits for
@@ -75,9 +76,9 @@ final class ConnectionState: Sendable {
         return true
     }
 
-    /// Maps an error thrown while using the connection to a `StoreError`, saying for `SQLITE_BUSY` how
+    /// Maps an error thrown while using the connection to an `HWKeysError`, saying for `SQLITE_BUSY` how
     /// long the connection waited.
-    func storeError(_ error: any Error, path: String?) -> StoreError {
+    func storeError(_ error: any Error, path: String?) -> HWKeysError {
         if let error = error as? DatabaseError, error.resultCode == .SQLITE_BUSY {
             let waited = busyWait.withLock { wait in
                 defer { wait.gaveUpAfter = nil }

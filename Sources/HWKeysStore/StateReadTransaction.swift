@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 
 /// A read transaction on a state file, open while the closure given to
 /// ``StateStore/withReadTransaction(_:)`` runs: every read sees one consistent snapshot.
@@ -33,15 +34,15 @@ public class StateReadTransaction {
 
     /// The stored machines, sorted by name.
     ///
-    /// - Throws: `StoreError` if the file cannot be read.
-    public func machines() throws(StoreError) -> [MachineInfo] {
+    /// - Throws: `HWKeysError` if the file cannot be read.
+    public func machines() throws(HWKeysError) -> [MachineInfo] {
         try openStore.machines()
     }
 
     /// Whether a machine of that name is stored.
     ///
-    /// - Throws: `StoreError` if the file cannot be read.
-    public func machineExists(named name: String) throws(StoreError) -> Bool {
+    /// - Throws: `HWKeysError` if the file cannot be read.
+    public func machineExists(named name: String) throws(HWKeysError) -> Bool {
         try openStore.machineExists(named: name)
     }
 
@@ -49,17 +50,17 @@ public class StateReadTransaction {
     /// long-lived process can check at the start of each transaction whether the machine it keeps
     /// loaded is still current (another process committed if the revisions differ).
     ///
-    /// - Throws: `StoreError` if the file cannot be read.
-    public func revision(ofMachine name: String) throws(StoreError) -> MachineRevision? {
+    /// - Throws: `HWKeysError` if the file cannot be read.
+    public func revision(ofMachine name: String) throws(HWKeysError) -> MachineRevision? {
         try openStore.revision(ofMachine: name)
     }
 
     /// Loads a machine's configuration, state components and page-space list (see
     /// ``StateStore/loadMachine(named:)``).
     ///
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
-    public func loadMachine(named name: String) throws(StoreError) -> MachineImage {
+    public func loadMachine(named name: String) throws(HWKeysError) -> MachineImage {
         try openStore.loadMachine(named: name)
     }
 
@@ -67,18 +68,18 @@ public class StateReadTransaction {
     ///
     /// - Returns: The page's bytes, or `nil` if it was never stored (it reads as zeros) or the space
     ///   does not exist.
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
-    public func page(_ index: Int, in space: String, of machine: String) throws(StoreError) -> Data? {
+    public func page(_ index: Int, in space: String, of machine: String) throws(HWKeysError) -> Data? {
         try openStore.page(index, in: space, of: machine)
     }
 
     /// The indices of the pages stored in a space, ascending (see
     /// ``StateStore/storedPageIndices(in:of:)``).
     ///
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
-    public func storedPageIndices(in space: String, of machine: String) throws(StoreError) -> [Int] {
+    public func storedPageIndices(in space: String, of machine: String) throws(HWKeysError) -> [Int] {
         try openStore.storedPageIndices(in: space, of: machine)
     }
 }

@@ -6,6 +6,7 @@
 
 import Foundation
 import GRDB
+import HWKeysBase
 
 extension StateStore {
     /// Commits an update in one SQLite transaction: all of it, or (on any error, or if the process dies
@@ -18,12 +19,12 @@ extension StateStore {
     ///
     /// - Parameter update: The changes to one machine.
     /// - Returns: The machine's new revision, to pass to the next update of the same machine.
-    /// - Throws: `StoreError` with code `EINVAL` (a malformed update), `EEXIST` (creating a machine that
+    /// - Throws: `HWKeysError` with code `EINVAL` (a malformed update), `EEXIST` (creating a machine that
     ///   exists), `ENOENT` (modifying a machine that does not exist), `EAGAIN` (the machine is no longer
     ///   at the expected revision), or a file error (`EACCES`, `EBUSY`, `ENOSPC`, `EIO`). Nothing changes
     ///   when it throws.
     @discardableResult
-    public func commit(_ update: MachineUpdate) throws(StoreError) -> MachineRevision {
+    public func commit(_ update: MachineUpdate) throws(HWKeysError) -> MachineRevision {
         try Self.validate(update)
         let hooks = testHooks
         return try write { db in try Self.apply(update, db, hooks: hooks) }
@@ -31,7 +32,7 @@ extension StateStore {
 
     // MARK: - Validation outside the transaction
 
-    private static func validate(_ update: MachineUpdate) throws(StoreError) {
+    private static func validate(_ update: MachineUpdate) throws(HWKeysError) {
         try checkName(update.machine, "machine")
         switch update.mode {
         case .create, .replace:
@@ -59,7 +60,7 @@ extension StateStore {
         }
     }
 
-    private static func checkName(_ name: String, _ kind: String) throws(StoreError) {
+    private static func checkName(_ name: String, _ kind: String) throws(HWKeysError) {
         guard (1...Schema.maximumNameLength).contains(name.utf8.count) else {
             throw .invalidUpdate(
                 "\(kind) name \(String(reflecting: name)) must be 1 to \(Schema.maximumNameLength) bytes long"
@@ -78,7 +79,7 @@ extension StateStore {
         switch update.mode {
         case .create, .replace:
             if let existing {
-                guard update.mode == .replace else { throw StoreError.machineExists(update.machine) }
+                guard update.mode == .replace else { throw HWKeysError.machineExists(update.machine) }
                 try existing.delete(db)  // cascades to components, page spaces and pages
             }
             machine = MachineRecord(
@@ -91,10 +92,10 @@ extension StateStore {
             try machine.insert(db)
         case .modify(let expected):
             guard var current = existing, let id = current.id else {
-                throw StoreError.machineNotFound(update.machine)
+                throw HWKeysError.machineNotFound(update.machine)
             }
             if let expected, expected != MachineRevision(machineID: id, generation: current.generation) {
-                throw StoreError.staleRevision(update.machine)
+                throw HWKeysError.staleRevision(update.machine)
             }
             current.generation = MachineRevision.generation(after: current.generation)
             if let configuration = update.configuration { current.configuration = configuration }
@@ -110,7 +111,7 @@ extension StateStore {
         for (name, pageSize) in update.declaredSpaces.sorted(by: { $0.key < $1.key }) {
             if let space = try pageSpace(name, machineID, db) {
                 guard space.pageSize == pageSize else {
-                    throw StoreError.invalidUpdate(
+                    throw HWKeysError.invalidUpdate(
                         "page space '\(name)' has \(space.pageSize)-byte pages, not \(pageSize); drop it first"
                     )
                 }
@@ -147,14 +148,14 @@ extension StateStore {
         var pagesChanged = 0
         for (name, changes) in update.pages.sorted(by: { $0.key < $1.key }) {
             guard let space = try pageSpace(name, machineID, db), let spaceID = space.id else {
-                throw StoreError.invalidUpdate(
+                throw HWKeysError.invalidUpdate(
                     "machine '\(update.machine)' has no page space '\(name)'; declare it before writing pages"
                 )
             }
             for (index, change) in changes.sorted(by: { $0.key < $1.key }) {
                 switch change {
                 case .write(let bytes) where bytes.count != space.pageSize:
-                    throw StoreError.invalidUpdate(
+                    throw HWKeysError.invalidUpdate(
                         "page \(index) of space '\(name)' has \(bytes.count) bytes, "
                             + "but the space's pages have \(space.pageSize)"
                     )

@@ -6,6 +6,7 @@
 
 import Foundation
 import GRDB
+import HWKeysBase
 
 #if canImport(Glibc)
 import Glibc
@@ -31,16 +32,16 @@ extension StateStore {
     ///   - createIfMissing: Whether to create the file if it does not exist.
     ///   - busyTimeout: How long to wait for another process that holds the file's lock.
     /// - Returns: The open store.
-    /// - Throws: `StoreError` with code `ENOENT` (no file and `createIfMissing` is false, or a missing
+    /// - Throws: `HWKeysError` with code `ENOENT` (no file and `createIfMissing` is false, or a missing
     ///   directory), `EISDIR` (a directory), `EACCES` (permission denied), `ENOEXEC` (an empty file, not
     ///   a regular file, or another application's SQLite database), `EIO` (not an SQLite database,
-    ///   damaged, or a schema that no hwkeys made), `ENOTSUP` (written by a newer hwkeys), or `EBUSY`
+    ///   damaged, or a schema that no hwkeys made), `EOPNOTSUPP` (written by a newer hwkeys), or `EBUSY`
     ///   (locked past the timeout).
     public static func open(
         atPath path: String,
         createIfMissing: Bool = true,
         busyTimeout: Duration = .seconds(10)
-    ) throws(StoreError) -> StateStore {
+    ) throws(HWKeysError) -> StateStore {
         var created = false
         var info = stat()
         if stat(path, &info) != 0 {
@@ -97,7 +98,7 @@ extension StateStore {
     /// Creates a complete state file at `path`.
     ///
     /// - Returns: `true` if this call created it, `false` if another process created it first.
-    private static func createFile(atPath path: String, busyTimeout: Duration) throws(StoreError) -> Bool {
+    private static func createFile(atPath path: String, busyTimeout: Duration) throws(HWKeysError) -> Bool {
         var template = Array("\(path).new-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw .system(errno, "cannot create state file", path) }
@@ -151,7 +152,7 @@ extension StateStore {
     // MARK: - Checking
 
     /// Refuses anything but an hwkeys state file of a format this build reads, without modifying it.
-    private static func checkHeader(ofFileAt path: String, info: stat) throws(StoreError) {
+    private static func checkHeader(ofFileAt path: String, info: stat) throws(HWKeysError) {
         switch info.st_mode & mode_t(S_IFMT) {
         case mode_t(S_IFREG): break
         case mode_t(S_IFDIR): throw .isDirectory(path)
@@ -197,16 +198,16 @@ extension StateStore {
         _ queue: DatabaseQueue,
         _ connection: ConnectionState,
         path: String
-    ) throws(StoreError) -> Bool {
+    ) throws(HWKeysError) -> Bool {
         do {
             return try queue.read { db in
                 let applicationID = UInt32(bitPattern: try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0)
                 guard applicationID == Schema.applicationID else {
-                    throw StoreError.foreignDatabase(path, applicationID: applicationID)
+                    throw HWKeysError.foreignDatabase(path, applicationID: applicationID)
                 }
                 let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
                 guard version <= Schema.formatVersion else {
-                    throw StoreError.newerFormat(
+                    throw HWKeysError.newerFormat(
                         path,
                         detail: "format version \(version); this hwkeys reads up to \(Schema.formatVersion)"
                     )
@@ -214,15 +215,15 @@ extension StateStore {
                 if try Schema.migrator.hasBeenSuperseded(db) {
                     let unknown = try Schema.migrator.appliedIdentifiers(db)
                         .subtracting(Schema.migrator.migrations).sorted()
-                    throw StoreError.newerFormat(path, detail: "unknown migrations \(unknown.joined(separator: ", "))")
+                    throw HWKeysError.newerFormat(path, detail: "unknown migrations \(unknown.joined(separator: ", "))")
                 }
                 let known = Schema.migrator.migrations
                 let applied = try Schema.migrator.appliedMigrations(db)
                 guard let last = applied.last else {
-                    throw StoreError.inconsistentSchema(path, detail: "it records no migrations")
+                    throw HWKeysError.inconsistentSchema(path, detail: "it records no migrations")
                 }
                 guard applied.elementsEqual(known.prefix(applied.count)) else {
-                    throw StoreError.inconsistentSchema(
+                    throw HWKeysError.inconsistentSchema(
                         path,
                         detail: "it records migrations \(applied.joined(separator: ", ")), not the first of "
                             + known.joined(separator: ", ")
@@ -230,7 +231,7 @@ extension StateStore {
                 }
                 let expected = try Schema.Shape.after(last)
                 guard version == expected.formatVersion else {
-                    throw StoreError.inconsistentSchema(
+                    throw HWKeysError.inconsistentSchema(
                         path,
                         detail: "format version \(version), but migration \(last) makes \(expected.formatVersion)"
                     )
@@ -238,7 +239,7 @@ extension StateStore {
                 let shape = try Schema.Shape.entries(db)
                 guard shape == expected.entries else {
                     let changed = shape.symmetricDifference(expected.entries).map { "\($0.type) \($0.name)" }
-                    throw StoreError.inconsistentSchema(
+                    throw HWKeysError.inconsistentSchema(
                         path,
                         detail: "its schema is not the one migration \(last) makes (differs in "
                             + Set(changed).sorted().joined(separator: ", ") + ")"

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import GRDB
+import HWKeysBase
 import Synchronization
 
 extension StateStore {
@@ -34,12 +35,12 @@ extension StateStore {
     /// - Parameter body: The transaction's work. The transaction must not be used after it returns,
     ///   nor from another thread.
     /// - Returns: What `body` returns.
-    /// - Throws: What `body` throws (the transaction rolls back), or `StoreError` `EBUSY` (another
+    /// - Throws: What `body` throws (the transaction rolls back), or `HWKeysError` `EBUSY` (another
     ///   process held the write lock past the busy timeout), `EACCES` (a read-only file) or another
     ///   file error. Nothing changes when it throws.
     public func withWriteTransaction<T>(
-        _ body: (StateWriteTransaction) throws(StoreError) -> T
-    ) throws(StoreError) -> T {
+        _ body: (StateWriteTransaction) throws(HWKeysError) -> T
+    ) throws(HWKeysError) -> T {
         try transaction(.write) { _ in
             let transaction = StateWriteTransaction(store: self)
             defer { transaction.end() }
@@ -62,11 +63,11 @@ extension StateStore {
     /// - Parameter body: The transaction's work. The transaction must not be used after it returns,
     ///   nor from another thread.
     /// - Returns: What `body` returns.
-    /// - Throws: What `body` throws, or `StoreError` `EBUSY` (a writer kept the file locked past the
+    /// - Throws: What `body` throws, or `HWKeysError` `EBUSY` (a writer kept the file locked past the
     ///   busy timeout) or another file error.
     public func withReadTransaction<T>(
-        _ body: (StateReadTransaction) throws(StoreError) -> T
-    ) throws(StoreError) -> T {
+        _ body: (StateReadTransaction) throws(HWKeysError) -> T
+    ) throws(HWKeysError) -> T {
         try transaction(.read) { _ in
             let transaction = StateReadTransaction(store: self)
             defer { transaction.end() }
@@ -82,7 +83,7 @@ extension StateStore {
     func transaction<T>(
         _ kind: ConnectionState.TransactionKind,
         _ body: (Database) throws -> T
-    ) throws(StoreError) -> T {
+    ) throws(HWKeysError) -> T {
         let connection = self.connection
         do {
             return try writer.unsafeReentrantWrite { db in

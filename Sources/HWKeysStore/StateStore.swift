@@ -6,6 +6,7 @@
 
 import Foundation
 import GRDB
+import HWKeysBase
 
 /// The hwkeys state file: any number of named machines, each a paused image made of a configuration,
 /// named state components and sparse pages in named page spaces.
@@ -62,8 +63,8 @@ public struct StateStore: Sendable {
 
     /// Creates an empty store in memory, for tests of the layers above.
     ///
-    /// - Throws: `StoreError` if SQLite cannot set up the schema.
-    public static func inMemory() throws(StoreError) -> StateStore {
+    /// - Throws: `HWKeysError` if SQLite cannot set up the schema.
+    public static func inMemory() throws(HWKeysError) -> StateStore {
         let connection = ConnectionState(busyTimeout: .zero)
         do {
             let queue = try DatabaseQueue(configuration: configuration(connection))
@@ -76,7 +77,7 @@ public struct StateStore: Sendable {
                 isAccessibleToOthers: false
             )
         } catch {
-            throw StoreError.wrapping(error, path: nil)
+            throw HWKeysError.wrapping(error, path: nil)
         }
     }
 
@@ -84,8 +85,8 @@ public struct StateStore: Sendable {
 
     /// The stored machines, sorted by name.
     ///
-    /// - Throws: `StoreError` (`EIO`, `EBUSY`, …) if the file cannot be read.
-    public func machines() throws(StoreError) -> [MachineInfo] {
+    /// - Throws: `HWKeysError` (`EIO`, `EBUSY`, …) if the file cannot be read.
+    public func machines() throws(HWKeysError) -> [MachineInfo] {
         try read { db in
             try MachineRecord.order(MachineRecord.Columns.name).fetchAll(db).map {
                 MachineInfo(name: $0.name, createdAt: $0.createdAt, configuration: $0.configuration)
@@ -95,8 +96,8 @@ public struct StateStore: Sendable {
 
     /// Whether a machine of that name is stored.
     ///
-    /// - Throws: `StoreError` if the file cannot be read.
-    public func machineExists(named name: String) throws(StoreError) -> Bool {
+    /// - Throws: `HWKeysError` if the file cannot be read.
+    public func machineExists(named name: String) throws(HWKeysError) -> Bool {
         try read { db in try MachineRecord.filter(MachineRecord.Columns.name == name).fetchCount(db) > 0 }
     }
 
@@ -104,14 +105,14 @@ public struct StateStore: Sendable {
     /// until asked for with ``page(_:in:of:)``.
     ///
     /// - Parameter name: The machine's name.
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
-    public func loadMachine(named name: String) throws(StoreError) -> MachineImage {
+    public func loadMachine(named name: String) throws(HWKeysError) -> MachineImage {
         try read { db in
             guard let machine = try MachineRecord.filter(MachineRecord.Columns.name == name).fetchOne(db),
                 let id = machine.id
             else {
-                throw StoreError.machineNotFound(name)
+                throw HWKeysError.machineNotFound(name)
             }
             // Decoding throws (never traps) on a value of the wrong type in a damaged file.
             var components: [String: Data] = [:]
@@ -149,9 +150,9 @@ public struct StateStore: Sendable {
     ///   - machine: The machine's name.
     /// - Returns: The page's bytes (exactly the space's page size), or `nil` if the page was never
     ///   stored (it reads as zeros) or the space does not exist.
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
-    public func page(_ index: Int, in space: String, of machine: String) throws(StoreError) -> Data? {
+    public func page(_ index: Int, in space: String, of machine: String) throws(HWKeysError) -> Data? {
         // One statement in SQLite's autocommit mode is its own read transaction: cheaper than a
         // BEGIN/COMMIT around it, and as consistent. Inside a transaction it reads through that one.
         try singleRead { db in
@@ -165,7 +166,7 @@ public struct StateStore: Sendable {
                     """
             )
             guard let row = try Row.fetchOne(statement, arguments: [space, index, machine]) else {
-                throw StoreError.machineNotFound(machine)
+                throw HWKeysError.machineNotFound(machine)
             }
             return try row.decode(atIndex: 1)
         }
@@ -174,8 +175,8 @@ public struct StateStore: Sendable {
     /// A machine's current revision, or `nil` if there is no such machine. One indexed lookup: a
     /// long-lived process compares it with the revision it loaded to notice another process's commit.
     ///
-    /// - Throws: `StoreError` if the file cannot be read.
-    public func revision(ofMachine name: String) throws(StoreError) -> MachineRevision? {
+    /// - Throws: `HWKeysError` if the file cannot be read.
+    public func revision(ofMachine name: String) throws(HWKeysError) -> MachineRevision? {
         try singleRead { db in
             let statement = try db.cachedStatement(sql: "SELECT id, generation FROM machine WHERE name = ?")
             guard let row = try Row.fetchOne(statement, arguments: [name]) else { return nil }
@@ -189,9 +190,9 @@ public struct StateStore: Sendable {
     ///   - space: The page space, such as `dram`.
     ///   - machine: The machine's name.
     /// - Returns: The stored indices; empty if the space does not exist.
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be read.
-    public func storedPageIndices(in space: String, of machine: String) throws(StoreError) -> [Int] {
+    public func storedPageIndices(in space: String, of machine: String) throws(HWKeysError) -> [Int] {
         try read { db in
             try Self.requireMachine(machine, db)
             return try Int.fetchAll(
@@ -213,12 +214,12 @@ public struct StateStore: Sendable {
     /// Deletes a machine with all its components, page spaces and pages.
     ///
     /// - Parameter name: The machine's name.
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be written (nothing changes then).
-    public func deleteMachine(named name: String) throws(StoreError) {
+    public func deleteMachine(named name: String) throws(HWKeysError) {
         try write { db in
             guard try MachineRecord.filter(MachineRecord.Columns.name == name).deleteAll(db) > 0 else {
-                throw StoreError.machineNotFound(name)
+                throw HWKeysError.machineNotFound(name)
             }
         }
     }
@@ -228,13 +229,13 @@ public struct StateStore: Sendable {
     static func requireMachine(_ name: String, _ db: Database) throws {
         let statement = try db.cachedStatement(sql: "SELECT 1 FROM machine WHERE name = ?")
         guard try Bool.fetchOne(statement, arguments: [name]) != nil else {
-            throw StoreError.machineNotFound(name)
+            throw HWKeysError.machineNotFound(name)
         }
     }
 
     /// Runs `body`, which must read with one statement, in SQLite's autocommit mode, or inside the
     /// transaction open on this thread.
-    func singleRead<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    func singleRead<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
         do {
             return try writer.unsafeReentrantRead(body)
         } catch {
@@ -243,14 +244,14 @@ public struct StateStore: Sendable {
     }
 
     /// Runs `body` in a read transaction, or inside the transaction open on this thread.
-    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
         try transaction(.read, body)
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction: it takes the write lock up front (waiting up to
     /// the busy timeout), and rolls back everything if `body` throws. Inside the write transaction open
     /// on this thread, it runs in a savepoint of that transaction.
-    func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    func write<T>(_ body: (Database) throws -> T) throws(HWKeysError) -> T {
         try transaction(.write, body)
     }
 }

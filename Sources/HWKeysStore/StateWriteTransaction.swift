@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// A write transaction on a state file, open while the closure given to
 /// ``StateStore/withWriteTransaction(_:)`` runs. It holds the file's write lock, reads what it has
 /// committed so far, and makes all its commits durable together when the closure returns.
@@ -20,18 +22,18 @@ public final class StateWriteTransaction: StateReadTransaction {
     ///
     /// - Parameter update: The changes to one machine.
     /// - Returns: The machine's new revision.
-    /// - Throws: `StoreError` `EINVAL`, `EEXIST`, `ENOENT`, `EAGAIN` or a file error, as
+    /// - Throws: `HWKeysError` `EINVAL`, `EEXIST`, `ENOENT`, `EAGAIN` or a file error, as
     ///   ``StateStore/commit(_:)``.
     @discardableResult
-    public func commit(_ update: MachineUpdate) throws(StoreError) -> MachineRevision {
+    public func commit(_ update: MachineUpdate) throws(HWKeysError) -> MachineRevision {
         try openStore.commit(update)
     }
 
     /// Deletes a machine with all its components, page spaces and pages, inside the transaction.
     ///
-    /// - Throws: `StoreError` `ENOENT` if there is no such machine, or another code if the file cannot
+    /// - Throws: `HWKeysError` `ENOENT` if there is no such machine, or another code if the file cannot
     ///   be written (nothing changes then).
-    public func deleteMachine(named name: String) throws(StoreError) {
+    public func deleteMachine(named name: String) throws(HWKeysError) {
         try openStore.deleteMachine(named: name)
     }
 }

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import GRDB
+import HWKeysBase
 
 #if canImport(Glibc)
 import Glibc
@@ -12,12 +13,13 @@ import Glibc
 import Darwin
 #endif
 
-/// An error from the state store.
+// MARK: - Factories
+
+/// The state store's errors: ``HWKeysBase/HWKeysError``s built only by the factories below.
 ///
-/// The error is opaque: callers look at ``code`` (an errno-style name the command line prints, such as
-/// `ENOENT`) and ``message`` (one human sentence). The store builds errors only through its static
-/// factories, and a message never contains statement arguments, so page bytes and component blobs
-/// (which hold emulated-hardware secrets) cannot leak into logs.
+/// Callers look at the error's `code` (an errno, such as `ENOENT`) and `message` (one human sentence). The
+/// store builds errors only through these factories, and a message never contains statement arguments, so
+/// page bytes and component blobs (which hold emulated-hardware secrets) cannot leak into logs.
 ///
 /// | Code | Meaning |
 /// |------|---------|
@@ -27,120 +29,69 @@ import Darwin
 /// | `EAGAIN` | The machine changed since it was loaded (another process committed first). |
 /// | `EISDIR` | The state path is a directory. |
 /// | `ENOEXEC` | Not an hwkeys state file: empty, not a regular file, or another application's database. |
-/// | `ENOTSUP` | The file was written by a newer hwkeys (unknown format version or migrations). |
+/// | `EOPNOTSUPP` | The file was written by a newer hwkeys (unknown format version or migrations). |
 /// | `EIO` | The file is not an SQLite database, is damaged (its schema too), or an I/O error occurred. |
 /// | `EACCES` | Permission denied, or the file is read-only. |
 /// | `EBUSY` | Another process kept the file locked longer than the busy timeout. |
 /// | `ENOSPC` | The disk is full. |
-public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// An errno-style error name.
-    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
-        /// The errno name, such as `"ENOENT"`.
-        public let rawValue: String
-
-        /// Creates a code from its errno name.
-        public init(rawValue: String) { self.rawValue = rawValue }
-
-        public var description: String { rawValue }
-
-        /// No such machine, or no state file.
-        public static let ENOENT = Code(rawValue: "ENOENT")
-        /// The machine already exists.
-        public static let EEXIST = Code(rawValue: "EEXIST")
-        /// The update is malformed.
-        public static let EINVAL = Code(rawValue: "EINVAL")
-        /// The machine changed since it was loaded.
-        public static let EAGAIN = Code(rawValue: "EAGAIN")
-        /// The state path is a directory.
-        public static let EISDIR = Code(rawValue: "EISDIR")
-        /// The file is not an hwkeys state file.
-        public static let ENOEXEC = Code(rawValue: "ENOEXEC")
-        /// The file was written by a newer hwkeys.
-        public static let ENOTSUP = Code(rawValue: "ENOTSUP")
-        /// The file is not a database, is damaged, or I/O failed.
-        public static let EIO = Code(rawValue: "EIO")
-        /// Permission denied or read-only file.
-        public static let EACCES = Code(rawValue: "EACCES")
-        /// The file stayed locked past the busy timeout.
-        public static let EBUSY = Code(rawValue: "EBUSY")
-        /// No space left on the device.
-        public static let ENOSPC = Code(rawValue: "ENOSPC")
-        /// Out of memory.
-        public static let ENOMEM = Code(rawValue: "ENOMEM")
+/// | `ENOMEM` | Out of memory. |
+extension HWKeysError {
+    static func machineNotFound(_ name: String) -> HWKeysError {
+        HWKeysError(.ENOENT, "no machine named '\(name)'")
     }
 
-    /// The errno-style name of the error.
-    public let code: Code
-    /// A human-readable explanation, without any stored bytes.
-    public let message: String
-
-    private init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
+    static func machineExists(_ name: String) -> HWKeysError {
+        HWKeysError(.EEXIST, "machine '\(name)' already exists")
     }
 
-    public var description: String { "\(code): \(message)" }
-}
-
-// MARK: - Factories
-
-extension StoreError {
-    static func machineNotFound(_ name: String) -> StoreError {
-        StoreError(.ENOENT, "no machine named '\(name)'")
-    }
-
-    static func machineExists(_ name: String) -> StoreError {
-        StoreError(.EEXIST, "machine '\(name)' already exists")
-    }
-
-    static func staleRevision(_ name: String) -> StoreError {
-        StoreError(
+    static func staleRevision(_ name: String) -> HWKeysError {
+        HWKeysError(
             .EAGAIN,
             "machine '\(name)' was changed by another hwkeys process since it was loaded; run the command again"
         )
     }
 
-    static func invalidUpdate(_ reason: String) -> StoreError {
-        StoreError(.EINVAL, reason)
+    static func invalidUpdate(_ reason: String) -> HWKeysError {
+        HWKeysError(.EINVAL, reason)
     }
 
-    static func stateFileMissing(_ path: String) -> StoreError {
-        StoreError(.ENOENT, "no state file at '\(path)'")
+    static func stateFileMissing(_ path: String) -> HWKeysError {
+        HWKeysError(.ENOENT, "no state file at '\(path)'")
     }
 
-    static func isDirectory(_ path: String) -> StoreError {
-        StoreError(.EISDIR, "state file '\(path)' is a directory")
+    static func isDirectory(_ path: String) -> HWKeysError {
+        HWKeysError(.EISDIR, "state file '\(path)' is a directory")
     }
 
-    static func notRegularFile(_ path: String) -> StoreError {
-        StoreError(.ENOEXEC, "state file '\(path)' is not a regular file")
+    static func notRegularFile(_ path: String) -> HWKeysError {
+        HWKeysError(.ENOEXEC, "state file '\(path)' is not a regular file")
     }
 
-    static func emptyFile(_ path: String) -> StoreError {
-        StoreError(
+    static func emptyFile(_ path: String) -> HWKeysError {
+        HWKeysError(
             .ENOEXEC,
             "'\(path)' is an empty file, not an hwkeys state file (hwkeys never leaves one behind); "
                 + "remove it or choose another path"
         )
     }
 
-    static func notADatabase(_ path: String) -> StoreError {
-        StoreError(.EIO, "'\(path)' is not an SQLite database or is damaged")
+    static func notADatabase(_ path: String) -> HWKeysError {
+        HWKeysError(.EIO, "'\(path)' is not an SQLite database or is damaged")
     }
 
-    static func foreignDatabase(_ path: String, applicationID: UInt32) -> StoreError {
+    static func foreignDatabase(_ path: String, applicationID: UInt32) -> HWKeysError {
         let owner =
             applicationID == 0
             ? "it has no application id"
             : "its application id is 0x\(String(applicationID, radix: 16, uppercase: true))"
-        return StoreError(
+        return HWKeysError(
             .ENOEXEC,
             "'\(path)' is an SQLite database of another application, not an hwkeys state file (\(owner))"
         )
     }
 
-    static func inconsistentSchema(_ path: String, detail: String) -> StoreError {
-        StoreError(
+    static func inconsistentSchema(_ path: String, detail: String) -> HWKeysError {
+        HWKeysError(
             .EIO,
             "state file '\(path)' has the hwkeys application id but not the schema hwkeys made (\(detail)); "
                 + "it was damaged or changed by another program, and hwkeys leaves it untouched"
@@ -151,10 +102,10 @@ extension StoreError {
     ///
     /// - Parameter waited: How long the connection waited, or `nil` if SQLite did not let it wait
     ///   (it returns `SQLITE_BUSY` at once where waiting could deadlock).
-    static func busy(_ path: String?, waited: Duration?) -> StoreError {
+    static func busy(_ path: String?, waited: Duration?) -> HWKeysError {
         let file = path.map { "state file '\($0)'" } ?? "the state store"
         let gaveUp = waited.map { "gave up after waiting \(describe($0)) for it" } ?? "could not wait for it"
-        return StoreError(.EBUSY, "another hwkeys process holds \(file); \(gaveUp)")
+        return HWKeysError(.EBUSY, "another hwkeys process holds \(file); \(gaveUp)")
     }
 
     /// A duration for a message: milliseconds below one second, else seconds with one decimal.
@@ -165,14 +116,17 @@ extension StoreError {
         return "\((milliseconds / 100).rounded() / 10) s"
     }
 
-    static func newerFormat(_ path: String, detail: String) -> StoreError {
-        StoreError(.ENOTSUP, "state file '\(path)' was written by a newer hwkeys (\(detail)); upgrade hwkeys to use it")
+    static func newerFormat(_ path: String, detail: String) -> HWKeysError {
+        HWKeysError(
+            .EOPNOTSUPP,
+            "state file '\(path)' was written by a newer hwkeys (\(detail)); upgrade hwkeys to use it"
+        )
     }
 
     /// An error from a system call, named after its errno.
-    static func system(_ errnoValue: Int32, _ what: String, _ path: String) -> StoreError {
+    static func system(_ errnoValue: Int32, _ what: String, _ path: String) -> HWKeysError {
         let reason = String(cString: strerror(errnoValue))
-        let code: Code
+        let code: Errno
         switch errnoValue {
         case ENOENT, ENOTDIR: code = .ENOENT
         case EACCES, EPERM, EROFS: code = .EACCES
@@ -182,37 +136,37 @@ extension StoreError {
         case EEXIST: code = .EEXIST
         default: code = .EIO
         }
-        return StoreError(code, "\(what) '\(path)': \(reason)")
+        return HWKeysError(code, "\(what) '\(path)': \(reason)")
     }
 
-    /// Maps any error thrown inside the store to a `StoreError`.
+    /// Maps any error thrown inside the store to an `HWKeysError`.
     ///
     /// GRDB errors are described by their SQLite code and SQLite's own message only: never by
     /// `DatabaseError.description`, which may quote SQL and, if enabled, statement arguments.
-    static func wrapping(_ error: any Error, path: String?) -> StoreError {
-        if let error = error as? StoreError { return error }
+    static func wrapping(_ error: any Error, path: String?) -> HWKeysError {
+        if let error = error as? HWKeysError { return error }
         let file = path.map { "state file '\($0)'" } ?? "state store"
         guard let error = error as? DatabaseError else {
-            return StoreError(.EIO, "\(file): unexpected \(type(of: error))")
+            return HWKeysError(.EIO, "\(file): unexpected \(type(of: error))")
         }
         let sqlite = error.message ?? "SQLite error \(error.extendedResultCode.rawValue)"
         switch error.resultCode {
         case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-            return StoreError(.EIO, "\(file) is damaged: \(sqlite)")
+            return HWKeysError(.EIO, "\(file) is damaged: \(sqlite)")
         case .SQLITE_FULL:
-            return StoreError(.ENOSPC, "\(file): \(sqlite)")
+            return HWKeysError(.ENOSPC, "\(file): \(sqlite)")
         case .SQLITE_READONLY:
-            return StoreError(.EACCES, "\(file) is read-only: \(sqlite)")
+            return HWKeysError(.EACCES, "\(file) is read-only: \(sqlite)")
         case .SQLITE_PERM, .SQLITE_AUTH:
-            return StoreError(.EACCES, "\(file): \(sqlite)")
+            return HWKeysError(.EACCES, "\(file): \(sqlite)")
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return StoreError(.EBUSY, "\(file) is locked by another process: \(sqlite)")
+            return HWKeysError(.EBUSY, "\(file) is locked by another process: \(sqlite)")
         case .SQLITE_NOMEM:
-            return StoreError(.ENOMEM, "\(file): \(sqlite)")
+            return HWKeysError(.ENOMEM, "\(file): \(sqlite)")
         case .SQLITE_CONSTRAINT:
-            return StoreError(.EINVAL, "update rejected by \(file): \(sqlite)")
+            return HWKeysError(.EINVAL, "update rejected by \(file): \(sqlite)")
         default:
-            return StoreError(.EIO, "\(file): \(sqlite)")
+            return HWKeysError(.EIO, "\(file): \(sqlite)")
         }
     }
 }

@@ -29,6 +29,7 @@ public struct CPUIDResult: Hashable, Sendable {
 /// | `tme` | CPUID.(7,0):ECX[13] TME_EN | 13 |
 /// | `keyLocker` | CPUID.(7,0):ECX[23] KL | 23 |
 /// | `pconfig` | CPUID.(7,0):EDX[18] PCONFIG | 18 |
+/// | `hypervisor` | CPUID.1:ECX[31], hypervisor present | 31 |
 /// | `pconfigInformation` | CPUID.1BH, PCONFIG information | |
 /// | `keyLockerLeaf` | CPUID.19H, Key Locker leaf | |
 /// | `addressSizes` | CPUID.80000008H:EAX[7:0] MAXPHYADDR | |
@@ -52,6 +53,10 @@ public enum CPUIDBit {
     public static let pconfigEDX: UInt32 = 1 << 18
     /// CPUID.1:ECX[25]: AES-NI.
     public static let aesniECX: UInt32 = 1 << 25
+    /// CPUID.1:ECX[31]: a hypervisor is present. The SDM lists the bit as "not used, always returns 0"
+    /// on real processors; hypervisors set it in the CPUID they show a guest, and Linux's
+    /// `X86_FEATURE_HYPERVISOR` is this bit.
+    public static let hypervisorECX: UInt32 = 1 << 31
 
     /// CPUID.19H:EAX[0]: the CPL0-only handle restriction is supported.
     public static let klCPL0OnlyEAX: UInt32 = 1 << 0

@@ -45,7 +45,7 @@ public enum MSR {
 /// A memory-encryption algorithm as TME-MK names it.
 ///
 /// `IA32_TME_CAPABILITY` bit n, `IA32_TME_ACTIVATE` bit 48+n and PCONFIG `KEYID_CTRL.ENC_ALG` bit 8+n all
-/// refer to the same algorithm n (MKTME spec §4.2; spec.md §2).
+/// refer to the same algorithm n (MKTME spec §4.2; docs/contract.md §2).
 public enum TMEAlgorithm: Int, CaseIterable, Sendable, Codable {
     /// AES-XTS with 128-bit keys (n = 0).
     case aesXTS128 = 0

@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// PCONFIG leaves (SDM Vol. 2B, "PCONFIG—Platform Configuration"; EAX selects the leaf).
 public enum PCONFIGLeaf {
     /// Leaf 0: MKTME_KEY_PROGRAM.
@@ -59,31 +61,6 @@ public enum MKTMEKeyProgramLayout {
     /// Builds `KEYID_CTRL` from a command and an algorithm (ENC_ALG bit 8+n).
     public static func keyIDControl(command: MKTMEKeyCommand, algorithm: TMEAlgorithm) -> UInt32 {
         UInt32(command.rawValue) | (UInt32(1) << UInt32(8 + algorithm.rawValue))
-    }
-}
-
-/// PCONFIG's architected status (design.md rule 2: returned, never thrown).
-///
-/// **Choice (spec.md §2):** the original generation: success RAX = 0 and ZF = 0; failure ZF = 1 and RAX
-/// holds the reason. CF, PF, AF, OF and SF are cleared.
-public enum PCONFIGStatus: UInt64, CaseIterable, Sendable, Codable {
-    case success = 0
-    case invalidProgramCommand = 1
-    case entropyError = 2
-    case invalidKeyID = 3
-    case invalidEncryptionAlgorithm = 4
-    case deviceBusy = 5
-
-    /// The name the MKTME spec and Linux use (`PROG_SUCCESS`, `INVALID_PROG_CMD`, …).
-    public var name: String {
-        switch self {
-        case .success: "PROG_SUCCESS"
-        case .invalidProgramCommand: "INVALID_PROG_CMD"
-        case .entropyError: "ENTROPY_ERROR"
-        case .invalidKeyID: "INVALID_KEYID"
-        case .invalidEncryptionAlgorithm: "INVALID_ENC_ALG"
-        case .deviceBusy: "DEVICE_BUSY"
-        }
     }
 }
 

@@ -7,7 +7,7 @@
 /// A physical address as the processor emits it, KeyID bits included.
 ///
 /// With TME-MK active, the KeyID occupies PA bits [MAXPHYADDR-1 : MAXPHYADDR-k]; the memory controller
-/// strips them to find the DRAM location and uses them only to select a key (MKTME spec §4; spec.md §2).
+/// strips them to find the DRAM location and uses them only to select a key (MKTME spec §4; docs/contract.md §2).
 public struct PhysicalAddress: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
     public var rawValue: UInt64
 

@@ -119,7 +119,7 @@ public enum TMEExclude {
 
     /// True when `IA32_TME_EXCLUDE_MASK` = `mask` and `IA32_TME_EXCLUDE_BASE` = `base` exclude the DRAM address
     /// `address` (KeyID bits already stripped) from KeyID-0 encryption: the range is enabled (mask bit 11) and
-    /// `(address & mask) == (base & mask)` over bits MAXPHYADDR-1:12 (MKTME spec 336907 §4.2.3–4.2.4; spec.md §2).
+    /// `(address & mask) == (base & mask)` over bits MAXPHYADDR-1:12 (MKTME spec 336907 §4.2.3–4.2.4; docs/contract.md §2).
     /// Bits outside MAXPHYADDR-1:12 take no part; an enabled zero mask excludes every address.
     public static func excludes(_ address: UInt64, mask: UInt64, base: UInt64, maxPhysAddr: Int) -> Bool {
         guard mask & enable != 0 else { return false }

@@ -4,7 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// An architectural exception raised by an instruction (design.md rule 2: faults are thrown).
+import HWKeysBase
+
+/// An architectural exception raised by an instruction (docs/design.md rule 2: faults are thrown).
 ///
 /// The SDM names these by vector mnemonic: `#UD` (invalid opcode, vector 6), `#NM` (device not available,
 /// vector 7) and `#GP(error code)` (general protection, vector 13). Equality compares the vector and error
@@ -39,14 +41,11 @@ public struct X86Fault: Error, Hashable, Sendable, CustomStringConvertible {
     /// `#NM` with a reason.
     public static func nm(_ reason: String) -> X86Fault { X86Fault(.deviceNotAvailable, reason: reason) }
 
-    /// The SDM spelling: `#UD`, `#NM` or `#GP(0)`. Used as the CLI error code.
-    public var mnemonic: String {
-        switch vector {
-        case .invalidOpcode: "#UD"
-        case .deviceNotAvailable: "#NM"
-        case .generalProtection: "#GP(\(errorCode))"
-        }
-    }
+    /// The fault as an error code: vector and error code.
+    public var code: ErrorCode { .fault(vector: vector.rawValue, errorCode: errorCode) }
+
+    /// The SDM spelling: `#UD`, `#NM` or `#GP(0)` (``ErrorCode/name``). Used as the CLI error code.
+    public var mnemonic: String { code.name }
 
     public var description: String { "\(mnemonic): \(reason)" }
 

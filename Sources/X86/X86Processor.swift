@@ -29,7 +29,7 @@ public enum AESKLOperation: String, CaseIterable, Sendable {
 }
 
 /// A logical processor as the software running on it sees it: the instructions, registers and memory
-/// interface that the modelled kernel may use (design.md rule 1).
+/// interface that the modelled kernel may use (docs/design.md rule 1).
 ///
 /// The bare-metal implementation is `Platform.LogicalProcessor`; a later hypervisor provides virtual
 /// processors with the same interface, so nothing here may assume bare metal. Faults are thrown

@@ -7,7 +7,7 @@
 import HWCrypto
 import Testing
 
-/// KeyLockerWrap against its independent twin: handles built per spec.md §3 by pyca/cryptography's
+/// KeyLockerWrap against its independent twin: handles built per docs/contract.md §3 by pyca/cryptography's
 /// AESGCMSIV (Scripts/gen_keylocker_handles.py → Vectors/generated/keylocker-handles.json).
 @Suite("Key Locker handle wrap")
 struct KeyLockerWrapTests {

@@ -13,7 +13,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Host misuse stops the process (design.md rule 2); valid inputs never do. Each exit test runs in
+/// Host misuse stops the process (docs/design.md rule 2); valid inputs never do. Each exit test runs in
 /// a child process.
 @Suite("Preconditions and path selection")
 struct PreconditionTests {

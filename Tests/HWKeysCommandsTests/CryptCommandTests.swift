@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysStore
 import Testing
 
 @testable import HWKeysCommands
@@ -124,17 +125,40 @@ private struct Fixtures: Decodable {
 
     // MARK: valid
 
-    /// `swap` names the hibernation device even on a machine without one (`--swap 0`): a volume of that
-    /// name would be overwritten by the next image. Without WIDE_KL there is no Key Locker cipher. A
-    /// machine's disk limit is ENOSPC.
+    /// The swap device's name (`resume=`) is reserved even while no disk has it: a volume of that name
+    /// would be overwritten by the next image. Without a swap disk there is no `resume=` and no reserved
+    /// name. Without WIDE_KL there is no Key Locker cipher. A machine's disk limit is ENOSPC.
     @Test func reservedNamesMissingWideKLAndTheDiskLimit() throws {
         let scratch = Scratch()
-        #expect(scratch.run("machine", "create", "--seed", "7", "--swap", "0").exitCode == 0)
+        #expect(scratch.run("machine", "create", "--seed", "7", "--swap", "0", "--cmdline", "resume=hib").exitCode == 0)
         #expect(
-            try scratch.error("crypt", "create", "swap", "--size", "64K", "--cipher", "aes-xts-plain64", "--key", key)
+            try scratch.error("crypt", "create", "hib", "--size", "64K", "--cipher", "aes-xts-plain64", "--key", key)
                 .code == "EINVAL"
         )
         #expect(try scratch.error("power", "hibernate").code == "EOPNOTSUPP")
+        #expect(
+            scratch.run("dmesg").stdout.contains("PM: Cannot find swap device hib (resume=); hibernation unavailable")
+        )
+
+        let noSwap = Scratch()
+        #expect(noSwap.run("machine", "create", "--seed", "7", "--swap", "0").exitCode == 0)
+        #expect(try noSwap.json("sysfs", "read", "/proc/cmdline")["value"] as? String == "")
+        let swapNamed = noSwap.run(
+            "crypt",
+            "create",
+            "swap",
+            "--size",
+            "4K",
+            "--cipher",
+            "aes-xts-plain64",
+            "--key",
+            key
+        )
+        #expect(swapNamed.exitCode == 0, "\(swapNamed.stderr)")
+        // A volume named `swap` is not a swap device: hibernation stays EOPNOTSUPP and leaves it alone.
+        #expect(try noSwap.error("power", "hibernate").code == "EOPNOTSUPP")
+        #expect(noSwap.run("power", "off").exitCode == 0 && noSwap.run("power", "on").exitCode == 0)
+        #expect(try noSwap.json("crypt", "status", "swap")["cipher"] as? String == "aes-xts-plain64")
 
         let narrow = Scratch()
         #expect(narrow.run("machine", "create", "--seed", "7", "--no-wide-kl").exitCode == 0)
@@ -241,7 +265,7 @@ private struct Fixtures: Decodable {
     }
 }
 
-/// The Key Locker cipher with the kernel's Key Locker manager (spec.md §7): what survives which mode.
+/// The Key Locker cipher with the kernel's Key Locker manager (docs/contract.md §7): what survives which mode.
 @Suite struct CryptKeyLockerCommandTests {
     static let mode = "/sys/kernel/keylocker/mode"
 
@@ -383,6 +407,36 @@ private struct Fixtures: Decodable {
             dmesg.range(of: $0)?.lowerBound
         }
         #expect(order.count == 3 && order == order.sorted())
+    }
+
+    /// A state file written before `resume=` existed: its configuration has no `resume=` (stored ones never
+    /// do; the bootloader adds it) and its saved kernel is image version 1. The kernel keeps its command
+    /// line and its swap disk; hibernation round-trips.
+    @Test func aStateFileFromBeforeResumeKeepsHibernating() throws {
+        let scratch = Scratch()
+        #expect(scratch.run("machine", "create", "--seed", "4", "--cmdline", "quiet").exitCode == 0)
+        let serial = try #require(Int(scratch.run("keyctl", "add", "user", "k", "old-state-payload", "@u").stdout))
+        // Rewrite the saved kernel the way the old hwkeys saved it: version 1, no `resume=`, no device.
+        let store = try StateStore.open(atPath: scratch.statePath, createIfMissing: false)
+        let record = try store.loadMachine(named: "default")
+        let stored = String(decoding: try #require(record.components["kernel"]), as: UTF8.self)
+        #expect(stored.contains("\"commandLine\":\"quiet resume=swap\"") && stored.hasSuffix(",\"version\":2}"))
+        let old =
+            stored.dropLast(",\"version\":2}".count)
+            .replacingOccurrences(of: "\"commandLine\":\"quiet resume=swap\"", with: "\"commandLine\":\"quiet\"")
+            .replacingOccurrences(of: "\"resumeDevice\":\"swap\",", with: "") + ",\"version\":1}"
+        var update = MachineUpdate.modify("default", expecting: record.revision)
+        update.setComponent("kernel", to: Data(old.utf8))
+        _ = try store.commit(update)
+
+        #expect(try scratch.json("sysfs", "read", "/proc/cmdline")["value"] as? String == "quiet")
+        #expect(scratch.run("power", "hibernate").exitCode == 0)
+        let swap = try #require(try scratch.json("hw", "disk", "swap", "0", "4K")["bytes"] as? String)
+        #expect(swap.hasPrefix(hexString("HWKEYS-S1SUSPEND")))
+        #expect(scratch.run("power", "on").exitCode == 0)
+        #expect(scratch.run("keyctl", "print", "\(serial)").stdout == "old-state-payload")
+        #expect(scratch.run("dmesg").stdout.contains("PM: resume from S4"))
+        #expect(try scratch.json("sysfs", "read", "/proc/cmdline")["value"] as? String == "quiet")
     }
 
     @Test func aDamagedImageFallsBackToAFreshBoot() throws {

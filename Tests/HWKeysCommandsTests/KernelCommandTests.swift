@@ -19,7 +19,11 @@ import Testing
                 ($0["text"] as? String)?.contains("Unknown kernel command line parameter \"quiet\"") == true
             }
         )
-        #expect(try scratch.json("sysfs", "read", "/proc/cmdline")["value"] as? String == "mktme.api=rfc-v2 quiet")
+        // The bootloader adds the swap disk's `resume=` (MachineConfiguration.effectiveKernelCommandLine).
+        #expect(
+            try scratch.json("sysfs", "read", "/proc/cmdline")["value"] as? String
+                == "mktme.api=rfc-v2 quiet resume=swap"
+        )
         #expect(scratch.run("cpu", "offline", "1").exitCode == 0)
         #expect(try scratch.json("sysfs", "read", "/sys/devices/system/cpu/online")["value"] as? String == "0")
         #expect(try scratch.error("cpu", "offline", "0").code == "EBUSY")

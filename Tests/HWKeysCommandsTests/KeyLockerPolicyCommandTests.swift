@@ -11,7 +11,7 @@ import Testing
 @testable import HWKeysCommands
 @testable import Kernel
 
-/// The Key Locker policy through the CLI (spec.md §7, docs/keylocker-policy.md): sysfs, `proc kl-*`, power.
+/// The Key Locker policy through the CLI (docs/contract.md §7, docs/keylocker-policy.md): sysfs, `proc kl-*`, power.
 /// Expected AES results are the Python `cryptography` fixtures (``KLVector``: AES-ECB of the blocks).
 @Suite struct KeyLockerPolicyCommandTests {
     static let block128 = String(KLVector.blocks128.prefix(32))

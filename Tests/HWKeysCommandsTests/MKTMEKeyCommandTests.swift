@@ -10,7 +10,7 @@ import Testing
 @testable import HWKeysCommands
 
 /// `keyctl … mktme …`, `hw keytable`, `cpu online|offline` and `/sys/kernel/mm/mktme` from the command
-/// line, in both designs (spec.md §6).
+/// line, in both designs (docs/contract.md §6).
 @Suite struct MKTMEKeyCommandTests {
     /// A 3-KeyID machine (`--keyid-bits 2`) booted with `mktme.api=api`.
     func machine(_ api: String, _ extra: [String] = []) -> Scratch {
@@ -66,7 +66,7 @@ import Testing
         #expect(try scratch.json("proc", "translate", "100", next)["keyid"] as? Int == keyID)
     }
 
-    /// The key gc runs when emulated time passes it (spec.md §5 `gc_delay`), not only at the next key
+    /// The key gc runs when emulated time passes it (docs/contract.md §5 `gc_delay`), not only at the next key
     /// operation: a revoked rfc-v2 key's KeyID is free after `clock advance`, as sysfs shows at once.
     @Test func garbageCollectionFollowsEmulatedTime() throws {
         let scratch = machine("rfc-v2")

@@ -6,6 +6,7 @@
 
 import Foundation
 import GRDB
+import HWKeysBase
 import Testing
 
 @testable import HWKeysStore
@@ -18,13 +19,13 @@ struct StateStoreCommitTests {
         let before = try Snapshot("m", in: store)
         var again = MachineUpdate.create("m", configuration: Data("other".utf8))
         again.setComponent("kernel", to: Data("other".utf8))
-        #expect(storeError { try store.commit(again) }?.code == .EEXIST)
+        #expect(storeError { try store.commit(again) }?.errno == .EEXIST)
         #expect(try Snapshot("m", in: store) == before)
     }
 
     @Test func modifyingAMissingMachineFailsWithENOENT() throws {
         let store = try StateStore.inMemory()
-        #expect(storeError { try store.commit(.modify("m", expecting: nil)) }?.code == .ENOENT)
+        #expect(storeError { try store.commit(.modify("m", expecting: nil)) }?.errno == .ENOENT)
         #expect(try store.machines().isEmpty)
     }
 
@@ -47,7 +48,7 @@ struct StateStoreCommitTests {
         #expect(try store.storedPageIndices(in: "dram", of: "m") == [2])
         #expect(new != old)
         // A revision of the replaced machine never matches the new one.
-        #expect(storeError { try store.commit(.modify("m", expecting: old)) }?.code == .EAGAIN)
+        #expect(storeError { try store.commit(.modify("m", expecting: old)) }?.errno == .EAGAIN)
         #expect(try Snapshot("neighbour", in: store) == neighbour)
 
         // Replacing a machine that does not exist simply creates it.
@@ -110,7 +111,7 @@ struct StateStoreCommitTests {
         negative.deletePage(-1, in: "dram")
 
         for update in [wrongSize, undeclared, redeclared, hugePages, negative] {
-            #expect(storeError { try store.commit(update) }?.code == .EINVAL)
+            #expect(storeError { try store.commit(update) }?.errno == .EINVAL)
         }
         #expect(try Snapshot("m", in: store) == before)
     }
@@ -124,7 +125,7 @@ struct StateStoreCommitTests {
         var space = MachineUpdate.modify("m", expecting: nil)
         space.declarePageSpace(name, pageSize: 4096)
         for update in [.create(name, configuration: Data()), component, space] {
-            #expect(storeError { try store.commit(update) }?.code == .EINVAL)
+            #expect(storeError { try store.commit(update) }?.errno == .EINVAL)
         }
         #expect(try store.machines().map(\.name) == ["m"])
     }
@@ -140,7 +141,7 @@ struct StateStoreCommitTests {
 
         var wrongSize = MachineUpdate.modify("m", expecting: nil)
         wrongSize.writePage(1, in: "dram", bytes: samplePage(1, size: 100))
-        let refusals: [(MachineUpdate, StoreError.Code)] = [
+        let refusals: [(MachineUpdate, Errno)] = [
             (.create("m", configuration: Data()), .EEXIST),
             (.modify("nobody", expecting: nil), .ENOENT),
             (.modify("m", expecting: stale), .EAGAIN),
@@ -148,9 +149,9 @@ struct StateStoreCommitTests {
             (.create("", configuration: Data()), .EINVAL),
         ]
         for (update, code) in refusals {
-            #expect(storeError { try store.commit(update) }?.code == code)
+            #expect(storeError { try store.commit(update) }?.errno == code)
         }
-        #expect(storeError { try store.deleteMachine(named: "nobody") }?.code == .ENOENT)
+        #expect(storeError { try store.deleteMachine(named: "nobody") }?.errno == .ENOENT)
         #expect(FileManager.default.contents(atPath: path) == bytes)
         #expect(modificationTime(path) == modified)
         #expect(directory.entries == ["hwkeys.sqlite"])
@@ -159,7 +160,7 @@ struct StateStoreCommitTests {
     @Test func creatingNeedsAConfiguration() throws {
         let store = try StateStore.inMemory()
         let update = MachineUpdate(machine: "m", mode: .create)
-        #expect(storeError { try store.commit(update) }?.code == .EINVAL)
+        #expect(storeError { try store.commit(update) }?.errno == .EINVAL)
         #expect(try store.machines().isEmpty)
     }
 
@@ -186,7 +187,7 @@ struct StateStoreCommitTests {
         store.testHooks.afterPageChange = { count in
             if count == failAfter { throw Injected() }
         }
-        #expect(throws: StoreError.self) { try store.commit(sweepingUpdate(revision)) }
+        #expect(throws: HWKeysError.self) { try store.commit(sweepingUpdate(revision)) }
         #expect(try Snapshot("m", in: store) == before)
 
         // The same update commits once nothing interferes.
@@ -204,7 +205,7 @@ struct StateStoreCommitTests {
         var update = sweepingUpdate(revision)
         update.declarePageSpace("zz", pageSize: 4096)
         update.writePage(0, in: "zz", bytes: samplePage(0, size: 100))
-        #expect(storeError { try store.commit(update) }?.code == .EINVAL)
+        #expect(storeError { try store.commit(update) }?.errno == .EINVAL)
         #expect(try Snapshot("m", in: store) == before)
     }
 

@@ -7,6 +7,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import HWKeysBase
 import Synchronization
 import Testing
 
@@ -55,8 +56,8 @@ private struct CounterReading: Equatable, Sendable {
 }
 
 /// Reads the counter machine in one read transaction.
-private func readCounter(_ store: StateStore) throws(StoreError) -> CounterReading {
-    try store.withReadTransaction { transaction throws(StoreError) in
+private func readCounter(_ store: StateStore) throws(HWKeysError) -> CounterReading {
+    try store.withReadTransaction { transaction throws(HWKeysError) in
         let image = try transaction.loadMachine(named: "m")
         return CounterReading(
             component: count(in: image.components["counter"]),
@@ -69,8 +70,8 @@ private func readCounter(_ store: StateStore) throws(StoreError) -> CounterReadi
 ///
 /// - Returns: The new count.
 @discardableResult
-private func increment(_ store: StateStore) throws(StoreError) -> Int {
-    try store.withWriteTransaction { transaction throws(StoreError) in
+private func increment(_ store: StateStore) throws(HWKeysError) -> Int {
+    try store.withWriteTransaction { transaction throws(HWKeysError) in
         let image = try transaction.loadMachine(named: "m")
         let current = count(in: image.components["counter"]) ?? -1
         var update = MachineUpdate.modify("m", expecting: image.revision)
@@ -111,7 +112,7 @@ struct StateStoreTransactionsTests {
     @Test func aWriteTransactionCommitsSeveralMachinesTogether() throws {
         let store = try StateStore.inMemory()
         try makeSampleMachine("a", in: store)
-        let (moved, created, seen) = try store.withWriteTransaction { transaction throws(StoreError) in
+        let (moved, created, seen) = try store.withWriteTransaction { transaction throws(HWKeysError) in
             var moveOut = MachineUpdate.modify("a", expecting: nil)
             moveOut.removeComponent("kernel")
             var moveIn = MachineUpdate.create("b", configuration: Data("{}".utf8))
@@ -139,16 +140,16 @@ struct StateStoreTransactionsTests {
         try makeSampleMachine("a", in: store)
         let before = try Snapshot("a", in: store)
         let error = storeError {
-            try store.withWriteTransaction { transaction throws(StoreError) in
+            try store.withWriteTransaction { transaction throws(HWKeysError) in
                 var update = MachineUpdate.modify("a", expecting: nil)
                 update.writePage(3, in: "dram", bytes: samplePage(3, seed: 9))
                 try transaction.commit(update)
                 try transaction.commit(.create("b", configuration: Data()))
                 try transaction.deleteMachine(named: "a")
-                throw StoreError.invalidUpdate("the caller changed its mind")
+                throw HWKeysError.invalidUpdate("the caller changed its mind")
             }
         }
-        #expect(error?.code == .EINVAL)
+        #expect(error?.errno == .EINVAL)
         #expect(error?.message == "the caller changed its mind")
         #expect(try Snapshot("a", in: store) == before)
         #expect(try store.machines().map(\.name) == ["a"])
@@ -163,7 +164,7 @@ struct StateStoreTransactionsTests {
         store.testHooks.afterPageChange = { count in
             if count == 2 { throw Injected() }
         }
-        let failures = try store.withWriteTransaction { transaction throws(StoreError) in
+        let failures = try store.withWriteTransaction { transaction throws(HWKeysError) in
             var first = MachineUpdate.modify("a", expecting: nil)
             first.setComponent("kernel", to: Data("changed".utf8))
             try transaction.commit(first)
@@ -171,8 +172,8 @@ struct StateStoreTransactionsTests {
             failing.setComponent("kernel", to: Data("never".utf8))
             for index in 0..<3 { failing.writePage(index, in: "dram", bytes: samplePage(index, seed: 8)) }
             let failures = [
-                storeError { try transaction.commit(failing) }?.code,
-                storeError { try transaction.commit(.create("a", configuration: Data())) }?.code,
+                storeError { try transaction.commit(failing) }?.errno,
+                storeError { try transaction.commit(.create("a", configuration: Data())) }?.errno,
             ]
             try transaction.commit(.create("c", configuration: Data()))
             return failures
@@ -190,7 +191,7 @@ struct StateStoreTransactionsTests {
         // What a lazily loading page source keeps: a copy of the store, not the transaction.
         let pageSource = store
         let (revision, page, loaded, indices, names) = try store.withWriteTransaction {
-            transaction throws(StoreError) in
+            transaction throws(HWKeysError) in
             var update = MachineUpdate.modify("m", expecting: nil)
             update.writePage(5, in: "dram", bytes: samplePage(5, seed: 4))
             let revision = try transaction.commit(update)
@@ -199,10 +200,10 @@ struct StateStoreTransactionsTests {
             let indices = try pageSource.storedPageIndices(in: "dram", of: "m")
             // A commit through the store, and nested transactions, join it too.
             try pageSource.commit(.create("n", configuration: Data()))
-            let names = try pageSource.withReadTransaction { nested throws(StoreError) in
+            let names = try pageSource.withReadTransaction { nested throws(HWKeysError) in
                 try nested.machines().map(\.name)
             }
-            try pageSource.withWriteTransaction { nested throws(StoreError) in try nested.deleteMachine(named: "n") }
+            try pageSource.withWriteTransaction { nested throws(HWKeysError) in try nested.deleteMachine(named: "n") }
             return (revision, page, loaded, indices, names)
         }
         #expect(page == samplePage(5, seed: 4))
@@ -224,7 +225,7 @@ struct StateStoreTransactionsTests {
 
         let store = try StateStore.open(atPath: path)
         let (names, exists, nobody, page5, page6, indices, image) = try store.withReadTransaction {
-            transaction throws(StoreError) in
+            transaction throws(HWKeysError) in
             (
                 try transaction.machines().map(\.name),
                 try transaction.machineExists(named: "m"),
@@ -253,10 +254,10 @@ struct StateStoreTransactionsTests {
         let reader = try StateStore.open(atPath: path)
         try makeCounterMachine(in: reader)
         let writer = try StateStore.open(atPath: path, busyTimeout: .milliseconds(20))
-        let (before, writing, after) = try reader.withReadTransaction { _ throws(StoreError) in
+        let (before, writing, after) = try reader.withReadTransaction { _ throws(HWKeysError) in
             let before = try readCounter(reader)
             // The writer may start, but cannot commit while the snapshot is open; it gives up.
-            let writing = storeError { try increment(writer) }?.code
+            let writing = storeError { try increment(writer) }?.errno
             return (before, writing, try readCounter(reader))
         }
         #expect(before == CounterReading(component: 0, page: 0))
@@ -300,10 +301,10 @@ struct StateStoreTransactionsTests {
 
         let waiting = DispatchSemaphore(value: 0)
         reader.connection.onBusyWait.withLock { $0 = { _ in waiting.signal() } }
-        let reading = Mutex<Result<CounterReading, StoreError>?>(nil)
+        let reading = Mutex<Result<CounterReading, HWKeysError>?>(nil)
         let read = DispatchGroup()
         DispatchQueue.global().async(group: read) {
-            let result = Result { () throws(StoreError) in try readCounter(reader) }
+            let result = Result { () throws(HWKeysError) in try readCounter(reader) }
             reading.withLock { $0 = result }
         }
         waiting.wait()  // the reader found the file locked and is waiting
@@ -324,7 +325,7 @@ struct StateStoreTransactionsTests {
         try makeCounterMachine(in: holder)
         let impatient = try StateStore.open(atPath: path, busyTimeout: .milliseconds(20))
 
-        let (errors, names, reading) = try holder.withWriteTransaction { transaction throws(StoreError) in
+        let (errors, names, reading) = try holder.withWriteTransaction { transaction throws(HWKeysError) in
             try transaction.commit(.create("other", configuration: Data()))
             let errors = [
                 storeError { try increment(impatient) },
@@ -334,7 +335,7 @@ struct StateStoreTransactionsTests {
             return (errors, try impatient.machines().map(\.name), try readCounter(impatient))
         }
         for error in errors {
-            #expect(error?.code == .EBUSY)
+            #expect(error?.errno == .EBUSY)
             let message = error?.message ?? ""
             #expect(message.hasPrefix("another hwkeys process holds state file '\(path)'; gave up after waiting "))
             #expect(message.hasSuffix(" ms for it"))
@@ -354,10 +355,10 @@ struct StateStoreTransactionsTests {
         let holder = try StateStore.open(atPath: path)
         try makeCounterMachine(in: holder)
         let impatient = try StateStore.open(atPath: path, busyTimeout: .zero)
-        let error = try holder.withWriteTransaction { _ throws(StoreError) in
+        let error = try holder.withWriteTransaction { _ throws(HWKeysError) in
             storeError { try impatient.withWriteTransaction { _ in } }
         }
-        #expect(error?.code == .EBUSY)
+        #expect(error?.errno == .EBUSY)
         #expect(error?.message.hasSuffix("gave up after waiting 0 ms for it") == true)
     }
 
@@ -367,9 +368,9 @@ struct StateStoreTransactionsTests {
         let directory = TemporaryDirectory()
         let path = directory.file()
         try makeCounterMachine(in: StateStore.open(atPath: path))
-        let results = Mutex<[Result<Int, StoreError>]>([])
+        let results = Mutex<[Result<Int, HWKeysError>]>([])
         onSeparateThreads(20) { _ in
-            let result = Result { () throws(StoreError) in
+            let result = Result { () throws(HWKeysError) in
                 try increment(StateStore.open(atPath: path, busyTimeout: patience))
             }
             results.withLock { $0.append(result) }
@@ -437,7 +438,9 @@ struct StateStoreTransactionsTests {
         await #expect(processExitsWith: .failure) {
             let store = try StateStore.inMemory()
             try makeSampleMachine("m", in: store)
-            _ = try store.withReadTransaction { _ throws(StoreError) in try store.commit(.modify("m", expecting: nil)) }
+            _ = try store.withReadTransaction { _ throws(HWKeysError) in
+                try store.commit(.modify("m", expecting: nil))
+            }
         }
     }
 
@@ -476,7 +479,7 @@ struct StateStoreTransactionsTests {
         #expect(next != loaded)
         #expect(try store.revision(ofMachine: "m") == next)
         // The revision before the wrap is stale, as any earlier revision.
-        #expect(storeError { try store.commit(.modify("m", expecting: loaded)) }?.code == .EAGAIN)
+        #expect(storeError { try store.commit(.modify("m", expecting: loaded)) }?.errno == .EAGAIN)
         #expect(try store.commit(.modify("m", expecting: next)).generation == 2)
     }
 
@@ -490,7 +493,7 @@ struct StateStoreTransactionsTests {
         #expect(try mine.revision(ofMachine: "m") == loaded)
         #expect(try mine.revision(ofMachine: "nobody") == nil)
         let theirCommit = try theirs.commit(.modify("m", expecting: nil))
-        let seen = try mine.withReadTransaction { transaction throws(StoreError) in
+        let seen = try mine.withReadTransaction { transaction throws(HWKeysError) in
             try transaction.revision(ofMachine: "m")
         }
         #expect(seen == theirCommit)

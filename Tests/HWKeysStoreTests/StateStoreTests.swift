@@ -6,6 +6,7 @@
 
 import Foundation
 import GRDB
+import HWKeysBase
 import Testing
 
 @testable import HWKeysStore
@@ -50,9 +51,9 @@ struct StateStoreTests {
 
     @Test func loadingAMissingMachineFailsWithENOENT() throws {
         let store = try StateStore.inMemory()
-        #expect(storeError { _ = try store.loadMachine(named: "nope") }?.code == .ENOENT)
-        #expect(storeError { _ = try store.page(0, in: "dram", of: "nope") }?.code == .ENOENT)
-        #expect(storeError { _ = try store.storedPageIndices(in: "dram", of: "nope") }?.code == .ENOENT)
+        #expect(storeError { _ = try store.loadMachine(named: "nope") }?.errno == .ENOENT)
+        #expect(storeError { _ = try store.page(0, in: "dram", of: "nope") }?.errno == .ENOENT)
+        #expect(storeError { _ = try store.storedPageIndices(in: "dram", of: "nope") }?.errno == .ENOENT)
     }
 
     @Test func deleteRemovesTheMachineAndAllItsData() throws {
@@ -62,8 +63,8 @@ struct StateStoreTests {
 
         try store.deleteMachine(named: "gone")
         #expect(try store.machines().map(\.name) == ["kept"])
-        #expect(storeError { _ = try store.loadMachine(named: "gone") }?.code == .ENOENT)
-        #expect(storeError { try store.deleteMachine(named: "gone") }?.code == .ENOENT)
+        #expect(storeError { _ = try store.loadMachine(named: "gone") }?.errno == .ENOENT)
+        #expect(storeError { try store.deleteMachine(named: "gone") }?.errno == .ENOENT)
 
         // Nothing of the deleted machine is left behind in any table.
         let counts = try store.writer.read { db in
@@ -138,7 +139,7 @@ struct StateStoreTests {
         #expect(try store.page(5, in: "dram", of: image.name) == samplePage(5, seed: 9))
         var stale = MachineUpdate.modify("m", expecting: image.revision)
         stale.setComponent("kernel", to: Data("late".utf8))
-        #expect(storeError { try store.commit(stale) }?.code == .EAGAIN)
+        #expect(storeError { try store.commit(stale) }?.errno == .EAGAIN)
         #expect(try store.loadMachine(named: "m").components["kernel"] == Data("kernel-m".utf8))
     }
 
@@ -149,7 +150,7 @@ struct StateStoreTests {
         let third = try store.commit(.modify("m", expecting: second))
         #expect(Set([first, second, third]).count == 3)
         #expect(try store.loadMachine(named: "m").revision == third)
-        #expect(storeError { try store.commit(.modify("m", expecting: second)) }?.code == .EAGAIN)
+        #expect(storeError { try store.commit(.modify("m", expecting: second)) }?.errno == .EAGAIN)
         try store.commit(.modify("m", expecting: nil))
     }
 
@@ -161,8 +162,8 @@ struct StateStoreTests {
             sql: "INSERT INTO page (spaceId, pageIndex, bytes) VALUES (?, ?, ?)",
             arguments: [1, -1, secret]
         )
-        let wrapped = StoreError.wrapping(error, path: "/tmp/x.sqlite")
-        #expect(wrapped.code == .EINVAL)
+        let wrapped = HWKeysError.wrapping(error, path: "/tmp/x.sqlite")
+        #expect(wrapped.errno == .EINVAL)
         #expect(!wrapped.message.contains(secret))
         #expect(!wrapped.message.contains("INSERT"))
         #expect(!wrapped.description.contains(secret))

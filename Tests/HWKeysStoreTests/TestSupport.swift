@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 
 @testable import HWKeysStore
 
@@ -64,12 +65,12 @@ func modificationTime(_ path: String) -> Int64? {
     return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
 }
 
-/// Runs `body`, which must throw a `StoreError`, and returns that error.
-func storeError(_ body: () throws -> Void) -> StoreError? {
+/// Runs `body`, which must throw an `HWKeysError`, and returns that error.
+func storeError(_ body: () throws -> Void) -> HWKeysError? {
     do {
         try body()
         return nil
-    } catch let error as StoreError {
+    } catch let error as HWKeysError {
         return error
     } catch {
         return nil

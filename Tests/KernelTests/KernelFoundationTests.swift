@@ -6,6 +6,7 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
 import Platform
 import Testing
 
@@ -17,7 +18,7 @@ func bootedKernel(_ configure: (inout MachineConfiguration) -> Void = { _ in }) 
     config.seed = 42
     configure(&config)
     let machine = try Machine.create(configuration: config)
-    return (machine, try Kernel.boot(platform: machine, commandLine: config.kernelCommandLine))
+    return (machine, try Kernel.boot(platform: machine, commandLine: config.effectiveKernelCommandLine))
 }
 
 @Suite struct KernelCommandLineTests {
@@ -34,7 +35,7 @@ func bootedKernel(_ configure: (inout MachineConfiguration) -> Void = { _ in }) 
 
     @Test(arguments: ["mktme.api=v3", "mktme.api", "keylocker.policy=sometimes"])
     func badValuesAreEINVAL(text: String) {
-        #expect(throws: KernelError(.EINVAL, "")) { try KernelCommandLine(text) }
+        #expect(throws: HWKeysError(.EINVAL, "")) { try KernelCommandLine(text) }
     }
 }
 
@@ -69,12 +70,12 @@ func bootedKernel(_ configure: (inout MachineConfiguration) -> Void = { _ in }) 
         let parent = try kernel.createProcess(parent: 100, uid: 1000, exec: true)
         let child = try kernel.createProcess(parent: parent, exec: false)
         #expect(kernel.processes[child]?.credentials.uid == 1000)
-        #expect(throws: KernelError(.EPERM, "")) { try kernel.createProcess(parent: parent, uid: 0, exec: true) }
+        #expect(throws: HWKeysError(.EPERM, "")) { try kernel.createProcess(parent: parent, uid: 0, exec: true) }
         try kernel.exitProcess(parent)
         #expect(kernel.processes[child]?.parent == 1)
-        #expect(throws: KernelError(.ESRCH, "")) { try kernel.exitProcess(parent) }
-        #expect(throws: KernelError(.EPERM, "")) { try kernel.exitProcess(1) }
-        #expect(throws: KernelError(.ESRCH, "")) { try kernel.createProcess(parent: 999, exec: true) }
+        #expect(throws: HWKeysError(.ESRCH, "")) { try kernel.exitProcess(parent) }
+        #expect(throws: HWKeysError(.EPERM, "")) { try kernel.exitProcess(1) }
+        #expect(throws: HWKeysError(.ESRCH, "")) { try kernel.createProcess(parent: 999, exec: true) }
     }
 }
 
@@ -84,27 +85,27 @@ func bootedKernel(_ configure: (inout MachineConfiguration) -> Void = { _ in }) 
         #expect(try kernel.sysfsList("/sys/devices/system/cpu").contains("cpu0/"))
         #expect(try kernel.sysfsRead("/sys/devices/system/cpu/cpu1/online") == "1")
         let user = try kernel.createProcess(parent: 100, uid: 1000, exec: true)
-        #expect(throws: KernelError(.EACCES, "")) {
+        #expect(throws: HWKeysError(.EACCES, "")) {
             try kernel.sysfsWrite("/sys/devices/system/cpu/cpu1/online", "0", as: user)
         }
         try kernel.sysfsWrite("/sys/devices/system/cpu/cpu1/online", "0\n", as: 100)
         #expect(try kernel.sysfsRead("/sys/devices/system/cpu/online") == "0")
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try kernel.sysfsWrite("/sys/devices/system/cpu/cpu1/online", "2", as: 100)
         }
-        #expect(throws: KernelError(.EACCES, "")) {
+        #expect(throws: HWKeysError(.EACCES, "")) {
             try kernel.sysfsWrite("/sys/devices/system/cpu/online", "0", as: 100)
         }
-        #expect(throws: KernelError(.ENOENT, "")) { try kernel.sysfsRead("/sys/nothing") }
-        #expect(throws: KernelError(.EISDIR, "")) { try kernel.sysfsRead("/sys/devices") }
-        #expect(throws: KernelError(.ENOTDIR, "")) { try kernel.sysfsList("/proc/cmdline") }
+        #expect(throws: HWKeysError(.ENOENT, "")) { try kernel.sysfsRead("/sys/nothing") }
+        #expect(throws: HWKeysError(.EISDIR, "")) { try kernel.sysfsRead("/sys/devices") }
+        #expect(throws: HWKeysError(.ENOTDIR, "")) { try kernel.sysfsList("/proc/cmdline") }
     }
 
     @Test func theLastOnlineCPUCannotGoOffline() throws {
         let (_, kernel) = try bootedKernel()
         try kernel.setCPU(1, online: false)
-        #expect(throws: KernelError(.EBUSY, "")) { try kernel.setCPU(0, online: false) }
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.setCPU(7, online: true) }
+        #expect(throws: HWKeysError(.EBUSY, "")) { try kernel.setCPU(0, online: false) }
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.setCPU(7, online: true) }
         #expect(Kernel.cpuList([true, true, false, true]) == "0-1,3")
     }
 }
@@ -147,6 +148,6 @@ func bootedKernel(_ configure: (inout MachineConfiguration) -> Void = { _ in }) 
         var pages = PageAllocator(memoryBytes: (1 << 20) + 2 * 4096)
         _ = try pages.allocate(owner: .user, keyID: 0)
         _ = try pages.allocate(owner: .user, keyID: 0)
-        #expect(throws: KernelError(.ENOMEM, "")) { try pages.allocate(owner: .user, keyID: 0) }
+        #expect(throws: HWKeysError(.ENOMEM, "")) { try pages.allocate(owner: .user, keyID: 0) }
     }
 }

@@ -10,7 +10,7 @@ import X86
 
 @testable import Platform
 
-/// The platform IWKey backup MSRs (spec.md §3 choices) and the Key Locker columns of spec.md §4.
+/// The platform IWKey backup MSRs (docs/contract.md §3 choices) and the Key Locker columns of docs/contract.md §4.
 @Suite struct KeyLockerBackupTests {
     static let enc = testBytes(32, 41)
     static let int = testBytes(16, 42)

@@ -10,7 +10,7 @@ import X86
 
 @testable import Platform
 
-/// Every #UD and #GP(0) path of spec.md §3 (SDM Vol. 2A LOADIWKEY, ENCODEKEY*, AES*KL; Key Locker spec
+/// Every #UD and #GP(0) path of docs/contract.md §3 (SDM Vol. 2A LOADIWKEY, ENCODEKEY*, AES*KL; Key Locker spec
 /// Table 4-1 for the MSRs).
 @Suite struct KeyLockerFaultTests {
     static let ud = X86Fault.ud("")

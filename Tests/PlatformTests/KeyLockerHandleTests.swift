@@ -10,7 +10,7 @@ import X86
 
 @testable import Platform
 
-/// When AES*KL must set ZF = 1 and leave the data unchanged (spec.md §3), and when a handle works.
+/// When AES*KL must set ZF = 1 and leave the data unchanged (docs/contract.md §3), and when a handle works.
 @Suite struct KeyLockerHandleTests {
     static let enc = testBytes(32, 21)
     static let int = testBytes(16, 22)

@@ -21,7 +21,7 @@ import X86
         #expect(vectors.contains { hexBytes($0.iwkeyEncryptionKey).allSatisfy { $0 == 0 } })
     }
 
-    /// KeySource 0 with a fixed IWKey gives deterministic handles: exactly the spec.md §3 wrap.
+    /// KeySource 0 with a fixed IWKey gives deterministic handles: exactly the docs/contract.md §3 wrap.
     @Test(arguments: KeyLockerVector.all)
     func encodekeyWithAFixedSoftwareIWKeyGivesTheExpectedHandle(vector: KeyLockerVector) throws {
         let machine = try keyLockerMachine()

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 import Testing
 import X86
 
@@ -55,7 +56,9 @@ import X86
     func invalidConfigurationsAreRefused(change: @Sendable (inout MachineConfiguration) -> Void) {
         var config = MachineConfiguration()
         change(&config)
-        #expect(throws: ConfigurationError.self) { try config.validate() }
+        let error = #expect(throws: HWKeysError.self) { try config.validate() }
+        #expect(error?.errno == .EINVAL)
+        #expect(error?.isUsage == true)
     }
 
     @Test func seededMachineSavesAndReloadsByteIdentically() throws {
@@ -97,16 +100,20 @@ import X86
         let image = try Machine.create(configuration: config).makeImage()
         for cut in stride(from: 0, to: image.volatile.count, by: max(1, image.volatile.count / 50)) {
             let truncated = PlatformImage(volatile: Array(image.volatile[0..<cut]), nonVolatile: image.nonVolatile)
-            #expect(throws: ImageError.self) {
+            #expect(throws: HWKeysError(.EIO, "")) {
                 try Machine.restore(configuration: config, image: truncated, pageSource: nil)
             }
         }
         var garbage = image
         garbage.nonVolatile = [UInt8](repeating: 0xFF, count: 40)
-        #expect(throws: ImageError.self) { try Machine.restore(configuration: config, image: garbage, pageSource: nil) }
+        #expect(throws: HWKeysError(.EIO, "")) {
+            try Machine.restore(configuration: config, image: garbage, pageSource: nil)
+        }
         var unseeded = config
         unseeded.seed = nil
-        #expect(throws: ImageError.self) { try Machine.restore(configuration: unseeded, image: image, pageSource: nil) }
+        #expect(throws: HWKeysError(.EIO, "")) {
+            try Machine.restore(configuration: unseeded, image: image, pageSource: nil)
+        }
     }
 }
 
@@ -116,7 +123,7 @@ import X86
         #expect(machine.powerState == .running)
         try machine.power(.suspend)
         #expect(machine.powerState == .suspended)
-        #expect(throws: PowerError.self) { try machine.power(.suspend) }
+        #expect(throws: HWKeysError(.EHOSTDOWN, "")) { try machine.power(.suspend) }
         try machine.power(.resume)
         try machine.power(.hibernate)
         #expect(machine.powerState == .hibernated)
@@ -124,8 +131,8 @@ import X86
         try machine.power(.reset)
         #expect(machine.powerState == .running)
         try machine.power(.off)
-        #expect(throws: PowerError.self) { try machine.power(.resume) }
-        #expect(throws: PowerError.self) { try machine.requireRunning() }
+        #expect(throws: HWKeysError(.EINVAL, "")) { try machine.power(.resume) }
+        #expect(throws: HWKeysError(.EHOSTDOWN, "")) { try machine.requireRunning() }
         try machine.power(.on)
         #expect(machine.powerState == .running)
     }

@@ -7,8 +7,8 @@
 import Testing
 import X86
 
-/// CPUID leaves and feature bits: spec.md §2 "Enumeration" and §3 "Enumeration"; mktme-research.md §1.2;
-/// keylocker-research.md §1.1 (CPUID.19H bit by bit, Linux `keylocker.h` constants).
+/// CPUID leaves and feature bits: docs/contract.md §2 "Enumeration" and §3 "Enumeration"; docs/research/mktme-research.md §1.2;
+/// docs/research/keylocker-research.md §1.1 (CPUID.19H bit by bit, Linux `keylocker.h` constants).
 @Suite struct CPUIDTests {
     /// Leaf numbers: 07H structured features, 19H Key Locker, 1BH PCONFIG information, 80000008H address
     /// sizes (MAXPHYADDR), and the basic / extended maximum leaves 0 and 80000000H.
@@ -47,14 +47,14 @@ import X86
     }
 
     /// CPUID.19H's restriction bits in EAX are the handle restriction bits themselves (SRC[2:0] of
-    /// ENCODEKEY, keylocker-research.md §1.5 footnote 2: SRC[n] is reserved when CPUID.19H:EAX[n] is 0).
+    /// ENCODEKEY, docs/research/keylocker-research.md §1.5 footnote 2: SRC[n] is reserved when CPUID.19H:EAX[n] is 0).
     @Test func keyLockerRestrictionSupportBitsMatchTheRestrictionBits() {
         #expect(CPUIDBit.klCPL0OnlyEAX == KeyLockerRestrictions.cpl0Only.rawValue)
         #expect(CPUIDBit.klNoEncryptEAX == KeyLockerRestrictions.noEncrypt.rawValue)
         #expect(CPUIDBit.klNoDecryptEAX == KeyLockerRestrictions.noDecrypt.rawValue)
     }
 
-    /// A result defaults to all four registers zero, which is what an absent leaf reads (spec.md §3: "With
+    /// A result defaults to all four registers zero, which is what an absent leaf reads (docs/contract.md §3: "With
     /// KL absent: leaf 19H reads 0").
     @Test func resultDefaultsToZero() {
         #expect(CPUIDResult() == CPUIDResult(eax: 0, ebx: 0, ecx: 0, edx: 0))

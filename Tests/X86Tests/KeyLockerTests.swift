@@ -7,11 +7,11 @@
 import Testing
 import X86
 
-/// Key Locker encodings: spec.md §3; keylocker-research.md §1.4 (LOADIWKEY), §1.5 (ENCODEKEY), §1.6 (handle
+/// Key Locker encodings: docs/contract.md §3; docs/research/keylocker-research.md §1.4 (LOADIWKEY), §1.5 (ENCODEKEY), §1.6 (handle
 /// layout).
 @Suite struct KeyLockerEncodingTests {
     /// Handle AAD bits 2:0 / ENCODEKEY SRC[2:0]: bit 0 CPL0-only, bit 1 no-encrypt, bit 2 no-decrypt
-    /// (research §1.6 table).
+    /// (docs/research/keylocker-research.md §1.6 table).
     @Test func restrictionBitsAre0To2() {
         #expect(KeyLockerEncoding.restrictCPL0 == 0b001)
         #expect(KeyLockerEncoding.restrictNoEncrypt == 0b010)
@@ -22,14 +22,14 @@ import X86
         #expect(KeyLockerRestrictions([.cpl0Only, .noEncrypt, .noDecrypt]).rawValue == 0b111)
     }
 
-    /// Handle AAD bits 27:24 hold the key type, 0 = AES-128 and 1 = AES-256 (spec.md §3; research §1.6).
+    /// Handle AAD bits 27:24 hold the key type, 0 = AES-128 and 1 = AES-256 (docs/contract.md §3; docs/research/keylocker-research.md §1.6).
     @Test func keyTypeIsBits27To24() {
         #expect(KeyLockerEncoding.keyTypeShift == 24)
         #expect(KeyLockerEncoding.keyTypeAES128 == 0)
         #expect(KeyLockerEncoding.keyTypeAES256 == 1)
     }
 
-    /// The first AAD dword ENCODEKEY writes (research §1.5 pseudocode: KeyMetadata[2:0] = SRC[2:0],
+    /// The first AAD dword ENCODEKEY writes (docs/research/keylocker-research.md §1.5 pseudocode: KeyMetadata[2:0] = SRC[2:0],
     /// [27:24] = key type, every other bit 0), assembled from X86's constants and compared with the value
     /// written out from the spec. None of them touches the bits AES*KL treats as reserved (23:3 and 31:28).
     @Test(
@@ -50,7 +50,7 @@ import X86
     }
 
     /// Handles are 384 bits (AES-128) and 512 bits (AES-256): AAD 16 bytes ‖ tag 16 ‖ wrapped key 16 or 32
-    /// (spec.md §3; research §1.6).
+    /// (docs/contract.md §3; docs/research/keylocker-research.md §1.6).
     @Test func handlesAre48And64Bytes() {
         #expect(KeyLockerEncoding.handle128Size == 384 / 8)
         #expect(KeyLockerEncoding.handle256Size == 512 / 8)
@@ -58,7 +58,7 @@ import X86
         #expect(KeyLockerEncoding.handle256Size == 16 + 16 + 32)
     }
 
-    /// LOADIWKEY EAX: bit 0 NoBackup, bits 4:1 KeySource, bits 31:5 reserved (research §1.4).
+    /// LOADIWKEY EAX: bit 0 NoBackup, bits 4:1 KeySource, bits 31:5 reserved (docs/research/keylocker-research.md §1.4).
     @Test func loadiwkeyEAXFields() {
         #expect(KeyLockerEncoding.loadNoBackup == 0x1)
         #expect(KeyLockerEncoding.loadKeySourceShift == 1)
@@ -66,8 +66,8 @@ import X86
         #expect(~(KeyLockerEncoding.loadNoBackup | KeyLockerEncoding.loadKeySourceMask) == 0xFFFF_FFE0)
     }
 
-    /// The same layout is ENCODEKEY's result: DEST = NoBackup | KeySource << 1, bits 31:5 zero (spec.md §3;
-    /// research §1.5). Values written out from the spec for each NoBackup / KeySource pair, and split back.
+    /// The same layout is ENCODEKEY's result: DEST = NoBackup | KeySource << 1, bits 31:5 zero (docs/contract.md §3;
+    /// docs/research/keylocker-research.md §1.5). Values written out from the spec for each NoBackup / KeySource pair, and split back.
     @Test(arguments: [(false, 0, 0b00), (true, 0, 0b01), (false, 1, 0b10), (true, 1, 0b11), (true, 15, 0x1F)])
     func noBackupAndKeySourceShareTheEAXLayout(noBackup: Bool, keySource: UInt32, eax: UInt32) {
         let composed =

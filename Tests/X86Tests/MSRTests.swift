@@ -7,8 +7,8 @@
 import Testing
 import X86
 
-/// MSR addresses and SDM names: spec.md §2 "MSRs" (981H–984H) and §3 "Backup MSRs" (D91H, D92H, 990H, 991H);
-/// mktme-research.md §1.3; keylocker-research.md §1.8.
+/// MSR addresses and SDM names: docs/contract.md §2 "MSRs" (981H–984H) and §3 "Backup MSRs" (D91H, D92H, 990H, 991H);
+/// docs/research/mktme-research.md §1.3; docs/research/keylocker-research.md §1.8.
 @Suite struct MSRTests {
     @Test(
         arguments: [
@@ -28,7 +28,7 @@ import X86
     }
 
     /// MSRs hwkeys does not model have no name: the neighbours of the modelled ones, the TDX-era
-    /// `IA32_MKTME_KEYID_PARTITIONING` (87H) and `MK_TME_CORE_ACTIVATE` (9FFH) of research §1.3.
+    /// `IA32_MKTME_KEYID_PARTITIONING` (87H) and `MK_TME_CORE_ACTIVATE` (9FFH) of docs/research/keylocker-research.md §1.3.
     @Test(arguments: [0, 0x87, 0x980, 0x985, 0x98F, 0x992, 0x9FF, 0xD90, 0xD93, 0xFFFF_FFFF] as [UInt32])
     func unmodelledMSRsHaveNoName(msr: UInt32) {
         #expect(MSR.name(of: msr) == nil)
@@ -36,7 +36,7 @@ import X86
 }
 
 /// The memory-encryption algorithms: one number n per algorithm, used as `IA32_TME_CAPABILITY` bit n,
-/// `IA32_TME_ACTIVATE` bit 48+n and KEYID_CTRL.ENC_ALG bit 8+n (spec.md §2; mktme-research.md §1.3, §1.5).
+/// `IA32_TME_ACTIVATE` bit 48+n and KEYID_CTRL.ENC_ALG bit 8+n (docs/contract.md §2; docs/research/mktme-research.md §1.3, §1.5).
 @Suite struct TMEAlgorithmTests {
     struct Row: Sendable {
         let algorithm: TMEAlgorithm
@@ -70,7 +70,7 @@ import X86
     ]
 
     /// The same algorithm sits at capability bit n, activate bit 48+n, ENC_ALG bit 8+n and policy value n;
-    /// its data and tweak keys are 16 or 32 bytes each (spec.md §2: "only the first 16 (AES-128) or 32
+    /// its data and tweak keys are 16 or 32 bytes each (docs/contract.md §2: "only the first 16 (AES-128) or 32
     /// (AES-256) bytes of each field are used").
     @Test(arguments: rows)
     func algorithmHasTheSameNumberInEveryRegister(row: Row) {
@@ -82,7 +82,7 @@ import X86
         #expect(row.algorithm.keyLength == row.keyLength)
     }
 
-    /// Names as `keyctl` options and `--mk-algorithms` spell them (spec.md §6 `algorithm=aes-xts-128`),
+    /// Names as `keyctl` options and `--mk-algorithms` spell them (docs/contract.md §6 `algorithm=aes-xts-128`),
     /// case-insensitive on input.
     @Test(arguments: rows)
     func namesRoundTrip(row: Row) {

@@ -4,14 +4,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import Testing
 import X86
 
-/// `MKTME_KEY_PROGRAM_STRUCT` and KEYID_CTRL: spec.md §2 "PCONFIG"; mktme-research.md §1.5
+/// `MKTME_KEY_PROGRAM_STRUCT` and KEYID_CTRL: docs/contract.md §2 "PCONFIG"; docs/research/mktme-research.md §1.5
 /// "MKTME_KEY_PROGRAM_STRUCT" (with Linux's `struct mktme_key_program`).
 @Suite struct MKTMEKeyProgramLayoutTests {
     /// KEYID u16 at 0, KEYID_CTRL u32 at 2, KEY_FIELD_1 (64 bytes) at 64, KEY_FIELD_2 (64 bytes) at 128;
-    /// 192 bytes used, 256-byte aligned (spec.md §2; research §1.5).
+    /// 192 bytes used, 256-byte aligned (docs/contract.md §2; docs/research/keylocker-research.md §1.5).
     @Test func offsetsAndSizesFollowTheSpecTable() {
         #expect(MKTMEKeyProgramLayout.keyIDOffset == 0)
         #expect(MKTMEKeyProgramLayout.keyIDControlOffset == 2)
@@ -23,7 +24,7 @@ import X86
     }
 
     /// The same offsets follow from Linux's packed struct: `u16 keyid; u32 keyid_ctrl; u8 __rsvd[58];
-    /// u8 key_field_1[64]; u8 key_field_2[64];` (research §1.5).
+    /// u8 key_field_1[64]; u8 key_field_2[64];` (docs/research/keylocker-research.md §1.5).
     @Test func offsetsAgreeWithLinuxPackedStruct() {
         let fieldSizes = [2, 4, 58, 64, 64]
         let offsets = fieldSizes.indices.map { fieldSizes[..<$0].reduce(0, +) }
@@ -35,7 +36,7 @@ import X86
     }
 
     /// KEYID_CTRL = command in bits 7:0 | ENC_ALG one-hot in bits 23:8, bit 8 = AES-XTS-128 and bit 10 =
-    /// AES-XTS-256 (spec.md §2).
+    /// AES-XTS-256 (docs/contract.md §2).
     @Test(
         arguments: [
             (MKTMEKeyCommand.setKeyDirect, TMEAlgorithm.aesXTS128, 0x0000_0100),
@@ -79,7 +80,7 @@ import X86
     }
 
     /// `encode` writes KEYID and KEYID_CTRL little-endian at 0 and 2, zeroes the reserved bytes 6–63, copies
-    /// each key field to 64 / 128 and zero-pads it to 64 bytes (spec.md §2; research §1.5). Every byte of
+    /// each key field to 64 / 128 and zero-pads it to 64 bytes (docs/contract.md §2; docs/research/keylocker-research.md §1.5). Every byte of
     /// the 192 is checked against offsets written out here; bytes after 192 are left alone.
     @Test(arguments: [(0, 0), (16, 16), (32, 32), (64, 64), (32, 0), (1, 63)])
     func encodePlacesEveryFieldAtItsOffset(field1Length: Int, field2Length: Int) {
@@ -181,14 +182,14 @@ import X86
     }
 }
 
-/// PCONFIG leaf and KEYID_CTRL commands: spec.md §2 "PCONFIG"; mktme-research.md §1.5 "Commands".
+/// PCONFIG leaf and KEYID_CTRL commands: docs/contract.md §2 "PCONFIG"; docs/research/mktme-research.md §1.5 "Commands".
 @Suite struct MKTMEKeyCommandTests {
-    /// EAX = 0 selects MKTME_KEY_PROGRAM (spec.md §2).
+    /// EAX = 0 selects MKTME_KEY_PROGRAM (docs/contract.md §2).
     @Test func mktmeKeyProgramIsLeaf0() {
         #expect(PCONFIGLeaf.mktmeKeyProgram == 0)
     }
 
-    /// 0 SET_KEY_DIRECT, 1 SET_KEY_RANDOM, 2 CLEAR_KEY, 3 NO_ENCRYPT (spec.md §2), spelled on the command line
+    /// 0 SET_KEY_DIRECT, 1 SET_KEY_RANDOM, 2 CLEAR_KEY, 3 NO_ENCRYPT (docs/contract.md §2), spelled on the command line
     /// as docs/mktme.md "The debug monitor" lists them (`hw pconfig --command …`).
     @Test(
         arguments: [
@@ -216,9 +217,9 @@ import X86
     }
 }
 
-/// PCONFIG's architected result (spec.md §2, original generation; mktme-research.md §1.5 "Result reporting").
+/// PCONFIG's architected result (docs/contract.md §2, original generation; docs/research/mktme-research.md §1.5 "Result reporting").
 @Suite struct PCONFIGStatusTests {
-    /// RAX codes and the MKTME spec / Linux names (`MKTME_` prefix dropped): spec.md §2 and research §1.5.
+    /// RAX codes and the MKTME spec / Linux names (`MKTME_` prefix dropped): docs/contract.md §2 and docs/research/keylocker-research.md §1.5.
     @Test(
         arguments: [
             (PCONFIGStatus.success, 0, "PROG_SUCCESS"),
@@ -242,7 +243,7 @@ import X86
         #expect(PCONFIGStatus(rawValue: .max) == nil)
     }
 
-    /// Success: RAX = 0 and ZF = 0. Failure: ZF = 1 and RAX = the reason (spec.md §2).
+    /// Success: RAX = 0 and ZF = 0. Failure: ZF = 1 and RAX = the reason (docs/contract.md §2).
     @Test(arguments: PCONFIGStatus.allCases)
     func resultEncodesStatusInRAXAndZF(status: PCONFIGStatus) {
         let result = PCONFIGResult(status: status)

@@ -7,7 +7,7 @@
 import Testing
 import X86
 
-/// Where the KeyID sits in a physical address (spec.md §2 "Addresses"; mktme-research.md §1.4; docs/mktme.md
+/// Where the KeyID sits in a physical address (docs/contract.md §2 "Addresses"; docs/research/mktme-research.md §1.4; docs/mktme.md
 /// "Firmware, `--tme on|off`, and the KeyID layout"). Expected values are written out from those texts.
 @Suite struct KeyIDLayoutTests {
     /// One layout and what the spec says about it: KeyID bits [MAXPHYADDR-1 : MAXPHYADDR-k].
@@ -25,7 +25,7 @@ import X86
     static let rows: [Row] = [
         // The hwkeys defaults: KeyID n is n << 40 (docs/mktme.md), bits 45:40.
         Row(maxPhysAddr: 46, keyIDBits: 6, lowestKeyIDBit: 40, keyIDMask: 0x0000_3F00_0000_0000),
-        // Linux's example: MAXPHYADDR 52, 6 KeyID bits → "bits 51:46 of physical address" (research §1.4).
+        // Linux's example: MAXPHYADDR 52, 6 KeyID bits → "bits 51:46 of physical address" (docs/research/keylocker-research.md §1.4).
         Row(maxPhysAddr: 52, keyIDBits: 6, lowestKeyIDBit: 46, keyIDMask: 0x000F_C000_0000_0000),
         // k = 0 (TME only): no KeyID bits at all.
         Row(maxPhysAddr: 39, keyIDBits: 0, lowestKeyIDBit: 39, keyIDMask: 0),
@@ -52,7 +52,7 @@ import X86
         return [0, 0x1000, 0x1234_5678_9ABC & top, top]
     }
 
-    /// spec.md §2: the KeyID is PA bits [MAXPHYADDR-1 : MAXPHYADDR-k], every page has 2^k KeyIDs, and the
+    /// docs/contract.md §2: the KeyID is PA bits [MAXPHYADDR-1 : MAXPHYADDR-k], every page has 2^k KeyIDs, and the
     /// memory controller strips the KeyID bits to find the DRAM location.
     @Test(arguments: rows)
     func keyIDBitsSitDirectlyBelowMAXPHYADDR(row: Row) throws {
@@ -67,7 +67,7 @@ import X86
     }
 
     /// docs/mktme.md: "with the defaults (46, 6) KeyID n is `n << 40`, e.g. KeyID 1 of PA 0x5000 is
-    /// 0x10000005000"; spec.md §1: k = 6 gives 63 usable KeyIDs besides KeyID 0.
+    /// 0x10000005000"; docs/contract.md §1: k = 6 gives 63 usable KeyIDs besides KeyID 0.
     @Test func defaultLayoutPutsKeyID1OfPage5At0x10000005000() {
         let layout = KeyIDLayout(maxPhysAddr: 46, keyIDBits: 6)
         let alias = layout.address(PhysicalAddress(0x5000), withKeyID: 1)
@@ -79,7 +79,7 @@ import X86
     }
 
     /// Composing puts the KeyID in bits [MAXPHYADDR-1 : MAXPHYADDR-k]; reading it back and stripping it undo
-    /// the composition (spec.md §2).
+    /// the composition (docs/contract.md §2).
     @Test(arguments: rows)
     func composingAndStrippingAKeyIDRoundTrips(row: Row) {
         let layout = KeyIDLayout(maxPhysAddr: row.maxPhysAddr, keyIDBits: row.keyIDBits)
@@ -123,7 +123,7 @@ import X86
         }
     }
 
-    /// spec.md §2: "Every physical page has 2^k aliases" — distinct addresses that all reach the same DRAM.
+    /// docs/contract.md §2: "Every physical page has 2^k aliases" — distinct addresses that all reach the same DRAM.
     @Test(arguments: rows)
     func everyPageHas2ToTheKAliases(row: Row) {
         let layout = KeyIDLayout(maxPhysAddr: row.maxPhysAddr, keyIDBits: row.keyIDBits)
@@ -134,7 +134,7 @@ import X86
         #expect(Set(aliases.map { layout.keyID(of: $0) }).count == 1 << row.keyIDBits)
     }
 
-    /// With k = 0 (TME only) every address carries KeyID 0 and stripping changes nothing (spec.md §2).
+    /// With k = 0 (TME only) every address carries KeyID 0 and stripping changes nothing (docs/contract.md §2).
     @Test(arguments: rows.filter { $0.keyIDBits == 0 })
     func withoutKeyIDBitsEveryAddressIsKeyID0(row: Row) {
         let layout = KeyIDLayout(maxPhysAddr: row.maxPhysAddr, keyIDBits: 0)
@@ -147,7 +147,7 @@ import X86
     }
 
     /// Reading a KeyID out of any 64-bit value never traps: addresses come from page tables and registers
-    /// that emulated software controls (design.md rule 2). All ones gives the highest KeyID.
+    /// that emulated software controls (docs/design.md rule 2). All ones gives the highest KeyID.
     @Test(arguments: rows)
     func anyAddressYieldsAKeyIDWithoutTrapping(row: Row) {
         let layout = KeyIDLayout(maxPhysAddr: row.maxPhysAddr, keyIDBits: row.keyIDBits)
@@ -157,7 +157,7 @@ import X86
     }
 
     /// The edges of a valid layout: MAXPHYADDR up to 52 (SDM Vol. 3A §4.1.4), k up to 15 (the 4-bit
-    /// `IA32_TME_ACTIVATE[35:32]`, spec.md §2), and at least one frame bit left above the 4-KiB page offset.
+    /// `IA32_TME_ACTIVATE[35:32]`, docs/contract.md §2), and at least one frame bit left above the 4-KiB page offset.
     @Test(arguments: [(13, 0), (14, 1), (27, 14), (28, 15), (36, 15), (46, 6), (52, 0), (52, 15)])
     func validLayoutsAreAccepted(maxPhysAddr: Int, keyIDBits: Int) {
         #expect(KeyIDLayout.isValid(maxPhysAddr: maxPhysAddr, keyIDBits: keyIDBits))
@@ -184,7 +184,7 @@ import X86
     }
 
     /// The plain initializer is for host configuration: an invalid pair is host misuse, a precondition
-    /// (design.md rule 2; documented on the initializer).
+    /// (docs/design.md rule 2; documented on the initializer).
     @Test(arguments: [(12, 0), (53, 0), (46, 16), (27, 15)])
     func invalidLayoutFromTheHostIsAPreconditionFailure(maxPhysAddr: Int, keyIDBits: Int) async {
         await #expect(processExitsWith: .failure) { [maxPhysAddr, keyIDBits] in

@@ -7,9 +7,9 @@
 import Testing
 import X86
 
-/// `IA32_TME_CAPABILITY` (981H) field layout: spec.md §2 "MSRs"; mktme-research.md §1.3 table.
+/// `IA32_TME_CAPABILITY` (981H) field layout: docs/contract.md §2 "MSRs"; docs/research/mktme-research.md §1.3 table.
 @Suite struct TMECapabilityTests {
-    /// Bit 0 AES-XTS-128, bit 2 AES-XTS-256, bit 31 bypass supported (spec.md §2; research §1.3).
+    /// Bit 0 AES-XTS-128, bit 2 AES-XTS-256, bit 31 bypass supported (docs/contract.md §2; docs/research/keylocker-research.md §1.3).
     @Test func algorithmAndBypassBitsArePositioned() {
         #expect(TMECapability.algorithmBit(.aesXTS128) == 1 << 0)
         #expect(TMECapability.algorithmBit(.aesXTS256) == 1 << 2)
@@ -18,7 +18,7 @@ import X86
         #expect(TMECapability.maxKeysShift == 36)
     }
 
-    /// research §1.3: the NoVmp model's CAP = 0x3F68000000F means "4 algorithms, bypass, 6 KeyID bits,
+    /// docs/research/keylocker-research.md §1.3: the NoVmp model's CAP = 0x3F68000000F means "4 algorithms, bypass, 6 KeyID bits,
     /// 63 keys".
     @Test func decodesTheNoVmpExampleValue() {
         let value: UInt64 = 0x3F6_8000_000F
@@ -29,7 +29,7 @@ import X86
         #expect(value & TMECapability.bypassSupported != 0)
     }
 
-    /// MK_TME_MAX_KEYID_BITS is bits 35:32 and MK_TME_MAX_KEYS bits 50:36 (spec.md §2): each reads only its
+    /// MK_TME_MAX_KEYID_BITS is bits 35:32 and MK_TME_MAX_KEYS bits 50:36 (docs/contract.md §2): each reads only its
     /// own bits, at their widest (15 and 32767) and with every neighbouring bit set.
     @Test(
         arguments: [
@@ -46,11 +46,11 @@ import X86
     }
 }
 
-/// `IA32_TME_ACTIVATE` (982H) field layout: spec.md §2 "MSRs"; mktme-research.md §1.3 table; docs/mktme.md
+/// `IA32_TME_ACTIVATE` (982H) field layout: docs/contract.md §2 "MSRs"; docs/research/mktme-research.md §1.3 table; docs/mktme.md
 /// "Enumeration and MSRs" for the bits hwkeys treats as reserved.
 @Suite struct TMEActivateTests {
     /// Bit 0 lock, 1 enable, 2 key select, 3 save key for standby, 7:4 policy, 31 bypass, 35:32 k,
-    /// 63:48 algorithms (spec.md §2).
+    /// 63:48 algorithms (docs/contract.md §2).
     @Test func fieldsArePositionedAsInTheSpecTable() {
         #expect(TMEActivate.lock == 0x1)
         #expect(TMEActivate.enable == 0x2)
@@ -65,7 +65,7 @@ import X86
         #expect(TMEActivate.algorithmsShift == 48)
     }
 
-    /// MK_TME_CRYPTO_ALGS: bit 48 AES-XTS-128, bit 50 AES-XTS-256 (spec.md §2).
+    /// MK_TME_CRYPTO_ALGS: bit 48 AES-XTS-128, bit 50 AES-XTS-256 (docs/contract.md §2).
     @Test func algorithmBitsAre48And50() {
         #expect(TMEActivate.algorithmBit(.aesXTS128) == 1 << 48)
         #expect(TMEActivate.algorithmBit(.aesXTS256) == 1 << 50)
@@ -96,7 +96,7 @@ import X86
         #expect(TMEActivate.algorithms(value) == algorithms)
     }
 
-    /// What firmware writes, assembled by hand from the spec table (spec.md §2).
+    /// What firmware writes, assembled by hand from the spec table (docs/contract.md §2).
     struct FirmwareValue: Sendable {
         let enable: Bool
         let keySelect: Bool
@@ -173,10 +173,10 @@ import X86
     }
 }
 
-/// `IA32_TME_EXCLUDE_MASK` (983H) / `IA32_TME_EXCLUDE_BASE` (984H): spec.md §2 "MSRs"; mktme-research.md §1.3
+/// `IA32_TME_EXCLUDE_MASK` (983H) / `IA32_TME_EXCLUDE_BASE` (984H): docs/contract.md §2 "MSRs"; docs/research/mktme-research.md §1.3
 /// "IA32_TME_EXCLUDE_MASK / IA32_TME_EXCLUDE_BASE".
 @Suite struct TMEExcludeTests {
-    /// MASK bit 11 enables the range (research §1.3; Linux `TME_EXCLUSION_ENABLED(x) = x & 0x800`).
+    /// MASK bit 11 enables the range (docs/research/keylocker-research.md §1.3; Linux `TME_EXCLUSION_ENABLED(x) = x & 0x800`).
     @Test func enableIsBit11() {
         #expect(TMEExclude.enable == 0x800)
     }
@@ -193,7 +193,7 @@ import X86
         #expect(TMEExclude.addressField(maxPhysAddr: maxPhysAddr) == field)
     }
 
-    /// The mask must be "a contiguous run of ones from MAXPHYADDR-1 downward" (research §1.3); zero is allowed
+    /// The mask must be "a contiguous run of ones from MAXPHYADDR-1 downward" (docs/research/keylocker-research.md §1.3); zero is allowed
     /// (docs/mktme.md). Bits outside MAXPHYADDR-1:12 (bit 11, reserved bits) are not part of the run: WRMSR
     /// refuses reserved bits separately.
     @Test(
@@ -220,7 +220,7 @@ import X86
         #expect(TMEExclude.isContiguous(mask: mask, maxPhysAddr: maxPhysAddr) == contiguous)
     }
 
-    /// KeyID-0 accesses in the range are not encrypted (spec.md §2). With MAXPHYADDR 46, MASK = bits 45:30 |
+    /// KeyID-0 accesses in the range are not encrypted (docs/contract.md §2). With MAXPHYADDR 46, MASK = bits 45:30 |
     /// enable and BASE = 1 GiB, the range is [1 GiB, 2 GiB); bits below 12 and above MAXPHYADDR, of the address,
     /// the mask or the base, take no part.
     @Test(
@@ -247,7 +247,7 @@ import X86
         )
     }
 
-    /// Without bit 11 no address is excluded, whatever the mask and base say (research §1.3).
+    /// Without bit 11 no address is excluded, whatever the mask and base say (docs/research/keylocker-research.md §1.3).
     @Test func disabledRangeExcludesNothing() {
         for address: UInt64 in [0, 0x4000_0000, 0x7FFF_F000, .max] {
             #expect(!TMEExclude.excludes(address, mask: 0x0000_3FFF_C000_0000, base: 0x4000_0000, maxPhysAddr: 46))

@@ -4,11 +4,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import Testing
 import X86
 
-/// Architectural faults (design.md rule 2; SDM Vol. 3A §6.15 and Table 6-1: #UD is vector 6, #NM vector 7,
-/// #GP vector 13; spec.md §2–§3 name the faults `#UD`, `#GP(0)`, `#NM`).
+/// Architectural faults (docs/design.md rule 2; SDM Vol. 3A §6.15 and Table 6-1: #UD is vector 6, #NM vector 7,
+/// #GP vector 13; docs/contract.md §2–§3 name the faults `#UD`, `#GP(0)`, `#NM`).
 @Suite struct X86FaultTests {
     @Test(
         arguments: [
@@ -50,7 +51,7 @@ import X86
         #expect(X86Fault(.generalProtection, errorCode: 8, reason: "x") != X86Fault.gp0("x"))
     }
 
-    /// Tests match a thrown fault by kind, whatever reason the guard gave (design.md rule 2: faults are
+    /// Tests match a thrown fault by kind, whatever reason the guard gave (docs/design.md rule 2: faults are
     /// thrown).
     @Test func thrownFaultsMatchByKind() {
         func wrmsrToReadOnlyRegister() throws(X86Fault) { throw .gp0("IA32_TME_CAPABILITY is read-only") }
@@ -59,5 +60,26 @@ import X86
         let caught = #expect(throws: X86Fault.self) { try wrmsrToReadOnlyRegister() }
         #expect(caught?.mnemonic == "#GP(0)")
         #expect(caught != X86Fault.ud(""))
+    }
+
+    /// The fault's error code is its vector and error code; its name, the mnemonic.
+    @Test func theCodeIsTheVectorAndErrorCode() {
+        #expect(X86Fault.ud("x").code == .fault(vector: 6, errorCode: 0))
+        #expect(X86Fault.nm("x").code == .fault(vector: 7, errorCode: 0))
+        #expect(X86Fault.gp0("x").code == .fault(vector: 13, errorCode: 0))
+        #expect(X86Fault(.generalProtection, errorCode: 8, reason: "x").code.name == "#GP(8)")
+        #expect(X86Fault(.generalProtection, errorCode: 8, reason: "x").mnemonic == "#GP(8)")
+    }
+
+    /// Where a fault leaves the hardware layer it becomes an `HWKeysError`: code the fault, message the reason.
+    @Test func aFaultBecomesAnHWKeysErrorWithItsCodeAndReason() {
+        let error = HWKeysError(X86Fault.gp0("LOADIWKEY at CPL 3"))
+        #expect(error.code == .fault(vector: 13, errorCode: 0))
+        #expect(error.code.name == "#GP(0)")
+        #expect(error.message == "LOADIWKEY at CPL 3")
+        #expect(!error.isUsage)
+        #expect(error.description == X86Fault.gp0("LOADIWKEY at CPL 3").description)
+        #expect(HWKeysError(X86Fault.nm("CR0.TS = 1")) != HWKeysError(X86Fault.ud("CR0.TS = 1")))
+        #expect(HWKeysError(X86Fault.ud("a")) == HWKeysError(.fault(vector: 6, errorCode: 0), "b"))
     }
 }

@@ -8,10 +8,10 @@ import Testing
 import X86
 
 /// The AES Key Locker instructions that take a handle (SDM Vol. 2A AESENC128KL … AESDECWIDE256KL;
-/// keylocker-research.md §1.3 opcode table, §1.7; spec.md §3).
+/// docs/research/keylocker-research.md §1.3 opcode table, §1.7; docs/contract.md §3).
 @Suite struct AESKLOperationTests {
     /// Mnemonics, direction, key size and handle operand (m384 = 48 bytes for the 128 forms, m512 = 64 for the
-    /// 256 forms) per the research §1.3 table.
+    /// 256 forms) per the docs/research/keylocker-research.md §1.3 table.
     @Test(
         arguments: [
             (AESKLOperation.encrypt128, "aesenc128kl", "aesencwide128kl", true, false, 48),
@@ -44,7 +44,7 @@ import X86
 }
 
 /// The default `aeswidekl(_:handle:groups:)` every `X86Processor` gets: architecturally the loop Linux's
-/// `aeskl` driver runs (keylocker-research.md §2.5; the protocol's doc comment) — load XMM0–7, one WIDE
+/// `aeskl` driver runs (docs/research/keylocker-research.md §2.5; the protocol's doc comment) — load XMM0–7, one WIDE
 /// instruction, store XMM0–7 if ZF = 0, stop at the first ZF = 1.
 @Suite struct X86ProcessorWideLoopTests {
     /// Builds `count` 128-byte groups whose bytes are all distinct per group.

@@ -35,7 +35,7 @@ public final class CryptIOWorkload {
 
     /// A seeded machine with a booted kernel and an open 16 MiB volume, fully written once (so reads
     /// decrypt stored ciphertext). For the Key Locker cipher the kernel first initializes Key Locker with
-    /// `native_kernel_key_backup` through sysfs (spec.md §7).
+    /// `native_kernel_key_backup` through sysfs (docs/contract.md §7).
     ///
     /// - Throws: when the volume cannot be created (e.g. ENODEV: no Key Locker manager or hardware).
     public init(cipher: CryptCipher, write: Bool) throws {
@@ -45,7 +45,7 @@ public final class CryptIOWorkload {
         configuration.seed = 0x4352_5950_54
         configuration.swapBytes = 0
         machine = try Machine.create(configuration: configuration)
-        kernel = try Kernel.boot(platform: machine, commandLine: "")
+        kernel = try Kernel.boot(platform: machine, commandLine: configuration.effectiveKernelCommandLine)
         if cipher.usesKeyLocker {
             try kernel.sysfsWrite("/sys/kernel/keylocker/mode", "native_kernel_key_backup", as: ProcessTable.shellPID)
         }

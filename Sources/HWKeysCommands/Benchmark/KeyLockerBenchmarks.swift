@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import Kernel
 import Platform
 import X86
@@ -116,7 +117,7 @@ public enum KeyLockerBenchmarks {
         let zeros = [UInt8](repeating: 0, count: 48)
         cpu.withXMMRegisters { $0.copyBytes(from: zeros) }
         guard try !cpu.loadiwkey(eax: 1 << KeyLockerEncoding.loadKeySourceShift, src1: 2, src2: 1) else {
-            throw CommandError.failed("EIO", "LOADIWKEY could not get a random IWKey")
+            throw HWKeysError(.EIO, "LOADIWKEY could not get a random IWKey")
         }
         func handle(_ part: ArraySlice<UInt8>) throws -> [UInt8] {
             cpu.withXMMRegisters { $0.copyBytes(from: part) }
@@ -173,7 +174,7 @@ public final class KeyLockerXTSWorkload {
         (machine, xts) = try KeyLockerBenchmarks.makeXTS256(key: key)
         buffer = .allocate(byteCount: bufferBytes, alignment: 64)
         entropy.fill(buffer)
-        guard try pass() else { throw CommandError.failed("EIO", "a Key Locker handle was rejected") }
+        guard try pass() else { throw HWKeysError(.EIO, "a Key Locker handle was rejected") }
     }
 
     deinit { buffer.deallocate() }

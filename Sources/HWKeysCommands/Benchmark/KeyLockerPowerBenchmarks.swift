@@ -4,10 +4,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import Kernel
+import KernelInterfaces
 import Platform
 
-/// Emulated cost of bringing IWKey back per Key Locker mode (spec.md §7): after S3 resume on every CPU, and
+/// Emulated cost of bringing IWKey back per Key Locker mode (docs/contract.md §7): after S3 resume on every CPU, and
 /// on one CPU coming online. LOADIWKEY from the remembered key (`native_kernel_key_remember`) against the
 /// platform backup restore (`IA32_COPY_PLATFORM_TO_LOCAL`, the backup, random and boot modes). These are
 /// the modelled costs of `hwkeys costs` summed over what the kernel executes, in emulated cycles; they
@@ -48,11 +50,9 @@ public enum KeyLockerPowerBenchmarks {
         configuration.seed = 1
         configuration.cpusPerPackage = cpus
         configuration.bootKernel = false
+        configuration.kernelCommandLine = mode == .boot ? "keylocker.policy=boot" : "keylocker.policy=admin"
         let machine = try Machine.create(configuration: configuration)
-        let kernel = try Kernel.boot(
-            platform: machine,
-            commandLine: mode == .boot ? "keylocker.policy=boot" : "keylocker.policy=admin"
-        )
+        let kernel = try Kernel.boot(platform: machine, commandLine: configuration.effectiveKernelCommandLine)
         if mode != .boot {
             try kernel.sysfsWrite("/sys/kernel/keylocker/mode", mode.rawValue, as: 1)
         }
@@ -70,7 +70,7 @@ public enum KeyLockerPowerBenchmarks {
         let onlineCycles = machine.counters.total &- beforeOnline
         try kernel.setCPU(cpus - 1, online: true)
         guard kernel.keyLockerManager.status == .valid else {
-            throw CommandError.failed("EIO", "Key Locker \(mode.rawValue) did not survive the benchmark")
+            throw HWKeysError(.EIO, "Key Locker \(mode.rawValue) did not survive the benchmark")
         }
         return Result(mode: mode, resumeCycles: resumeCycles, onlineCycles: onlineCycles, cpus: cpus)
     }

@@ -87,7 +87,7 @@ public enum KeyServiceBenchmarks {
             configuration.memoryBytes = 256 << 20
             if let cacheLines { configuration.cacheLines = cacheLines }
             machine = try Machine.create(configuration: configuration)
-            kernel = try Kernel.boot(platform: machine, commandLine: "")
+            kernel = try Kernel.boot(platform: machine, commandLine: configuration.effectiveKernelCommandLine)
             let needed = Int64(keys + spare + 16)
             if needed > kernel.keys.limits.rootMaxKeys {
                 try kernel.sysfsWrite("/proc/sys/kernel/keys/root_maxkeys", String(needed), as: Self.pid)

@@ -5,11 +5,12 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import Platform
 import X86
 
 /// One measurement: host wall time for `bytes` of work, and the emulated cycles the machine charged for it
-/// (design.md rule 5: the two are reported apart, never mixed).
+/// (docs/design.md rule 5: the two are reported apart, never mixed).
 public struct MemoryBenchmarkResult: Sendable, Hashable {
     /// `memory-writeback`, `memory-fill` or `line-engine`.
     public let name: String

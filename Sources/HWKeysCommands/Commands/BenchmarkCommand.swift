@@ -7,6 +7,7 @@
 import ArgumentParser
 import Foundation
 import HWCrypto
+import HWKeysBase
 import Kernel
 import X86
 
@@ -42,12 +43,12 @@ public struct BenchmarkCommand: HWKeysCommand {
     public init() {}
 
     public func execute(in session: Session) throws -> CommandOutput {
-        guard seconds > 0, seconds <= 600 else { throw CommandError.usage("--seconds must be in (0, 600]") }
+        guard seconds > 0, seconds <= 600 else { throw HWKeysError.usage("--seconds must be in (0, 600]") }
         var groups = Group.allCases
         if let only {
             groups = try only.split(separator: ",").map { word in
                 guard let group = Group(rawValue: String(word)) else {
-                    throw CommandError.usage(
+                    throw HWKeysError.usage(
                         "unknown group '\(word)' (crypto, memory, keylocker, keys, klpower, crypt)"
                     )
                 }
@@ -144,7 +145,12 @@ public struct BenchmarkCommand: HWKeysCommand {
                     workload = try CryptIOWorkload(cipher: cipher, write: write)
                 } catch {
                     rows.append(
-                        Row(name: name, gbps: nil, reference: nil, note: "unavailable: \(CommandError(error).message)")
+                        Row(
+                            name: name,
+                            gbps: nil,
+                            reference: nil,
+                            note: "unavailable: \(HWKeysError(mapping: error).message)"
+                        )
                     )
                     continue
                 }

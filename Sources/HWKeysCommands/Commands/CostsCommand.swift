@@ -7,7 +7,7 @@
 import ArgumentParser
 import Workspace
 
-/// `hwkeys costs`: the cost table every modelled operation charges (design.md rule 5). Needs no machine.
+/// `hwkeys costs`: the cost table every modelled operation charges (docs/design.md rule 5). Needs no machine.
 public struct CostsCommand: HWKeysCommand {
     public static let configuration = CommandConfiguration(
         commandName: "costs",

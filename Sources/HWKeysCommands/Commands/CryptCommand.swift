@@ -7,10 +7,11 @@
 import ArgumentParser
 import Foundation
 import HWCrypto
+import HWKeysBase
 import Kernel
 
 /// `hwkeys crypt …`: dm-crypt-like volumes on emulated disks, with the key in kernel memory
-/// (`aes-xts-plain64`) or as Key Locker handles (`aes-xts-kl-plain64`) (spec.md §7; docs/crypt-volumes.md).
+/// (`aes-xts-plain64`) or as Key Locker handles (`aes-xts-kl-plain64`) (docs/contract.md §7; docs/crypt-volumes.md).
 public struct CryptCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "crypt",
@@ -36,14 +37,14 @@ public struct CryptCommand: ParsableCommand {
                 return SecretBytes(hex.bytes)
             case (nil, let path?):
                 guard let data = FileManager.default.contents(atPath: path) else {
-                    throw CommandError.failed("ENOENT", "cannot read key file \(path)")
+                    throw HWKeysError(.ENOENT, "cannot read key file \(path)")
                 }
-                guard data.count <= 4096 else { throw CommandError.failed("EINVAL", "key file \(path) is too large") }
+                guard data.count <= 4096 else { throw HWKeysError(.EINVAL, "key file \(path) is too large") }
                 return data.withUnsafeBytes { SecretBytes(copying: $0) }
             case (nil, nil):
-                throw CommandError.usage("give the key with --key HEX or --key-file FILE")
+                throw HWKeysError.usage("give the key with --key HEX or --key-file FILE")
             case (.some, .some):
-                throw CommandError.usage("give either --key or --key-file, not both")
+                throw HWKeysError.usage("give either --key or --key-file, not both")
             }
         }
     }
@@ -139,7 +140,7 @@ public struct CryptCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             let pid = try process.value()
-            guard !bytes.bytes.isEmpty else { throw CommandError.usage("nothing to write") }
+            guard !bytes.bytes.isEmpty else { throw HWKeysError.usage("nothing to write") }
             let kernel = try session.kernel()
             try bytes.bytes.withUnsafeBytes { data in
                 try kernel.crypt.write(name, offset: offset.value, data: data, as: pid)

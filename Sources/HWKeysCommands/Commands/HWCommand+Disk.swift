@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import HWKeysBase
 import Platform
 
 extension HWCommand {
@@ -12,11 +13,11 @@ extension HWCommand {
     static let diskCommands: [any ParsableCommand.Type] = [Disks.self, DiskRead.self, PokeDisk.self]
 
     /// The named disk, or ENODEV.
-    static func disk(_ name: String, in machine: Machine) throws -> BlockDevice {
-        guard let disk = machine.disk(named: name) else {
-            let names = machine.disks.map(\.name)
-            throw CommandError.failed(
-                "ENODEV",
+    static func disk(_ name: String, in machine: Machine) throws -> EmulatedDisk {
+        guard let disk = machine.emulatedDisk(named: name) else {
+            let names = machine.emulatedDisks.map(\.name)
+            throw HWKeysError(
+                .ENODEV,
                 "no disk named '\(name)' (disks: \(names.isEmpty ? "none" : names.joined(separator: ", ")))"
             )
         }
@@ -33,7 +34,7 @@ extension HWCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            let disks = try session.machine().disks
+            let disks = try session.machine().emulatedDisks
             return CommandOutput(
                 json: .object([
                     (
@@ -63,8 +64,8 @@ extension HWCommand {
             let count = try checkedLength(length.bytes, limit: 16 << 20)
             let disk = try HWCommand.disk(name, in: try session.machine())
             guard disk.contains(offset.value, count: count) else {
-                throw CommandError.failed(
-                    "EFAULT",
+                throw HWKeysError(
+                    .EFAULT,
                     "range \(offset.value)+\(count) is outside disk '\(name)' (\(disk.size) bytes)"
                 )
             }
@@ -90,11 +91,11 @@ extension HWCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            guard !bytes.bytes.isEmpty else { throw CommandError.usage("nothing to write") }
+            guard !bytes.bytes.isEmpty else { throw HWKeysError.usage("nothing to write") }
             let disk = try HWCommand.disk(name, in: try session.machine())
             guard disk.contains(offset.value, count: bytes.bytes.count) else {
-                throw CommandError.failed(
-                    "EFAULT",
+                throw HWKeysError(
+                    .EFAULT,
                     "range \(offset.value)+\(bytes.bytes.count) is outside disk '\(name)' (\(disk.size) bytes)"
                 )
             }

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import HWKeysBase
 import Platform
 import X86
 
@@ -88,14 +89,14 @@ extension HWCommand {
             let eaxValue: UInt32
             if let eax {
                 guard keySource == nil, !noBackup else {
-                    throw CommandError.usage(
+                    throw HWKeysError.usage(
                         "--eax gives EAX whole; do not combine it with --key-source or --no-backup"
                     )
                 }
                 eaxValue = try eax.uint32("--eax")
             } else {
                 let source = keySource?.value ?? 0
-                guard source <= 15 else { throw CommandError.usage("--key-source is a 4-bit field (0…15)") }
+                guard source <= 15 else { throw HWKeysError.usage("--key-source is a 4-bit field (0…15)") }
                 eaxValue = UInt32(source) << 1 | (noBackup ? 1 : 0)
             }
             let zf = try cpu.execute(on: try session.machine()) { processor in
@@ -142,7 +143,7 @@ extension HWCommand {
             let source: UInt32
             if let src {
                 guard restrict == nil else {
-                    throw CommandError.usage("--src gives SRC whole; do not combine it with --restrict")
+                    throw HWKeysError.usage("--src gives SRC whole; do not combine it with --restrict")
                 }
                 source = try src.uint32("--src")
             } else {

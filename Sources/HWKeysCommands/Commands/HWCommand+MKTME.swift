@@ -6,6 +6,7 @@
 
 import ArgumentParser
 import HWCrypto
+import HWKeysBase
 import Platform
 import X86
 
@@ -21,27 +22,27 @@ struct KeyIDOption: ParsableArguments, Sendable {
     func address(_ pa: Number, count: Int, machine: Machine) throws -> PhysicalAddress {
         let layout = machine.keyIDLayout
         guard pa.value >> UInt64(layout.maxPhysAddr) == 0 else {
-            throw CommandError.usage(
+            throw HWKeysError.usage(
                 "PA 0x\(String(pa.value, radix: 16)) is above MAXPHYADDR (\(layout.maxPhysAddr) bits)"
             )
         }
         var address = PhysicalAddress(pa.value)
         if let keyID {
             guard keyID.value < UInt64(layout.keyIDCount) else {
-                throw CommandError.usage(
+                throw HWKeysError.usage(
                     "KeyID \(keyID.value) does not fit in the \(layout.keyIDBits) activated KeyID bits"
                 )
             }
             let carried = layout.keyID(of: address)
             guard carried == 0 || carried == UInt16(keyID.value) else {
-                throw CommandError.usage("PA already carries KeyID \(carried); give the KeyID once")
+                throw HWKeysError.usage("PA already carries KeyID \(carried); give the KeyID once")
             }
             address = layout.address(address, withKeyID: UInt16(keyID.value))
         }
         let dram = layout.stripKeyID(address).rawValue
         guard machine.dram.contains(dram, count: count) else {
-            throw CommandError.failed(
-                "EFAULT",
+            throw HWKeysError(
+                .EFAULT,
                 "range 0x\(String(dram, radix: 16))+\(count) is outside DRAM (\(machine.dram.size) bytes)"
             )
         }
@@ -75,7 +76,7 @@ extension HWCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             guard let keyID = UInt16(exactly: keyID.value) else {
-                throw CommandError.usage("--keyid must fit in 16 bits")
+                throw HWKeysError.usage("--keyid must fit in 16 bits")
             }
             let control: UInt32
             if let ctrl {
@@ -83,13 +84,13 @@ extension HWCommand {
             } else if let command {
                 control = MKTMEKeyProgramLayout.keyIDControl(command: command.command, algorithm: alg)
             } else {
-                throw CommandError.usage("give --command (or a raw --ctrl)")
+                throw HWKeysError.usage("give --command (or a raw --ctrl)")
             }
             let leaf = try self.leaf.uint32("--leaf")
             let field1 = key?.bytes ?? []
             let field2 = tweak?.bytes ?? []
             guard field1.count <= MKTMEKeyProgramLayout.keyFieldSize, field2.count <= MKTMEKeyProgramLayout.keyFieldSize
-            else { throw CommandError.usage("--key and --tweak are at most 64 bytes each") }
+            else { throw HWKeysError.usage("--key and --tweak are at most 64 bytes each") }
 
             let structure = SecretBytes(count: MKTMEKeyProgramLayout.size)
             structure.withUnsafeMutableBytes { out in
@@ -131,7 +132,7 @@ extension HWCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            guard !bytes.bytes.isEmpty else { throw CommandError.usage("nothing to store") }
+            guard !bytes.bytes.isEmpty else { throw HWKeysError.usage("nothing to store") }
             let machine = try session.machine()
             try machine.requireRunning()
             let address = try keyID.address(pa, count: bytes.bytes.count, machine: machine)
@@ -242,7 +243,7 @@ extension HWCommand {
             let machine = try session.machine()
             let package = try self.package.int("package")
             guard package < machine.configuration.packages else {
-                throw CommandError.usage(
+                throw HWKeysError.usage(
                     "no package \(package): the machine has packages 0…\(machine.configuration.packages - 1)"
                 )
             }

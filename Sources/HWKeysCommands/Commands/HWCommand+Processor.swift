@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import HWKeysBase
 import Platform
 import X86
 
@@ -23,14 +24,14 @@ public struct CPUOptions: ParsableArguments, Sendable {
     public func processor(of machine: Machine) throws -> LogicalProcessor {
         try machine.requireRunning()
         guard cpu.value < UInt64(machine.processors.count), let processor = machine.processor(Int(cpu.value)) else {
-            throw CommandError.usage("no CPU \(cpu.value): the machine has CPUs 0…\(machine.processors.count - 1)")
+            throw HWKeysError.usage("no CPU \(cpu.value): the machine has CPUs 0…\(machine.processors.count - 1)")
         }
         return processor
     }
 
     /// Runs `body` on the selected processor at the selected CPL, restoring CPL0 afterwards.
     public func execute<R>(on machine: Machine, _ body: (LogicalProcessor) throws -> R) throws -> R {
-        guard cpl.value == 0 || cpl.value == 3 else { throw CommandError.usage("--cpl must be 0 or 3") }
+        guard cpl.value == 0 || cpl.value == 3 else { throw HWKeysError.usage("--cpl must be 0 or 3") }
         let processor = try processor(of: machine)
         processor.cpl = Int(cpl.value)
         defer { processor.cpl = 0 }
@@ -118,7 +119,7 @@ extension HWCommand {
             let machine = try session.machine()
             func number() throws -> Int {
                 guard let text = count, let value = ValueParser.number(text), value <= UInt64(Int32.max) else {
-                    throw CommandError.usage("\(kind) needs a count N (0…\(Int32.max))")
+                    throw HWKeysError.usage("\(kind) needs a count N (0…\(Int32.max))")
                 }
                 return Int(value)
             }
@@ -126,7 +127,7 @@ extension HWCommand {
             switch kind {
             case "pconfig-busy", "pconfig-entropy":
                 guard package < machine.configuration.packages else {
-                    throw CommandError.usage(
+                    throw HWKeysError.usage(
                         "no package \(package): the machine has packages 0…\(machine.configuration.packages - 1)"
                     )
                 }
@@ -151,7 +152,7 @@ extension HWCommand {
             case "iwkey-backup-error":
                 let armed = count != "clear"
                 if let count, count != "clear" {
-                    throw CommandError.usage("iwkey-backup-error takes no count (or 'clear')")
+                    throw HWKeysError.usage("iwkey-backup-error takes no count (or 'clear')")
                 }
                 machine.faults.iwkeyBackupError = armed
                 return CommandOutput(
@@ -160,7 +161,7 @@ extension HWCommand {
                         ? "IWKey backup storage now reports a read/write error" : "IWKey backup storage error cleared"
                 )
             default:
-                throw CommandError.usage(
+                throw HWKeysError.usage(
                     "unknown injection '\(kind)' (pconfig-busy, pconfig-entropy, rdseed-fail, iwkey-backup-error)"
                 )
             }

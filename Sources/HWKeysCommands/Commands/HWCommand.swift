@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import HWKeysBase
 import Platform
 import X86
 
@@ -48,8 +49,8 @@ public struct HWCommand: ParsableCommand {
             let address = machine.keyIDLayout.stripKeyID(PhysicalAddress(pa.value)).rawValue
             let count = try checkedLength(length.bytes, limit: 16 << 20)
             guard machine.dram.contains(address, count: count) else {
-                throw CommandError.failed(
-                    "EFAULT",
+                throw HWKeysError(
+                    .EFAULT,
                     "range 0x\(String(address, radix: 16))+\(count) is outside DRAM (\(machine.dram.size) bytes)"
                 )
             }
@@ -76,10 +77,10 @@ public struct HWCommand: ParsableCommand {
         public func execute(in session: Session) throws -> CommandOutput {
             let machine = try session.machine()
             let address = machine.keyIDLayout.stripKeyID(PhysicalAddress(pa.value)).rawValue
-            guard !bytes.bytes.isEmpty else { throw CommandError.usage("nothing to write") }
+            guard !bytes.bytes.isEmpty else { throw HWKeysError.usage("nothing to write") }
             guard machine.dram.contains(address, count: bytes.bytes.count) else {
-                throw CommandError.failed(
-                    "EFAULT",
+                throw HWKeysError(
+                    .EFAULT,
                     "range 0x\(String(address, radix: 16))+\(bytes.bytes.count) is outside DRAM"
                 )
             }
@@ -94,7 +95,7 @@ public struct HWCommand: ParsableCommand {
 
 /// A length that must be positive and at most `limit`.
 func checkedLength(_ length: UInt64, limit: UInt64) throws -> Int {
-    guard length > 0 else { throw CommandError.usage("length must be positive") }
-    guard length <= limit else { throw CommandError.usage("length must be at most \(limit) bytes") }
+    guard length > 0 else { throw HWKeysError.usage("length must be positive") }
+    guard length <= limit else { throw HWKeysError.usage("length must be at most \(limit) bytes") }
     return Int(length)
 }

@@ -7,6 +7,7 @@
 import ArgumentParser
 import Foundation
 import HWCrypto
+import HWKeysBase
 import Kernel
 
 /// `hwkeys keyctl …`: the key retention service, with keyctl(1)'s verbs, argument order and output
@@ -193,7 +194,7 @@ public struct KeyctlCommand: ParsableCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            if let separator, separator.isEmpty { throw CommandError.usage("the separator must not be empty") }
+            if let separator, separator.isEmpty { throw HWKeysError.usage("the separator must not be empty") }
             let info = try session.kernel().keys.describe(try key.serial(session, process), pid: try process.value())
             var raw = info.raw
             if let first = separator?.first { raw = raw.replacingOccurrences(of: ";", with: String(first)) }
@@ -290,8 +291,8 @@ public struct KeyctlCommand: ParsableCommand {
                     )
                     entries.append(KeyctlCommand.json(info))
                 } catch {
-                    lines.append(String(format: "%9d: ", serial) + "key inaccessible (\(strerror(error.errno)))")
-                    entries.append(.object([("serial", .int(Int64(serial))), ("error", .string(error.errno.name))]))
+                    lines.append(String(format: "%9d: ", serial) + "key inaccessible (\(strerror(error)))")
+                    entries.append(.object([("serial", .int(Int64(serial))), ("error", .string(error.code.name))]))
                 }
             }
             return CommandOutput(
@@ -518,7 +519,7 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             guard let seconds = UInt32(timeout, radix: 10) else {
-                throw CommandError.usage("Unparsable timeout: '\(timeout)'")
+                throw HWKeysError.usage("Unparsable timeout: '\(timeout)'")
             }
             try session.kernel().keys.setTimeout(
                 try key.serial(session, process),
@@ -543,7 +544,7 @@ public struct KeyctlCommand: ParsableCommand {
 
         public func execute(in session: Session) throws -> CommandOutput {
             guard let value = KeyID.strtoul(mask), let perm = UInt32(exactly: value) else {
-                throw CommandError.usage("Unparsable permissions: '\(mask)'")
+                throw HWKeysError.usage("Unparsable permissions: '\(mask)'")
             }
             try session.kernel().keys.setPermissions(try key.serial(session, process), perm, pid: try process.value())
             return .silent([("serial", key.json(session, process)), ("perm", .hex(UInt64(perm)))])
@@ -654,9 +655,9 @@ public struct KeyID: ExpressibleByArgument, Sendable, Hashable {
         case .named(let type, let description):
             let kernel = try session.kernel()
             let pid = try process.value()
-            var failure: KernelError?
+            var failure: HWKeysError?
             for ring in [KeySpecial.process, KeySpecial.session] {
-                let found = Result { () throws(KernelError) -> Int32 in
+                let found = Result { () throws(HWKeysError) -> Int32 in
                     try kernel.keys.search(ring, type: type, description: description, pid: pid)
                 }
                 switch found {
@@ -664,8 +665,8 @@ public struct KeyID: ExpressibleByArgument, Sendable, Hashable {
                 case .failure(let error): if failure == nil || failure?.errno == .ENOKEY { failure = error }
                 }
             }
-            let error = failure ?? KernelError(.ENOKEY, "")
-            throw KernelError(error.errno, "Can't find '\(type):\(description)': \(error.message)")
+            let error = failure ?? HWKeysError(.ENOKEY, "")
+            throw HWKeysError(error.code, "Can't find '\(type):\(description)': \(error.message)")
         }
     }
 
@@ -697,13 +698,13 @@ extension KeyctlCommand {
         let data: Data
         if let path {
             guard let contents = FileManager.default.contents(atPath: path) else {
-                throw CommandError.failed("ENOENT", "cannot read \(path)")
+                throw HWKeysError(.ENOENT, "cannot read \(path)")
             }
             data = contents
         } else {
             data = FileHandle.standardInput.readDataToEndOfFile()
         }
-        guard data.count <= 1024 * 1024 else { throw CommandError.failed("E2BIG", "Too much data read on stdin") }
+        guard data.count <= 1024 * 1024 else { throw HWKeysError(.E2BIG, "Too much data read on stdin") }
         return SecretBytes(data)
     }
 
@@ -711,7 +712,7 @@ extension KeyctlCommand {
     static func id(_ text: String, _ what: String) throws -> UInt32? {
         if text == "-1" { return nil }
         guard let value = KeyID.strtoul(text), let id = UInt32(exactly: value), id != UInt32.max else {
-            throw CommandError.usage("Unparsable \(what): '\(text)'")
+            throw HWKeysError.usage("Unparsable \(what): '\(text)'")
         }
         return id
     }
@@ -770,20 +771,8 @@ extension KeyctlCommand {
         return scan(parent: nil, key: session, depth: 0)
     }
 
-    /// The C library's `strerror` text for the errnos keys produce (what keyctl's `%m` prints).
-    static func strerror(_ errno: Errno) -> String {
-        switch errno {
-        case .EACCES: "Permission denied"
-        case .ENOKEY: "Required key not available"
-        case .EKEYREVOKED: "Key has been revoked"
-        case .EKEYEXPIRED: "Key has expired"
-        case .EKEYREJECTED: "Key was rejected by service"
-        case .EINVAL: "Invalid argument"
-        case .ENOTDIR: "Not a directory"
-        case .EOPNOTSUPP: "Operation not supported"
-        default: errno.name
-        }
-    }
+    /// The C library's `strerror` text for a failed key lookup (what keyctl's `%m` prints).
+    static func strerror(_ error: HWKeysError) -> String { error.errno?.strerror ?? error.code.name }
 }
 
 /// keyutils `dump_key_tree_aux`: one line per key, nested keyrings indented under `\_`, a `|` continuing
@@ -809,8 +798,8 @@ private struct TreeDumper {
         do {
             info = try kernel.keys.describe(serial, pid: pid)
         } catch {
-            lines.append("\(serial): key inaccessible (\(KeyctlCommand.strerror(error.errno)))")
-            return .object([("serial", .int(Int64(serial))), ("error", .string(error.errno.name))])
+            lines.append("\(serial): key inaccessible (\(KeyctlCommand.strerror(error)))")
+            return .object([("serial", .int(Int64(serial))), ("error", .string(error.code.name))])
         }
         let id =
             hex

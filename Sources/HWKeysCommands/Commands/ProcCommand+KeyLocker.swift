@@ -6,10 +6,11 @@
 
 import ArgumentParser
 import HWCrypto
+import HWKeysBase
 import Kernel
 import X86
 
-/// `proc kl-encode|kl-encrypt|kl-decrypt`: a process using Key Locker at CPL3 (spec.md §3, §7). Once the
+/// `proc kl-encode|kl-encrypt|kl-decrypt`: a process using Key Locker at CPL3 (docs/contract.md §3, §7). Once the
 /// kernel has set CR4.KL nothing stops user space from using these instructions; with CR4.KL clear they
 /// fault (#UD), and the command fails with that fault's code.
 extension ProcCommand {
@@ -18,7 +19,7 @@ extension ProcCommand {
 
     static func cpuNumber(_ cpu: Number?) throws -> Int? {
         guard let cpu else { return nil }
-        guard let value = Int(exactly: cpu.value), value < 4096 else { throw CommandError.usage("--cpu out of range") }
+        guard let value = Int(exactly: cpu.value), value < 4096 else { throw HWKeysError.usage("--cpu out of range") }
         return value
     }
 
@@ -39,7 +40,7 @@ extension ProcCommand {
         public func execute(in session: Session) throws -> CommandOutput {
             let pid = try ProcCommand.pid(self.pid)
             guard key.bytes.count == 16 || key.bytes.count == 32 else {
-                throw CommandError.usage("--key must be 16 or 32 bytes (32 or 64 hex digits), got \(key.bytes.count)")
+                throw HWKeysError.usage("--key must be 16 or 32 bytes (32 or 64 hex digits), got \(key.bytes.count)")
             }
             let restrictions = try restrict.map(parseRestrictions) ?? []
             let cpu = try ProcCommand.cpuNumber(self.cpu)
@@ -102,16 +103,16 @@ struct KLBlockOperands: ParsableArguments {
     func run(encrypt: Bool, in session: Session) throws -> CommandOutput {
         let pid = try ProcCommand.pid(self.pid)
         guard (handle == nil) != (key == nil) else {
-            throw CommandError.usage("give exactly one of --handle and --key")
+            throw HWKeysError.usage("give exactly one of --handle and --key")
         }
-        guard restrict == nil || key != nil else { throw CommandError.usage("--restrict goes with --key") }
+        guard restrict == nil || key != nil else { throw HWKeysError.usage("--restrict goes with --key") }
         if let handle, handle.bytes.count != 48 && handle.bytes.count != 64 {
-            throw CommandError.usage(
+            throw HWKeysError.usage(
                 "--handle must be 48 or 64 bytes (96 or 128 hex digits), got \(handle.bytes.count)"
             )
         }
         if let key, key.bytes.count != 16 && key.bytes.count != 32 {
-            throw CommandError.usage("--key must be 16 or 32 bytes (32 or 64 hex digits), got \(key.bytes.count)")
+            throw HWKeysError.usage("--key must be 16 or 32 bytes (32 or 64 hex digits), got \(key.bytes.count)")
         }
         let restrictions = try restrict.map(parseRestrictions) ?? []
         let block = try self.block.exactly(16, "--block")

@@ -6,12 +6,13 @@
 
 import ArgumentParser
 import HWCrypto
+import HWKeysBase
 import Kernel
 import X86
 
 extension Protection: ExpressibleByArgument {}
 
-/// `proc mmap|munmap|mprotect|encrypt-mprotect|write|read|smaps|translate`: a process's memory (spec.md §6),
+/// `proc mmap|munmap|mprotect|encrypt-mprotect|write|read|smaps|translate`: a process's memory (docs/contract.md §6),
 /// acting for process P as that process's own system calls and loads and stores would.
 extension ProcCommand {
     static let memorySubcommandTypes: [any ParsableCommand.Type] = [
@@ -25,7 +26,7 @@ extension ProcCommand {
     /// A key serial: a decimal or `0x` number in the positive 32-bit range, or 0 (no encryption).
     static func serial(_ text: String) throws -> Int32 {
         guard let value = ValueParser.number(text), let serial = Int32(exactly: value) else {
-            throw CommandError.usage("SERIAL is a key serial (0 … 2147483647)")
+            throw HWKeysError.usage("SERIAL is a key serial (0 … 2147483647)")
         }
         return serial
     }
@@ -123,7 +124,7 @@ extension ProcCommand {
         static func resolve(_ text: String, pid: Int32, in session: Session) throws -> Int32 {
             guard text.hasPrefix("%") else { return try ProcCommand.serial(text) }
             guard let key = KeyID(argument: text) else {
-                throw CommandError.usage("SERIAL is a number or %type:description")
+                throw HWKeysError.usage("SERIAL is a number or %type:description")
             }
             var process = ProcessOptions()
             process.pid = Number(UInt64(pid))
@@ -190,7 +191,7 @@ extension ProcCommand {
         public init() {}
 
         public func execute(in session: Session) throws -> CommandOutput {
-            guard length.bytes <= 1 << 20 else { throw CommandError.usage("proc read shows at most 1M bytes") }
+            guard length.bytes <= 1 << 20 else { throw HWKeysError.usage("proc read shows at most 1M bytes") }
             let data = try session.kernel().readMemory(
                 pid: try ProcCommand.pid(pid),
                 address: addr.value,

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import HWKeysBase
 import Kernel
 
 /// `hwkeys proc …`: processes of the modelled kernel and their memory.
@@ -22,7 +23,7 @@ public struct ProcCommand: ParsableCommand {
 
     static func pid(_ number: Number) throws -> Int32 {
         guard let pid = Int32(exactly: number.value), pid > 0 else {
-            throw CommandError.usage("a pid is a positive number")
+            throw HWKeysError.usage("a pid is a positive number")
         }
         return pid
     }
@@ -41,7 +42,7 @@ public struct ProcCommand: ParsableCommand {
             var uid: UInt32?
             if let value = self.uid {
                 guard let narrow = UInt32(exactly: value.value), narrow != UInt32.max else {
-                    throw CommandError.usage("--uid out of range")
+                    throw HWKeysError.usage("--uid out of range")
                 }
                 uid = narrow
             }

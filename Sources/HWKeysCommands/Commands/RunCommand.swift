@@ -6,6 +6,7 @@
 
 import ArgumentParser
 import Foundation
+import HWKeysBase
 
 /// `hwkeys run FILE`: runs a script of commands in one process, against the machine given to `run` or, line
 /// by line, another machine of the same state file named with `--machine`.
@@ -30,7 +31,7 @@ public struct RunCommand: HWKeysCommand {
         do {
             script = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw CommandError.failed("ENOENT", "cannot read script \(file): \(error.localizedDescription)")
+            throw HWKeysError(.ENOENT, "cannot read script \(file): \(error.localizedDescription)")
         }
         var results: [JSON] = []
         var executed = 0
@@ -43,14 +44,14 @@ public struct RunCommand: HWKeysCommand {
             do {
                 words = try ScriptLexer.words(of: String(rawLine))
             } catch {
-                throw CommandError.failed("EINVAL", "\(file):\(lineNumber): \(error.message)")
+                throw HWKeysError(.EINVAL, "\(file):\(lineNumber): \(error.message)")
             }
             guard !words.isEmpty else { continue }
             let expected: String?
             let commandWords: [String]
             if words[0] == "expect-error" {
                 guard words.count >= 3 else {
-                    throw CommandError.failed("EINVAL", "\(file):\(lineNumber): expect-error needs CODE and a command")
+                    throw HWKeysError(.EINVAL, "\(file):\(lineNumber): expect-error needs CODE and a command")
                 }
                 expected = words[1]
                 commandWords = Array(words[2...])
@@ -70,22 +71,21 @@ public struct RunCommand: HWKeysCommand {
                 } else {
                     results.append(.object([("line", .count(lineNumber)), ("output", output.json)]))
                 }
-            case (.failure(let error), let code?) where error.code == code:
+            case (.failure(let error), let code?) where error.code.name == code:
                 if global.format == .text {
-                    if !quiet { session.emit("(expected error) \(error.code): \(error.message)") }
+                    if !quiet { session.emit("(expected error) \(error.code.name): \(error.message)") }
                 } else {
                     results.append(.object([("line", .count(lineNumber)), ("expected_error", error.json)]))
                 }
             case (.failure(let error), let code?):
-                throw CommandError(
-                    code: error.code,
-                    message: "\(file):\(lineNumber): expected \(code) but got \(error.code): \(error.message)",
-                    exitCode: 1
+                throw HWKeysError(
+                    error.code,
+                    "\(file):\(lineNumber): expected \(code) but got \(error.code.name): \(error.message)"
                 )
             case (.success, let code?):
-                throw CommandError.failed("EINVAL", "\(file):\(lineNumber): expected \(code) but the command succeeded")
+                throw HWKeysError(.EINVAL, "\(file):\(lineNumber): expected \(code) but the command succeeded")
             case (.failure(let error), nil):
-                throw CommandError(code: error.code, message: "\(file):\(lineNumber): \(error.message)", exitCode: 1)
+                throw HWKeysError(error.code, "\(file):\(lineNumber): \(error.message)")
             }
         }
         return CommandOutput(
@@ -130,7 +130,7 @@ public struct RunCommand: HWKeysCommand {
         _ words: [String],
         session: Session,
         others: inout [String: Session]
-    ) -> Result<CommandOutput, CommandError> {
+    ) -> Result<CommandOutput, HWKeysError> {
         let command: any ParsableCommand
         do {
             command = try HWKeys.parseAsRoot(words)
@@ -162,7 +162,7 @@ public struct RunCommand: HWKeysCommand {
         do {
             return .success(try target.perform(leaf))
         } catch {
-            return .failure(CommandError(error))
+            return .failure(HWKeysError(mapping: error))
         }
     }
 }

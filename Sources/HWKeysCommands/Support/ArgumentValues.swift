@@ -6,9 +6,10 @@
 
 import ArgumentParser
 import Foundation
+import HWKeysBase
 import X86
 
-/// Parsing of the value forms every command accepts (design.md): decimal or `0x` hex numbers, sizes with
+/// Parsing of the value forms every command accepts (docs/design.md): decimal or `0x` hex numbers, sizes with
 /// K/M/G suffixes, byte strings as hex, durations.
 public enum ValueParser {
     /// A decimal or `0x`-hex unsigned number; underscores allowed as separators.
@@ -88,13 +89,13 @@ public struct Number: ExpressibleByArgument, Sendable, Hashable {
 
     /// The value as `Int`, or a usage error naming `what`.
     public func int(_ what: String) throws -> Int {
-        guard value <= UInt64(Int.max) else { throw CommandError.usage("\(what) is too large") }
+        guard value <= UInt64(Int.max) else { throw HWKeysError.usage("\(what) is too large") }
         return Int(value)
     }
 
     /// The value as `UInt32`, or a usage error naming `what`.
     public func uint32(_ what: String) throws -> UInt32 {
-        guard let narrow = UInt32(exactly: value) else { throw CommandError.usage("\(what) must fit in 32 bits") }
+        guard let narrow = UInt32(exactly: value) else { throw HWKeysError.usage("\(what) must fit in 32 bits") }
         return narrow
     }
 }
@@ -120,7 +121,7 @@ public struct HexBytes: ExpressibleByArgument, Sendable, Hashable {
     /// The bytes, which must be exactly `count` long.
     public func exactly(_ count: Int, _ what: String) throws -> [UInt8] {
         guard bytes.count == count else {
-            throw CommandError.usage("\(what) must be \(count) bytes (\(2 * count) hex digits), got \(bytes.count)")
+            throw HWKeysError.usage("\(what) must be \(count) bytes (\(2 * count) hex digits), got \(bytes.count)")
         }
         return bytes
     }

@@ -4,10 +4,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// A JSON value with ordered object keys, serialized deterministically (design.md: byte-identical output
+/// A JSON value with ordered object keys, serialized deterministically (docs/design.md: byte-identical output
 /// for the same seed and commands).
 ///
-/// Conventions (design.md "Persistence and the command line"): byte strings are lower-case hex strings,
+/// Conventions (docs/design.md "Persistence and the command line"): byte strings are lower-case hex strings,
 /// addresses and register or MSR values are `"0x…"` strings, counts are numbers, field names snake_case.
 public indirect enum JSON: Equatable, Sendable {
     case object([(String, JSON)])

@@ -5,12 +5,14 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 import HWKeysStore
 import Kernel
+import KernelInterfaces
 import Platform
 
 /// One CLI invocation's view of the state file: opens the store on first use, loads the named machine on
-/// first use, and commits or discards each command's changes as one transaction (design.md
+/// first use, and commits or discards each command's changes as one transaction (docs/design.md
 /// "Persistence"). `hwkeys run` keeps one session for the whole script.
 public final class Session {
     /// The state file path.
@@ -76,7 +78,7 @@ public final class Session {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._-"))
         guard !machineName.isEmpty, machineName.count <= 64, machineName.unicodeScalars.allSatisfy(allowed.contains)
         else {
-            throw CommandError.usage("machine names are 1–64 characters of letters, digits, '.', '_' and '-'")
+            throw HWKeysError.usage("machine names are 1–64 characters of letters, digits, '.', '_' and '-'")
         }
     }
 
@@ -84,15 +86,15 @@ public final class Session {
     public func machine() throws -> Machine {
         if let loaded { return loaded }
         guard FileManager.default.fileExists(atPath: statePath) else {
-            throw CommandError.failed(
-                "ENOENT",
+            throw HWKeysError(
+                .ENOENT,
                 "no state file at \(statePath); create a machine with `hwkeys machine create`"
             )
         }
         let store = try openStore(create: false)
         guard try store.machineExists(named: machineName) else {
-            throw CommandError.failed(
-                "ENOENT",
+            throw HWKeysError(
+                .ENOENT,
                 "no machine named '\(machineName)' in \(statePath); create it with `hwkeys machine create`"
             )
         }
@@ -101,7 +103,7 @@ public final class Session {
         do {
             configuration = try JSONDecoder().decode(MachineConfiguration.self, from: record.configuration)
         } catch {
-            throw CommandError.failed("EIO", "machine '\(machineName)' has an unreadable configuration: \(error)")
+            throw HWKeysError(.EIO, "machine '\(machineName)' has an unreadable configuration: \(error)")
         }
         let image = PlatformImage(
             volatile: Array(record.components[ComponentName.platformVolatile] ?? Data()),
@@ -126,8 +128,8 @@ public final class Session {
         let machine = try machine()
         try machine.requireRunning()
         guard let state = pendingKernelState else {
-            throw CommandError.failed(
-                "ENOSYS",
+            throw HWKeysError(
+                .ENOSYS,
                 "machine '\(machineName)' runs no kernel (created with --no-kernel); only `hw` and `power` commands apply"
             )
         }
@@ -135,7 +137,7 @@ public final class Session {
         do {
             kernel = try Kernel.restore(platform: machine, state: state)
         } catch {
-            throw CommandError.failed("EIO", "cannot restore the kernel of machine '\(machineName)': \(error)")
+            throw HWKeysError(.EIO, "cannot restore the kernel of machine '\(machineName)': \(error)")
         }
         kernelInstance = kernel
         pendingKernelState = nil
@@ -155,7 +157,10 @@ public final class Session {
         kernelInstance = nil
         pendingKernelState = nil
         guard machine.configuration.bootKernel else { return }
-        kernelInstance = try Kernel.boot(platform: machine, commandLine: machine.configuration.kernelCommandLine)
+        kernelInstance = try Kernel.boot(
+            platform: machine,
+            commandLine: machine.configuration.effectiveKernelCommandLine
+        )
         kernelStopped = false
     }
 
@@ -163,8 +168,8 @@ public final class Session {
     public func createMachine(_ configuration: MachineConfiguration, replace: Bool) throws -> Machine {
         let store = try openStore(create: true)
         if !replace, try store.machineExists(named: machineName) {
-            throw CommandError.failed(
-                "EEXIST",
+            throw HWKeysError(
+                .EEXIST,
                 "machine '\(machineName)' already exists in \(statePath); use --force to replace it"
             )
         }
@@ -194,11 +199,11 @@ public final class Session {
     /// Deletes the named machine.
     public func deleteMachine() throws {
         guard FileManager.default.fileExists(atPath: statePath) else {
-            throw CommandError.failed("ENOENT", "no state file at \(statePath)")
+            throw HWKeysError(.ENOENT, "no state file at \(statePath)")
         }
         let store = try openStore(create: false)
         guard try store.machineExists(named: machineName) else {
-            throw CommandError.failed("ENOENT", "no machine named '\(machineName)' in \(statePath)")
+            throw HWKeysError(.ENOENT, "no machine named '\(machineName)' in \(statePath)")
         }
         try store.deleteMachine(named: machineName)
         loaded = nil
@@ -253,14 +258,16 @@ public final class Session {
         kernelInstance = nil
         pendingKernelState = nil
         guard machine.configuration.bootKernel else { return }
+        // The booting kernel looks for the image on its `resume=` device.
+        let commandLine = machine.configuration.effectiveKernelCommandLine
         do {
-            if let resumed = try Kernel.resumeFromHibernation(platform: machine) {
+            if let resumed = try Kernel.resumeFromHibernation(platform: machine, commandLine: commandLine) {
                 kernelInstance = resumed
                 kernelStopped = false
                 return
             }
         } catch {
-            Kernel.discardHibernationImage(on: machine)
+            Kernel.discardHibernationImage(on: machine, commandLine: commandLine)
             try machine.power(.reset)
             try bootKernelIfConfigured(machine)
             kernelInstance?.printk("PM", "Failed to load the hibernation image, recovering with a fresh boot: \(error)")
@@ -282,10 +289,10 @@ public final class Session {
     func commit() throws {
         guard let machine = loaded, let store else { return }
         if let error = machine.dram.pageSourceError {
-            throw CommandError.failed("EIO", "reading stored DRAM failed; nothing saved: \(error)")
+            throw HWKeysError(.EIO, "reading stored DRAM failed; nothing saved: \(error)")
         }
         if let error = machine.diskPageSourceError {
-            throw CommandError.failed("EIO", "reading a stored disk block failed; nothing saved: \(error)")
+            throw HWKeysError(.EIO, "reading a stored disk block failed; nothing saved: \(error)")
         }
         let image = machine.makeImage()
         var update: MachineUpdate
@@ -311,11 +318,11 @@ public final class Session {
                 update.writePage(Int(frame), in: PageSpace.dram, bytes: Data(page))
             }
         }
-        for disk in machine.disks {
+        for disk in machine.emulatedDisks {
             let dirty = disk.dirtyBlocks
             guard createdPending || !dirty.isEmpty else { continue }
             // Declaring an existing space with the same block size changes nothing.
-            update.declarePageSpace(PageSpace.disk(disk.name), pageSize: BlockDevice.blockSize)
+            update.declarePageSpace(PageSpace.disk(disk.name), pageSize: EmulatedDisk.blockSize)
             for index in dirty {
                 disk.withBlock(index) { block in
                     update.writePage(index, in: PageSpace.disk(disk.name), bytes: Data(block))
@@ -324,7 +331,7 @@ public final class Session {
         }
         revision = try store.commit(update)
         machine.dram.clearDirty()
-        for disk in machine.disks { disk.clearDirty() }
+        for disk in machine.emulatedDisks { disk.clearDirty() }
         createdPending = false
         replacePending = false
         kernelStopped = false
@@ -368,7 +375,7 @@ final class StorePageSource: DRAMPageSource, BlockDevicePageSource {
     func loadPage(_ frame: UInt64, into page: UnsafeMutableRawBufferPointer) throws -> Bool {
         guard let data = try store.page(Int(frame), in: PageSpace.dram, of: machine) else { return false }
         guard data.count == page.count else {
-            throw CommandError.failed("EIO", "stored DRAM page \(frame) has \(data.count) bytes")
+            throw HWKeysError(.EIO, "stored DRAM page \(frame) has \(data.count) bytes")
         }
         data.withUnsafeBytes { page.copyMemory(from: $0) }
         return true
@@ -377,7 +384,7 @@ final class StorePageSource: DRAMPageSource, BlockDevicePageSource {
     func loadBlock(disk: String, index: Int, into block: UnsafeMutableRawBufferPointer) throws -> Bool {
         guard let data = try store.page(index, in: PageSpace.disk(disk), of: machine) else { return false }
         guard data.count == block.count else {
-            throw CommandError.failed("EIO", "stored block \(index) of disk \(disk) has \(data.count) bytes")
+            throw HWKeysError(.EIO, "stored block \(index) of disk \(disk) has \(data.count) bytes")
         }
         data.withUnsafeBytes { block.copyMemory(from: $0) }
         return true

@@ -4,12 +4,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// The seams between kernel subsystems that are built separately: the memory manager, the `mktme` key
 /// type, the Key Locker manager, its users (crypt volumes) and hibernation. Each subsystem registers its
 /// side from ``Kernel/startSubsystems(booting:)``; none of these objects is saved — their state is part
 /// of their subsystem's saved state.
 
-/// The MKTME side of `encrypt_mprotect()` and of page lifetimes (spec.md §6), implemented by the `mktme`
+/// The MKTME side of `encrypt_mprotect()` and of page lifetimes (docs/contract.md §6), implemented by the `mktme`
 /// key type and used by the memory manager.
 ///
 /// References follow the RFC's scheme: one per VMA and one per allocated page that uses a KeyID (Linux
@@ -22,7 +24,7 @@ public protocol MemoryEncryptionKeys: AnyObject {
     /// (revised: serial 0 is the shared no-encrypt KeyID, a `user` key is EINVAL for anonymous memory, a
     /// key without a KeyID takes one now — ENOKEY when none is free or the uid's limit is reached;
     /// rfc-v2: serial 0 is EINVAL).
-    func keyIDForEncryptMprotect(serial: Int32, pid: Int32) throws(KernelError) -> UInt16
+    func keyIDForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError) -> UInt16
 
     /// `count` more users of `keyID` (a VMA split or forked, a page allocated with it).
     func retainKeyID(_ keyID: UInt16, count: Int)
@@ -35,21 +37,21 @@ public protocol MemoryEncryptionKeys: AnyObject {
 
 /// The memory manager's side for the `mktme` key type: moving memory between KeyIDs (key rotation).
 public protocol KeyIDMappings: AnyObject {
-    /// Moves every page and VMA that uses `old` to `new` with its contents intact (spec.md §6 revised
+    /// Moves every page and VMA that uses `old` to `new` with its contents intact (docs/contract.md §6 revised
     /// rotation: copy out, flush through `old`, change the KeyID, copy back through `new`) and moves the
     /// references with them (``MemoryEncryptionKeys/retainKeyID(_:count:)`` on `new`, release on `old`).
     /// Checks everything (memory for the copies) before changing anything.
-    func moveMappings(fromKeyID old: UInt16, to new: UInt16) throws(KernelError)
+    func moveMappings(fromKeyID old: UInt16, to new: UInt16) throws(HWKeysError)
 
     /// How many VMAs and pages use `keyID` now (for checks such as rfc-v2 update's EBUSY).
     func users(ofKeyID keyID: UInt16) -> Int
 }
 
-/// Key Locker as its kernel users see it (spec.md §7), implemented by the Key Locker manager.
+/// Key Locker as its kernel users see it (docs/contract.md §7), implemented by the Key Locker manager.
 public protocol KeyLockerService: AnyObject {
     /// Throws ENODEV unless Key Locker is initialized on every online CPU and valid (`status` reads
     /// `valid`): disabled, or soft-disabled after a failed restore.
-    func requireValid() throws(KernelError)
+    func requireValid() throws(HWKeysError)
 }
 
 /// A kernel subsystem that holds Key Locker handles (crypt volumes with the KL cipher).
@@ -58,7 +60,7 @@ public protocol KeyLockerUser: AnyObject {
     var holdsKeyLockerHandles: Bool { get }
 }
 
-/// Hibernation (S4, spec.md §4): the image of RAM the kernel writes to its swap device before the
+/// Hibernation (S4, docs/contract.md §4): the image of RAM the kernel writes to its swap device before the
 /// platform loses power and reads back on resume, implemented with the block devices.
 ///
 /// Resume restores in two steps around the other subsystems' ``PowerParticipant/resumed(from:)``:
@@ -67,9 +69,9 @@ public protocol KeyLockerUser: AnyObject {
 /// once the MKTME keys are programmed again.
 public protocol HibernationImage: AnyObject {
     /// Writes the image (called last in ``Kernel/prepareForSleep(_:)``); throws (ENOSPC, EIO) to refuse.
-    func write() throws(KernelError)
+    func write() throws(HWKeysError)
     /// Restores KeyID-0 memory from the image.
-    func restoreKernelMemory() throws(KernelError)
+    func restoreKernelMemory() throws(HWKeysError)
     /// Restores memory under other KeyIDs and releases the image.
-    func restoreEncryptedMemory() throws(KernelError)
+    func restoreEncryptedMemory() throws(HWKeysError)
 }

@@ -6,11 +6,12 @@
 
 import Foundation
 import HWCrypto
-import Platform
+import HWKeysBase
+import KernelInterfaces
 import X86
 
 /// The modelled operating system: the part of Linux that the MKTME and Key Locker threads designed and
-/// argued about, runnable (design.md "Kernel").
+/// argued about, runnable (docs/design.md "Kernel").
 ///
 /// It drives hardware only through `X86Processor` and `KernelPlatform` (rule 1), keeps every secret in
 /// emulated DRAM (rule 3), and takes randomness and time from the platform (rule 4). Its bookkeeping —
@@ -30,6 +31,12 @@ public final class Kernel {
     public let keyIDLayout: KeyIDLayout
     /// Whether TME was found locked and enabled at boot.
     public let tmeActive: Bool
+    /// The swap device hibernation writes its image to: `resume=` (``KernelCommandLine/resumeDevice``), or
+    /// `swap` for a kernel saved before `resume=` existed (it found that disk by name). nil: no hibernation.
+    public let resumeDevice: String?
+    /// Whether the kernel runs in a virtual machine: CPUID.1:ECX[31] (hypervisor present) on the boot CPU,
+    /// as Linux sets `X86_FEATURE_HYPERVISOR`. Read from the hardware at every boot and restore.
+    public let runsUnderHypervisor: Bool
 
     /// The kernel log.
     public internal(set) var log = DmesgLog()
@@ -45,14 +52,14 @@ public final class Kernel {
     var sysfs = SysfsTree()
     /// Subsystems told about fork and exit, in registration order.
     var processObservers: [any ProcessLifecycleObserver] = []
-    /// The key retention service (spec.md §5).
+    /// The key retention service (docs/contract.md §5).
     public private(set) lazy var keys = KeyRetentionService(kernel: self)
-    /// The memory manager: address spaces, page tables, encrypt_mprotect (spec.md §6).
+    /// The memory manager: address spaces, page tables, encrypt_mprotect (docs/contract.md §6).
     public private(set) lazy var memoryManager = MemoryManager(kernel: self)
-    /// The Key Locker manager (spec.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
+    /// The Key Locker manager (docs/contract.md §7); its ``KeyLockerService`` face is ``keyLocker``, set only when
     /// the CPUs have Key Locker.
     public private(set) lazy var keyLockerManager = KeyLockerManager(kernel: self)
-    /// Crypt volumes (spec.md §7 "Key Locker users").
+    /// Crypt volumes (docs/contract.md §7 "Key Locker users").
     public private(set) lazy var crypt = CryptVolumes(kernel: self)
 
     // Seams between subsystems (Kernel+Subsystems.swift), registered by startSubsystems.
@@ -64,9 +71,10 @@ public final class Kernel {
     public internal(set) var keyLocker: (any KeyLockerService)?
     /// Subsystems holding Key Locker handles.
     var keyLockerUsers: [any KeyLockerUser] = []
-    /// The hibernation image writer; nil without a swap device (hibernation is then EOPNOTSUPP).
+    /// The hibernation image writer on ``resumeDevice``; nil without a swap device (hibernation is then
+    /// EOPNOTSUPP).
     public internal(set) var hibernation: (any HibernationImage)?
-    /// The `mktme` subsystem (spec.md §6): KeyID table, key type, hotplug and power rules.
+    /// The `mktme` subsystem (docs/contract.md §6): KeyID table, key type, hotplug and power rules.
     public internal(set) var mktme: MKTMEManager?
 
     /// The direct map.
@@ -95,7 +103,7 @@ public final class Kernel {
     public var uptime: UInt64 { platform.nanoseconds &- bootTime }
 
     /// Runs the deferred work that emulated time has made due — the key garbage collector (`gc_delay`,
-    /// spec.md §5), and with it the KeyIDs its destroyed keys release. Linux runs it from a workqueue
+    /// docs/contract.md §5), and with it the KeyIDs its destroyed keys release. Linux runs it from a workqueue
     /// timer; hwkeys runs it whenever the kernel is entered and when time is advanced.
     public func runDueWork() {
         _ = keys.collectGarbage()
@@ -116,14 +124,18 @@ public final class Kernel {
         commandLine: KernelCommandLine,
         bootTime: UInt64,
         layout: KeyIDLayout,
-        tmeActive: Bool
+        tmeActive: Bool,
+        resumeDevice: String?
     ) {
         self.platform = platform
         self.commandLine = commandLine
         self.bootTime = bootTime
         self.keyIDLayout = layout
         self.tmeActive = tmeActive
+        self.resumeDevice = resumeDevice
         self.processors = platform.cpus
+        let features = processors.first?.cpuid(leaf: CPUIDLeaf.versionInformation, subleaf: 0)
+        self.runsUnderHypervisor = (features?.ecx ?? 0) & CPUIDBit.hypervisorECX != 0
         self.onlineCPUs = Array(repeating: true, count: processors.count)
         self.pages = PageAllocator(memoryBytes: platform.memoryMap.last?.upperBound ?? 0)
     }
@@ -133,7 +145,7 @@ public final class Kernel {
     /// Boots the kernel on freshly powered-on hardware: parses the command line, detects TME (like Linux
     /// `detect_tme_early`), sets up memory, brings every CPU online, initializes the subsystems and starts
     /// init (pid 1) and the root shell (pid 100).
-    public static func boot(platform: any KernelPlatform, commandLine text: String) throws(KernelError) -> Kernel {
+    public static func boot(platform: any KernelPlatform, commandLine text: String) throws(HWKeysError) -> Kernel {
         let commandLine = try KernelCommandLine(text)
         let boot = platform.cpus[0]
         let maxPhysAddr = Int(boot.cpuid(leaf: CPUIDLeaf.addressSizes, subleaf: 0).eax & 0xFF)
@@ -152,7 +164,8 @@ public final class Kernel {
             commandLine: commandLine,
             bootTime: platform.nanoseconds,
             layout: layout,
-            tmeActive: tmeActive
+            tmeActive: tmeActive,
+            resumeDevice: commandLine.resumeDevice
         )
         kernel.printk("Linux version 6.x-hwkeys (modelled kernel)")
         kernel.printk("Command line: \(commandLine.raw)")
@@ -181,7 +194,7 @@ public final class Kernel {
 
     /// Subsystem start-up, shared by boot and restore. Subsystems register their sysfs files and process
     /// observers here; on boot they also initialize state and hardware.
-    func startSubsystems(booting: Bool) throws(KernelError) {
+    func startSubsystems(booting: Bool) throws(HWKeysError) {
         keys.start(booting: booting)
         let mktme = MKTMEManager(kernel: self)
         self.mktme = mktme
@@ -189,8 +202,12 @@ public final class Kernel {
         memoryManager.start(booting: booting)
         keyLockerManager.start(booting: booting)
         crypt.start(booting: booting)
-        if let swap = platform.disk(named: SwapHibernation.diskName) {
-            hibernation = SwapHibernation(kernel: self, disk: swap)
+        if let name = resumeDevice {
+            if let swap = platform.disk(named: name) {
+                hibernation = SwapHibernation(kernel: self, disk: swap)
+            } else if booting {
+                printk("PM", "Cannot find swap device \(name) (resume=); hibernation unavailable")
+            }
         }
     }
 
@@ -198,13 +215,17 @@ public final class Kernel {
 
     /// The saved form of the kernel (everything but secrets, which live in DRAM).
     struct Image: Codable {
-        static let currentVersion = 1
+        /// 2: the swap device comes from `resume=` (``resumeDevice``); version 1 kernels used the disk
+        /// named `swap`.
+        static let currentVersion = 2
         var version: Int
         var commandLine: String
         var bootTime: UInt64
         var maxPhysAddr: Int
         var keyIDBits: Int
         var tmeActive: Bool
+        /// The swap device (version 2 on; absent means none).
+        var resumeDevice: String?
         var log: DmesgLog
         var onlineCPUs: [Bool]
         var pages: PageAllocator
@@ -231,6 +252,7 @@ public final class Kernel {
             maxPhysAddr: keyIDLayout.maxPhysAddr,
             keyIDBits: keyIDLayout.keyIDBits,
             tmeActive: tmeActive,
+            resumeDevice: resumeDevice,
             log: log,
             onlineCPUs: onlineCPUs,
             pages: pages,
@@ -251,19 +273,20 @@ public final class Kernel {
     public static func restore(platform: any KernelPlatform, state: Data) throws -> Kernel {
         let image = try JSONDecoder().decode(Image.self, from: state)
         guard image.version <= Image.currentVersion else {
-            throw KernelError(.EINVAL, "kernel state version \(image.version) is newer than this hwkeys")
+            throw HWKeysError(.EINVAL, "kernel state version \(image.version) is newer than this hwkeys")
         }
         guard image.onlineCPUs.count == platform.cpus.count, (0...15).contains(image.keyIDBits),
             (36...52).contains(image.maxPhysAddr)
         else {
-            throw KernelError(.EINVAL, "kernel state does not match the hardware")
+            throw HWKeysError(.EINVAL, "kernel state does not match the hardware")
         }
         let kernel = Kernel(
             platform: platform,
             commandLine: try KernelCommandLine(image.commandLine),
             bootTime: image.bootTime,
             layout: KeyIDLayout(maxPhysAddr: image.maxPhysAddr, keyIDBits: image.keyIDBits),
-            tmeActive: image.tmeActive
+            tmeActive: image.tmeActive,
+            resumeDevice: image.version >= 2 ? image.resumeDevice : SwapHibernation.legacyDeviceName
         )
         kernel.log = image.log
         kernel.onlineCPUs = image.onlineCPUs
@@ -288,7 +311,7 @@ public final class Kernel {
                 "/sys/devices/system/cpu/cpu\(cpu)/online",
                 SysfsAttribute(
                     read: { kernel in kernel.onlineCPUs[cpu] ? "1" : "0" },
-                    write: { (kernel: Kernel, text: String) throws(KernelError) in
+                    write: { (kernel: Kernel, text: String) throws(HWKeysError) in
                         switch text.trimmingCharacters() {
                         case "0": try kernel.setCPU(cpu, online: false)
                         case "1": try kernel.setCPU(cpu, online: true)
@@ -343,8 +366,8 @@ public final class Kernel {
 
     /// Brings `cpu` online or offline (`cpu online|offline N`, sysfs `online`). Participants may refuse
     /// (EBUSY) before anything changes. The last online CPU cannot go offline.
-    public func setCPU(_ cpu: Int, online: Bool) throws(KernelError) {
-        guard onlineCPUs.indices.contains(cpu) else { throw KernelError(.ENODEV, "no CPU \(cpu)") }
+    public func setCPU(_ cpu: Int, online: Bool) throws(HWKeysError) {
+        guard onlineCPUs.indices.contains(cpu) else { throw HWKeysError(.ENODEV, "no CPU \(cpu)") }
         guard onlineCPUs[cpu] != online else { return }
         if online {
             for participant in hotplugParticipants { try participant.cpuComingOnline(cpu) }
@@ -352,7 +375,7 @@ public final class Kernel {
             printk("smpboot", "CPU\(cpu) is now online")
         } else {
             guard onlineCPUs.filter({ $0 }).count > 1 else {
-                throw KernelError(.EBUSY, "CPU\(cpu) is the last online CPU")
+                throw HWKeysError(.EBUSY, "CPU\(cpu) is the last online CPU")
             }
             for participant in hotplugParticipants { try participant.cpuGoingOffline(cpu) }
             onlineCPUs[cpu] = false
@@ -364,7 +387,7 @@ public final class Kernel {
 /// A subsystem with a say in CPU hotplug.
 public protocol CPUHotplugParticipant: AnyObject {
     /// Called before `cpu` goes offline; throw (EBUSY) to refuse.
-    func cpuGoingOffline(_ cpu: Int) throws(KernelError)
+    func cpuGoingOffline(_ cpu: Int) throws(HWKeysError)
     /// Called before `cpu` comes online (its hardware state is fresh); throw to refuse.
-    func cpuComingOnline(_ cpu: Int) throws(KernelError)
+    func cpuComingOnline(_ cpu: Int) throws(HWKeysError)
 }

@@ -4,7 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// Which `mktme` key API the kernel implements (spec.md §6), chosen with `mktme.api=`.
+import HWKeysBase
+
+/// Which `mktme` key API the kernel implements (docs/contract.md §6), chosen with `mktme.api=`.
 public enum MKTMEAPIDesign: String, Codable, Sendable, CaseIterable {
     /// The RFC v2 documentation patch: key types user/cpu/clear/no-encrypt, one KeyID per key.
     case rfcV2 = "rfc-v2"
@@ -12,7 +14,7 @@ public enum MKTMEAPIDesign: String, Codable, Sendable, CaseIterable {
     case revised
 }
 
-/// How Key Locker is keyed (spec.md §7), chosen with `keylocker.policy=`.
+/// How Key Locker is keyed (docs/contract.md §7), chosen with `keylocker.policy=`.
 public enum KeyLockerPolicy: String, Codable, Sendable, CaseIterable {
     /// Not initialized at boot; the administrator writes a mode to sysfs (Lutomirski's proposal).
     case admin
@@ -30,11 +32,15 @@ public struct KernelCommandLine: Codable, Sendable, Hashable {
     public var mktmeSaveKeys = false
     /// `keylocker.policy=admin|boot` [admin].
     public var keyLockerPolicy: KeyLockerPolicy = .admin
+    /// `resume=NAME` (or `resume=/dev/NAME`): the disk that takes the hibernation image and is checked for
+    /// one at boot, as Linux's `resume_setup` (kernel/power/hibernate.c) records it. nil without
+    /// `resume=` or with an empty value: no swap device, so hibernation is EOPNOTSUPP.
+    public var resumeDevice: String?
     /// Parameters the kernel did not recognise.
     public var unknown: [String] = []
 
     /// Parses `text`. Throws EINVAL for a recognised parameter with a bad value.
-    public init(_ text: String) throws(KernelError) {
+    public init(_ text: String) throws(HWKeysError) {
         raw = text
         for word in text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }) {
             let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
@@ -53,6 +59,10 @@ public struct KernelCommandLine: Codable, Sendable, Hashable {
                     throw .einval("keylocker.policy must be admin or boot")
                 }
                 keyLockerPolicy = policy
+            case "resume" where value != nil:
+                // Linux keeps the last `resume=`; the name is looked up when the device is needed.
+                let name = value.map { $0.hasPrefix("/dev/") ? String($0.dropFirst(5)) : $0 } ?? ""
+                resumeDevice = name.isEmpty ? nil : name
             default:
                 unknown.append(String(word))
             }

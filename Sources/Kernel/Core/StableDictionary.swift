@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 /// A dictionary that encodes as an array of `[key, value]` pairs sorted by key, so kernel state encodes to
-/// the same bytes every time (design.md rule 4). Swift's `Dictionary` with non-`String` keys encodes in
+/// the same bytes every time (docs/design.md rule 4). Swift's `Dictionary` with non-`String` keys encodes in
 /// hash order, which varies between runs.
 public struct StableDictionary<Key: Hashable & Comparable & Codable & Sendable, Value: Codable & Sendable>: Sendable {
     public var storage: [Key: Value] = [:]

@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// A crypt volume's cipher specification, in dm-crypt's `cipher-chainmode-ivmode` form (spec.md §7).
+/// A crypt volume's cipher specification, in dm-crypt's `cipher-chainmode-ivmode` form (docs/contract.md §7).
 ///
 /// Both are AES-256-XTS (IEEE 1619) over 512-byte sectors with the `plain64` IV: the tweak input of
 /// sector n is n as a little-endian 64-bit integer, zero-extended to 128 bits (dm-crypt
@@ -16,7 +16,7 @@ public enum CryptCipher: String, Codable, Sendable, CaseIterable {
     case aesXTSPlain64 = "aes-xts-plain64"
     /// The key becomes two CPL0-only Key Locker handles (ENCODEKEY256 of K1 and of K2) and is wiped;
     /// sectors are encrypted with AESENC256KL (tweak) and AESENCWIDE256KL / AESDECWIDE256KL (data), as
-    /// the Linux `aeskl` driver does with `xts(aeskl)` (keylocker-research.md §2.5).
+    /// the Linux `aeskl` driver does with `xts(aeskl)` (docs/research/keylocker-research.md §2.5).
     case aesXTSKLPlain64 = "aes-xts-kl-plain64"
 
     /// Whether the cipher needs Key Locker.

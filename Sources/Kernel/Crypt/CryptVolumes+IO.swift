@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import HWKeysBase
+import KernelInterfaces
 import X86
 
 extension CryptVolumes {
@@ -19,13 +20,13 @@ extension CryptVolumes {
     ///
     /// - Throws: EACCES, ENOENT, ENXIO (not open), EINVAL (empty or above 16 MiB), ENOSPC (past the end),
     ///   ENODEV (Key Locker lost or the handles rejected: reopen with the key).
-    public func write(_ name: String, offset: UInt64, data: UnsafeRawBufferPointer, as pid: Int32) throws(KernelError) {
+    public func write(_ name: String, offset: UInt64, data: UnsafeRawBufferPointer, as pid: Int32) throws(HWKeysError) {
         let (volume, disk) = try prepareIO(name, as: pid)
         guard !data.isEmpty, data.count <= Self.maximumIO else {
             throw .einval("a write moves 1 to \(Self.maximumIO) bytes, got \(data.count)")
         }
         guard offset <= volume.size, UInt64(data.count) <= volume.size - offset else {
-            throw KernelError(
+            throw HWKeysError(
                 .ENOSPC,
                 "write of \(data.count) bytes at \(offset) ends past the volume (\(volume.size) bytes)"
             )
@@ -38,7 +39,7 @@ extension CryptVolumes {
         let tail = Int((offset + UInt64(data.count)) % sectorSize)
         // Whole sectors leave only ciphertext (or the caller's own data) behind; partial ones decrypt other
         // plaintext into the buffer, so it is wiped.
-        try withSectorBuffer(count, wipe: head != 0 || tail != 0) { (buffer) throws(KernelError) in
+        try withSectorBuffer(count, wipe: head != 0 || tail != 0) { (buffer) throws(HWKeysError) in
             if head != 0 {
                 try readSectors(
                     volume,
@@ -65,7 +66,7 @@ extension CryptVolumes {
     ///
     /// - Throws: EACCES, ENOENT, ENXIO (not open), EINVAL (empty, above 16 MiB, or past the end),
     ///   ENODEV (Key Locker lost or the handles rejected).
-    public func read(_ name: String, offset: UInt64, count: Int, as pid: Int32) throws(KernelError) -> [UInt8] {
+    public func read(_ name: String, offset: UInt64, count: Int, as pid: Int32) throws(HWKeysError) -> [UInt8] {
         let (volume, disk) = try prepareIO(name, as: pid)
         guard count > 0, count <= Self.maximumIO else {
             throw .einval("a read moves 1 to \(Self.maximumIO) bytes, got \(count)")
@@ -78,10 +79,10 @@ extension CryptVolumes {
         let last = (offset + UInt64(count) - 1) / sectorSize
         if offset % sectorSize == 0, count % CryptHeader.sectorSize == 0 {
             // Whole sectors: decrypt straight into the result.
-            var failure: KernelError?
+            var failure: HWKeysError?
             let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
                 let raw = UnsafeMutableRawBufferPointer(buffer)
-                do throws(KernelError) {
+                do throws(HWKeysError) {
                     try readSectors(volume, disk, first: first, into: raw)
                 } catch {
                     raw.initializeMemory(as: UInt8.self, repeating: 0)
@@ -92,7 +93,7 @@ extension CryptVolumes {
             if let failure { throw failure }
             return bytes
         }
-        return try withSectorBuffer(Int(last - first + 1), wipe: true) { (buffer) throws(KernelError) -> [UInt8] in
+        return try withSectorBuffer(Int(last - first + 1), wipe: true) { (buffer) throws(HWKeysError) -> [UInt8] in
             try readSectors(volume, disk, first: first, into: buffer)
             let head = Int(offset % sectorSize)
             return Array(UnsafeRawBufferPointer(rebasing: buffer[head..<head + count]))
@@ -102,14 +103,14 @@ extension CryptVolumes {
     // MARK: The sector path
 
     /// The open volume and its disk, after the checks every I/O makes.
-    private func prepareIO(_ name: String, as pid: Int32) throws(KernelError) -> (Volume, BlockDevice) {
+    private func prepareIO(_ name: String, as pid: Int32) throws(HWKeysError) -> (Volume, any BlockDevice) {
         try requireAdmin(pid)
         let volume = try self.volume(name)
         guard volume.isOpen else {
-            throw KernelError(.ENXIO, "volume \(name) is not open (crypt open \(name) --key …)")
+            throw HWKeysError(.ENXIO, "volume \(name) is not open (crypt open \(name) --key …)")
         }
         guard let disk = kernel.platform.disk(named: name) else {
-            throw KernelError(.EIO, "the disk of volume \(name) is missing")
+            throw HWKeysError(.EIO, "the disk of volume \(name) is missing")
         }
         return (volume, disk)
     }
@@ -119,8 +120,8 @@ extension CryptVolumes {
     private func withSectorBuffer<R>(
         _ sectors: Int,
         wipe: Bool,
-        _ body: (UnsafeMutableRawBufferPointer) throws(KernelError) -> R
-    ) throws(KernelError) -> R {
+        _ body: (UnsafeMutableRawBufferPointer) throws(HWKeysError) -> R
+    ) throws(HWKeysError) -> R {
         let buffer = scratch.sectorBuffer(sectors * CryptHeader.sectorSize)
         do {
             let result = try body(buffer)
@@ -136,10 +137,10 @@ extension CryptVolumes {
     /// Reads whole sectors from the disk and decrypts them into `buffer`.
     private func readSectors(
         _ volume: Volume,
-        _ disk: BlockDevice,
+        _ disk: any BlockDevice,
         first: UInt64,
         into buffer: UnsafeMutableRawBufferPointer
-    ) throws(KernelError) {
+    ) throws(HWKeysError) {
         disk.read(UInt64(CryptHeader.size) + first * UInt64(CryptHeader.sectorSize), into: buffer)
         try transform(volume, buffer, firstSector: first, encrypt: false)
     }
@@ -152,7 +153,7 @@ extension CryptVolumes {
         _ buffer: UnsafeMutableRawBufferPointer,
         firstSector: UInt64,
         encrypt: Bool
-    ) throws(KernelError) {
+    ) throws(HWKeysError) {
         if let key = volume.key {
             let secret = self.kernel.readKernelMemory(key)
             defer { secret.wipe() }
@@ -176,10 +177,10 @@ extension CryptVolumes {
         }
         guard let handles = volume.handles else { preconditionFailure("transform of a closed volume") }
         let kernel = self.kernel  // one strong reference for the request, not one per access
-        guard let keyLocker = kernel.keyLocker else { throw KernelError(.ENODEV, "Key Locker is not available") }
+        guard let keyLocker = kernel.keyLocker else { throw HWKeysError(.ENODEV, "Key Locker is not available") }
         try keyLocker.requireValid()
         let cpu = kernel.cpu
-        try withUnsafeTemporaryAllocation(byteCount: 128, alignment: 16) { (handleBytes) throws(KernelError) in
+        try withUnsafeTemporaryAllocation(byteCount: 128, alignment: 16) { (handleBytes) throws(HWKeysError) in
             var position = 0
             for segment in handles.segments {
                 cpu.load(
@@ -202,7 +203,7 @@ extension CryptVolumes {
                 throw Self.keyLockerError(error)
             }
             guard accepted else {
-                throw KernelError(
+                throw HWKeysError(
                     .ENODEV,
                     "Key Locker rejected the volume's handles (IWKey changed or lost); reopen it with its key"
                 )

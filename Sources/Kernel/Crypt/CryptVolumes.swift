@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import HWKeysBase
+import KernelInterfaces
 import X86
 
 /// What `crypt status` and `crypt list` show of a volume: never key bytes.
@@ -27,7 +28,7 @@ public struct CryptVolumeStatus: Sendable, Hashable {
 }
 
 /// Crypt volumes: dm-crypt-like block devices encrypted with AES-256-XTS over 512-byte sectors and
-/// plain64 tweaks, with the key either in kernel memory or turned into Key Locker handles (spec.md §7
+/// plain64 tweaks, with the key either in kernel memory or turned into Key Locker handles (docs/contract.md §7
 /// "Key Locker users"; docs/crypt-volumes.md).
 ///
 /// Each volume lives on its own emulated disk, named like the volume: a 4 KiB header without key
@@ -109,18 +110,18 @@ public final class CryptVolumes: KeyLockerUser {
 
     func savedState() -> SavedState { SavedState(volumes: volumes) }
 
-    func restore(_ saved: SavedState) throws(KernelError) {
+    func restore(_ saved: SavedState) throws(HWKeysError) {
         for (name, volume) in saved.volumes.sorted {
             // The saved state may come from an attacker-writable disk (the hibernation image): check the
             // sector count against the disk before computing any size from it.
             guard let disk = kernel.platform.disk(named: name), disk.size >= UInt64(CryptHeader.size),
                 volume.sectors > 0,
                 volume.sectors <= (disk.size - UInt64(CryptHeader.size)) / UInt64(CryptHeader.sectorSize)
-            else { throw KernelError(.EINVAL, "saved crypt volume \(name) has no matching disk") }
+            else { throw HWKeysError(.EINVAL, "saved crypt volume \(name) has no matching disk") }
             guard volume.cipher.usesKeyLocker ? volume.key == nil : volume.handles == nil,
                 volume.key.map({ $0.length == CryptCipher.keyLength }) ?? true,
                 volume.handles.map({ $0.length == 128 }) ?? true
-            else { throw KernelError(.EINVAL, "saved crypt volume \(name) is inconsistent") }
+            else { throw HWKeysError(.EINVAL, "saved crypt volume \(name) is inconsistent") }
         }
         volumes = saved.volumes
         restoredState = true
@@ -129,19 +130,19 @@ public final class CryptVolumes: KeyLockerUser {
     // MARK: KeyLockerUser
 
     /// True while any `aes-xts-kl-plain64` volume is open (it holds handles): the Key Locker mode cannot
-    /// change then (spec.md §7, EBUSY).
+    /// change then (docs/contract.md §7, EBUSY).
     public var holdsKeyLockerHandles: Bool { volumes.values.contains { $0.handles != nil } }
 
     // MARK: Queries
 
     /// Status of one volume (ENOENT if there is none).
-    public func status(_ name: String, as pid: Int32) throws(KernelError) -> CryptVolumeStatus {
+    public func status(_ name: String, as pid: Int32) throws(HWKeysError) -> CryptVolumeStatus {
         try requireAdmin(pid)
         return Self.status(name, try volume(name))
     }
 
     /// Every volume, by name.
-    public func list(as pid: Int32) throws(KernelError) -> [CryptVolumeStatus] {
+    public func list(as pid: Int32) throws(HWKeysError) -> [CryptVolumeStatus] {
         try requireAdmin(pid)
         return volumes.sorted.map { Self.status($0.key, $0.value) }
     }
@@ -172,33 +173,33 @@ public final class CryptVolumes: KeyLockerUser {
         cipher: CryptCipher,
         key: SecretBytes,
         as pid: Int32
-    ) throws(KernelError) {
+    ) throws(HWKeysError) {
         try requireAdmin(pid)
         guard size > 0, size % UInt64(CryptHeader.sectorSize) == 0,
-            size <= BlockDeviceSet.maximumSize - UInt64(CryptHeader.size)
+            size <= DiskLimits.maximumSize - UInt64(CryptHeader.size)
         else {
             throw .einval("volume sizes are whole 512-byte sectors, at most 64 GiB less the 4 KiB header")
         }
         try Self.checkKey(key)
         guard volumes[name] == nil, kernel.platform.disk(named: name) == nil else {
-            throw KernelError(.EEXIST, "a volume or disk named '\(name)' exists")
+            throw HWKeysError(.EEXIST, "a volume or disk named '\(name)' exists")
         }
         // The disk name rules are the volume name rules; ask before anything changes.
-        if let problem = BlockDeviceSet.nameProblem(name) { throw .einval(problem) }
-        // The swap device is found by its name: a volume of that name (possible with `--swap 0`) would
-        // be overwritten by the next hibernation image.
-        guard name != Machine.swapDiskName else {
-            throw .einval("'\(Machine.swapDiskName)' is reserved for the swap device")
+        if let problem = DiskLimits.nameProblem(name) { throw .einval(problem) }
+        // The swap device is found by the name `resume=` gives (even when no such disk exists yet): a
+        // volume of that name would be overwritten by the next hibernation image.
+        guard name != kernel.resumeDevice else {
+            throw .einval("'\(name)' is reserved for the swap device (resume=)")
         }
 
         let material = try prepareKeyMaterial(cipher: cipher, key: key)
-        let disk: BlockDevice
+        let disk: any BlockDevice
         do {
             disk = try kernel.platform.attachDisk(named: name, size: UInt64(CryptHeader.size) + size)
         } catch {
             // Name and size were checked above; what is left is the machine's disk limit.
             release(material)
-            throw KernelError(.ENOSPC, error.message)
+            throw HWKeysError(.ENOSPC, error.message)
         }
         let header = CryptHeader(cipher: cipher, sectors: size / UInt64(CryptHeader.sectorSize)).encoded()
         header.withUnsafeBytes { disk.write(0, from: $0) }
@@ -217,7 +218,7 @@ public final class CryptVolumes: KeyLockerUser {
     /// mode keeps no digest): a wrong key opens and reads garbage.
     ///
     /// - Throws: EACCES, ENOENT, EINVAL (key not 64 bytes), ENODEV / EOPNOTSUPP (Key Locker), ENOMEM.
-    public func open(_ name: String, key: SecretBytes, as pid: Int32) throws(KernelError) {
+    public func open(_ name: String, key: SecretBytes, as pid: Int32) throws(HWKeysError) {
         try requireAdmin(pid)
         var volume = try volume(name)
         try Self.checkKey(key)
@@ -233,10 +234,10 @@ public final class CryptVolumes: KeyLockerUser {
     /// `crypt close`: unmaps the volume and wipes its key material from kernel memory (`kfree_sensitive`).
     ///
     /// - Throws: EACCES, ENOENT, ENXIO (not open).
-    public func close(_ name: String, as pid: Int32) throws(KernelError) {
+    public func close(_ name: String, as pid: Int32) throws(HWKeysError) {
         try requireAdmin(pid)
         var volume = try volume(name)
-        guard volume.isOpen else { throw KernelError(.ENXIO, "volume \(name) is not open") }
+        guard volume.isOpen else { throw HWKeysError(.ENXIO, "volume \(name) is not open") }
         release((volume.key, volume.handles))
         volume.key = nil
         volume.handles = nil
@@ -246,18 +247,18 @@ public final class CryptVolumes: KeyLockerUser {
 
     // MARK: Helpers
 
-    func volume(_ name: String) throws(KernelError) -> Volume {
-        guard let volume = volumes[name] else { throw KernelError(.ENOENT, "no crypt volume named '\(name)'") }
+    func volume(_ name: String) throws(HWKeysError) -> Volume {
+        guard let volume = volumes[name] else { throw HWKeysError(.ENOENT, "no crypt volume named '\(name)'") }
         return volume
     }
 
-    func requireAdmin(_ pid: Int32) throws(KernelError) {
+    func requireAdmin(_ pid: Int32) throws(HWKeysError) {
         guard try kernel.processes.process(pid).credentials.isPrivileged else {
             throw .eacces("crypt volumes need CAP_SYS_ADMIN")
         }
     }
 
-    private static func checkKey(_ key: SecretBytes) throws(KernelError) {
+    private static func checkKey(_ key: SecretBytes) throws(HWKeysError) {
         guard key.count == CryptCipher.keyLength else {
             throw .einval("AES-256-XTS takes a \(CryptCipher.keyLength)-byte key (K1 ‖ K2), got \(key.count) bytes")
         }
@@ -274,16 +275,16 @@ public final class CryptVolumes: KeyLockerUser {
     private func prepareKeyMaterial(
         cipher: CryptCipher,
         key: SecretBytes
-    ) throws(KernelError) -> (key: KernelAllocation?, handles: KernelAllocation?) {
+    ) throws(HWKeysError) -> (key: KernelAllocation?, handles: KernelAllocation?) {
         guard cipher.usesKeyLocker else { return (try kernel.storeInKernelMemory(key), nil) }
         guard let keyLocker = kernel.keyLocker else {
-            throw KernelError(.ENODEV, "Key Locker is not available (no Key Locker hardware or manager)")
+            throw HWKeysError(.ENODEV, "Key Locker is not available (no Key Locker hardware or manager)")
         }
         try keyLocker.requireValid()
         // The aeskl cipher is built from the WIDE instructions (the Linux driver requires them,
-        // keylocker-research.md §2.5): without WIDE_KL there is no such cipher.
+        // docs/research/keylocker-research.md §2.5): without WIDE_KL there is no such cipher.
         guard kernel.cpu.cpuid(leaf: CPUIDLeaf.keyLockerLeaf, subleaf: 0).ebx & CPUIDBit.klWideEBX != 0 else {
-            throw KernelError(
+            throw HWKeysError(
                 .EOPNOTSUPP,
                 "aes-xts-kl-plain64 needs the WIDE Key Locker instructions (CPUID.19H:EBX[2])"
             )
@@ -304,7 +305,7 @@ public final class CryptVolumes: KeyLockerUser {
 
     /// ENCODEKEY256 of K1 then K2 (each 32 bytes: XMM0 = bytes 0–15, XMM1 = bytes 16–31) with the CPL0-only
     /// restriction; each 64-byte handle (XMM0–3) is stored to kernel memory, and XMM0–6 are cleared.
-    private func encodeHandles(from key: KernelAllocation, into handles: KernelAllocation) throws(KernelError) {
+    private func encodeHandles(from key: KernelAllocation, into handles: KernelAllocation) throws(HWKeysError) {
         let cpu = kernel.cpu
         let secret = kernel.readKernelMemory(key)
         defer { secret.wipe() }
@@ -336,12 +337,12 @@ public final class CryptVolumes: KeyLockerUser {
 
     /// A Key Locker instruction fault as the crypt target reports it: #UD (CR4.KL clear, Key Locker gone)
     /// is ENODEV; #GP (CPL0-only restriction unsupported) is EOPNOTSUPP.
-    static func keyLockerError(_ fault: X86Fault) -> KernelError {
+    static func keyLockerError(_ fault: X86Fault) -> HWKeysError {
         switch fault.vector {
         case .generalProtection:
-            KernelError(.EOPNOTSUPP, "Key Locker refused CPL0-only handles (\(fault.mnemonic))")
+            HWKeysError(.EOPNOTSUPP, "Key Locker refused CPL0-only handles (\(fault.mnemonic))")
         default:
-            KernelError(.ENODEV, "Key Locker is not usable on the kernel's CPU (\(fault.mnemonic))")
+            HWKeysError(.ENODEV, "Key Locker is not usable on the kernel's CPU (\(fault.mnemonic))")
         }
     }
 }

@@ -8,7 +8,7 @@ import HWCrypto
 import X86
 
 /// AES-256-XTS over 512-byte sectors from Key Locker instructions, as the Linux `aeskl` driver composes it
-/// (v9a 14/14, keylocker-research.md §2.5; spec.md §7):
+/// (v9a 14/14, docs/research/keylocker-research.md §2.5; docs/contract.md §7):
 ///
 /// - per sector, T₀ = AES-256 of the plain64 sector number under the **tweak-key handle** (K2). The
 ///   `aeskl` driver runs one AESENC256KL per request for it; hwkeys computes the T₀ of eight

@@ -5,9 +5,11 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
-import Platform
+import HWKeysBase
+import KernelInterfaces
 
-/// Hibernation to the swap disk (spec.md §4, S4; docs/hibernation.md), in the manner of Linux's swsusp.
+/// Hibernation to the swap disk (docs/contract.md §4, S4; docs/hibernation.md), in the manner of Linux's swsusp.
+/// The swap disk is the one `resume=` names (``Kernel/resumeDevice``); without it there is no hibernation.
 ///
 /// The image is a **plaintext** copy of every allocated frame: each is read through its own KeyID's
 /// alias, as swsusp reads through the kernel's direct map, so MKTME-encrypted memory is decrypted on its
@@ -15,7 +17,7 @@ import Platform
 /// volumes — addresses and counters, no secrets) goes into the image too, so an S4 followed by a power loss
 /// still resumes, as Linux resumes from `resume=` at the next boot.
 ///
-/// Layout, in 4 KiB blocks of the swap disk:
+/// Layout, in 4 KiB blocks (pages, as swsusp writes them) of the swap disk:
 ///
 /// | block | contents |
 /// |---|---|
@@ -28,17 +30,18 @@ import Platform
 /// resume overwrites it with zeros (Linux restores the swap signature); the data blocks stay on the disk
 /// until reused — plaintext of the memory the kernel had when it hibernated.
 final class SwapHibernation: HibernationImage {
-    /// The disk hibernation uses (`machine create --swap`).
-    static let diskName = Machine.swapDiskName
+    /// The swap device of kernels saved before `resume=` existed (``Kernel/Image`` version 1): they used the
+    /// disk named `swap`, the one `machine create --swap` attaches.
+    static let legacyDeviceName = "swap"
     static let magic: [UInt8] = Array("HWKEYS-S1SUSPEND".utf8)
     static let version: UInt32 = 1
-    static let blockSize = BlockDevice.blockSize
+    static let blockSize = PageAllocator.pageSize
     static let tableEntrySize = 16
 
     unowned let kernel: Kernel
-    let disk: BlockDevice
+    let disk: any BlockDevice
 
-    init(kernel: Kernel, disk: BlockDevice) {
+    init(kernel: Kernel, disk: any BlockDevice) {
         self.kernel = kernel
         self.disk = disk
     }
@@ -107,7 +110,7 @@ final class SwapHibernation: HibernationImage {
 
     /// Writes the image: every allocated frame in plaintext (through its KeyID alias), the table, the
     /// kernel's state, then the header. ENOSPC if the swap disk is too small (nothing valid is left).
-    func write() throws(KernelError) {
+    func write() throws(HWKeysError) {
         let frames = kernel.pages.allocated.sorted
         kernel.printk(
             "PM",
@@ -117,11 +120,11 @@ final class SwapHibernation: HibernationImage {
         do {
             state = try kernel.encodeState()
         } catch {
-            throw KernelError(.EIO, "cannot encode the kernel state for the image: \(error)")
+            throw HWKeysError(.EIO, "cannot encode the kernel state for the image: \(error)")
         }
         let header = Header(stateBytes: state.count, frameCount: frames.count)
         guard header.blocksUsed <= UInt64(Self.diskBlocks(disk)) else {
-            throw KernelError(
+            throw HWKeysError(
                 .ENOSPC,
                 "the image needs \(header.blocksUsed) blocks of 4 KiB; swap disk \(disk.name) has \(Self.diskBlocks(disk))"
             )
@@ -152,14 +155,14 @@ final class SwapHibernation: HibernationImage {
     }
 
     /// Writes the image's KeyID-0 frames back through the direct map (the heap, key payloads, page tables).
-    func restoreKernelMemory() throws(KernelError) {
+    func restoreKernelMemory() throws(HWKeysError) {
         try restoreFrames(kernelMemory: true)
         kernel.printk("PM", "Restored kernel memory from the hibernation image")
     }
 
     /// Writes the remaining frames back through their KeyIDs' aliases (after MKTME keys were programmed
     /// again), then invalidates the image header.
-    func restoreEncryptedMemory() throws(KernelError) {
+    func restoreEncryptedMemory() throws(HWKeysError) {
         try restoreFrames(kernelMemory: false)
         Self.discard(on: disk)
         kernel.printk("PM", "Image restored; hibernation image on \(disk.name) invalidated")
@@ -167,9 +170,9 @@ final class SwapHibernation: HibernationImage {
 
     // MARK: Reading
 
-    private func restoreFrames(kernelMemory: Bool) throws(KernelError) {
+    private func restoreFrames(kernelMemory: Bool) throws(HWKeysError) {
         guard let header = Self.header(on: disk) else {
-            throw KernelError(.EIO, "no valid hibernation image on \(disk.name)")
+            throw HWKeysError(.EIO, "no valid hibernation image on \(disk.name)")
         }
         let entries = try table(header)
         let block = UInt64(Self.blockSize)
@@ -183,7 +186,7 @@ final class SwapHibernation: HibernationImage {
     }
 
     /// The frame table, checked against the (restored) page allocator: the same frames with the same KeyIDs.
-    private func table(_ header: Header) throws(KernelError) -> [(frame: UInt64, keyID: UInt16)] {
+    private func table(_ header: Header) throws(HWKeysError) -> [(frame: UInt64, keyID: UInt16)] {
         var bytes = [UInt8](repeating: 0, count: Int(header.frameCount) * Self.tableEntrySize)
         bytes.withUnsafeMutableBytes { disk.read(header.tableBlock * UInt64(Self.blockSize), into: $0) }
         var entries: [(frame: UInt64, keyID: UInt16)] = []
@@ -199,16 +202,16 @@ final class SwapHibernation: HibernationImage {
         guard allocated.count == entries.count,
             zip(allocated, entries).allSatisfy({ $0.key == $1.frame && $0.value.keyID == $1.keyID })
         else {
-            throw KernelError(.EIO, "the hibernation image's page table does not match the kernel it carries")
+            throw HWKeysError(.EIO, "the hibernation image's page table does not match the kernel it carries")
         }
         return entries
     }
 
     /// Whole 4 KiB blocks on `disk`.
-    static func diskBlocks(_ disk: BlockDevice) -> Int { Int(disk.size / UInt64(blockSize)) }
+    static func diskBlocks(_ disk: any BlockDevice) -> Int { Int(disk.size / UInt64(blockSize)) }
 
     /// The valid image header on `disk`, if any.
-    static func header(on disk: BlockDevice) -> Header? {
+    static func header(on disk: any BlockDevice) -> Header? {
         guard disk.size >= UInt64(blockSize) else { return nil }
         var bytes = [UInt8](repeating: 0, count: blockSize)
         bytes.withUnsafeMutableBytes { disk.read(0, into: $0) }
@@ -216,38 +219,60 @@ final class SwapHibernation: HibernationImage {
     }
 
     /// Zeroes the header block (the image is no longer valid; its data blocks stay on the disk).
-    static func discard(on disk: BlockDevice) {
+    static func discard(on disk: any BlockDevice) {
         guard disk.size >= UInt64(blockSize), header(on: disk) != nil else { return }
         [UInt8](repeating: 0, count: blockSize).withUnsafeBytes { disk.write(0, from: $0) }
     }
 }
 
 extension Kernel {
-    /// The kernel state saved in a valid hibernation image on the platform's swap disk, or nil when there
-    /// is none (then a power-on boots fresh). Read at power-on and resume, before any kernel runs, as
-    /// Linux's `software_resume()` checks the `resume=` device early in boot.
-    public static func hibernationImageState(on platform: any KernelPlatform) -> Data? {
-        guard let disk = platform.disk(named: SwapHibernation.diskName),
-            let header = SwapHibernation.header(on: disk)
-        else { return nil }
+    /// The swap device that the `resume=` of boot command line `commandLine` names, if the platform has
+    /// it (nil too for a command line that does not parse: such a kernel does not boot).
+    static func resumeDisk(on platform: any KernelPlatform, commandLine: String) -> (any BlockDevice)? {
+        guard let name = (try? KernelCommandLine(commandLine))?.resumeDevice else { return nil }
+        return platform.disk(named: name)
+    }
+
+    /// The kernel state saved in a valid hibernation image on the swap device that `resume=` in the boot
+    /// command line `commandLine` names, or nil when there is none (then a power-on boots fresh). Read at
+    /// power-on and resume, before any kernel runs, as Linux's `software_resume()` checks the `resume=`
+    /// device early in boot.
+    public static func hibernationImageState(on platform: any KernelPlatform, commandLine: String) -> Data? {
+        guard let disk = resumeDisk(on: platform, commandLine: commandLine) else { return nil }
+        return imageState(on: disk)
+    }
+
+    /// The kernel state in a valid image on `disk`, if any.
+    private static func imageState(on disk: any BlockDevice) -> Data? {
+        guard let header = SwapHibernation.header(on: disk) else { return nil }
         var state = Data(count: Int(header.stateBytes))
         state.withUnsafeMutableBytes { disk.read(header.stateBlock * UInt64(SwapHibernation.blockSize), into: $0) }
         return state
     }
 
-    /// Invalidates a hibernation image on the platform's swap disk (after a failed resume).
-    public static func discardHibernationImage(on platform: any KernelPlatform) {
-        if let disk = platform.disk(named: SwapHibernation.diskName) { SwapHibernation.discard(on: disk) }
+    /// Invalidates a hibernation image on the `resume=` device of `commandLine` (after a failed resume).
+    public static func discardHibernationImage(on platform: any KernelPlatform, commandLine: String) {
+        if let disk = resumeDisk(on: platform, commandLine: commandLine) { SwapHibernation.discard(on: disk) }
     }
 
-    /// Resumes the kernel saved in the platform's hibernation image: rebuilds it from the saved state
-    /// (``restore(platform:state:)``), then runs ``resumed(from:)`` for S4, which writes memory back from
-    /// the image around the other subsystems' resume work.
+    /// Resumes the kernel saved in the hibernation image on the `resume=` device of boot command line
+    /// `commandLine`: rebuilds it from the saved state (``restore(platform:state:)``), then runs
+    /// ``resumed(from:)`` for S4, which writes memory back from the image around the other subsystems'
+    /// resume work. The saved kernel must use the same swap device (its own `resume=`, or `swap` for a
+    /// kernel saved before `resume=` existed); otherwise the image is refused with EINVAL.
     ///
     /// - Returns: nil when there is no valid image.
-    public static func resumeFromHibernation(platform: any KernelPlatform) throws -> Kernel? {
-        guard let state = hibernationImageState(on: platform) else { return nil }
+    public static func resumeFromHibernation(platform: any KernelPlatform, commandLine: String) throws -> Kernel? {
+        guard let disk = resumeDisk(on: platform, commandLine: commandLine), let state = imageState(on: disk) else {
+            return nil
+        }
         let kernel = try restore(platform: platform, state: state)
+        guard kernel.resumeDevice == disk.name else {
+            throw HWKeysError(
+                .EINVAL,
+                "the image on \(disk.name) holds a kernel whose swap device is \(kernel.resumeDevice ?? "none")"
+            )
+        }
         try kernel.resumed(from: .hibernate)
         return kernel
     }

@@ -5,10 +5,10 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import HWKeysBase
 import X86
 
-/// User space using Key Locker directly (keylocker-research.md §1.5, §3.5: Lutomirski's "lets userspace
+/// User space using Key Locker directly (docs/research/keylocker-research.md §1.5, §3.5: Lutomirski's "lets userspace
 /// use KL"). ENCODEKEY* and AES*KL run at any CPL once CR4.KL is set, so the kernel cannot stop a process
 /// from using Key Locker after it is enabled; it only decides which IWKey the handles are bound to. With
 /// CR4.KL clear the instructions raise #UD (a process would get SIGILL); the fault is thrown as is.
@@ -28,7 +28,7 @@ extension Kernel {
     /// ENCODEKEY128 (16-byte key) or ENCODEKEY256 (32-byte key) by process `pid` on `cpu` at CPL3.
     ///
     /// - Returns: EAX (NoBackup | KeySource << 1) and the 48- or 64-byte handle.
-    /// - Throws: `KernelError` ESRCH (no such process), EINVAL (bad key length, CPU not online); `X86Fault`
+    /// - Throws: `HWKeysError` ESRCH (no such process), EINVAL (bad key length, CPU not online); `X86Fault`
     ///   #UD when CR4.KL = 0 on that CPU, #GP(0) for an unsupported restriction.
     public func userEncodeKey(
         pid: Int32,
@@ -37,7 +37,7 @@ extension Kernel {
         restrictions: KeyLockerRestrictions
     ) throws -> (eax: UInt32, handle: [UInt8]) {
         guard key.count == 16 || key.count == 32 else {
-            throw KernelError.einval("a Key Locker key is 16 (AES-128) or 32 (AES-256) bytes")
+            throw HWKeysError.einval("a Key Locker key is 16 (AES-128) or 32 (AES-256) bytes")
         }
         let processor = try userCPU(pid: pid, cpu: cpu)
         let handleSize = key.count == 32 ? KeyLockerEncoding.handle256Size : KeyLockerEncoding.handle128Size
@@ -56,7 +56,7 @@ extension Kernel {
     /// AESENC128KL/AESENC256KL (`encrypt`) or the decrypt forms, chosen by the handle's size (48 or 64
     /// bytes), on one block by process `pid` on `cpu` at CPL3.
     ///
-    /// - Throws: `KernelError` ESRCH, EINVAL (handle or block size, CPU not online); `X86Fault` #UD when
+    /// - Throws: `HWKeysError` ESRCH, EINVAL (handle or block size, CPU not online); `X86Fault` #UD when
     ///   CR4.KL = 0 (AESKLE = 0) on that CPU. A refused handle is not a fault: ZF = 1.
     public func userAESKL(
         pid: Int32,
@@ -71,9 +71,9 @@ extension Kernel {
         case (KeyLockerEncoding.handle128Size, false): operation = .decrypt128
         case (KeyLockerEncoding.handle256Size, true): operation = .encrypt256
         case (KeyLockerEncoding.handle256Size, false): operation = .decrypt256
-        default: throw KernelError.einval("a handle is 48 (AES-128) or 64 (AES-256) bytes, not \(handle.count)")
+        default: throw HWKeysError.einval("a handle is 48 (AES-128) or 64 (AES-256) bytes, not \(handle.count)")
         }
-        guard block.count == 16 else { throw KernelError.einval("a block is 16 bytes, not \(block.count)") }
+        guard block.count == 16 else { throw HWKeysError.einval("a block is 16 bytes, not \(block.count)") }
         let processor = try userCPU(pid: pid, cpu: cpu)
         return try runAtCPL3(processor) { () throws(X86Fault) in
             processor.withXMMRegisters { $0.copyBytes(from: block) }
@@ -88,7 +88,7 @@ extension Kernel {
 
     /// The processor `pid` runs on: `cpu` if given (it must be online, like `sched_setaffinity`), else
     /// the kernel's current CPU.
-    private func userCPU(pid: Int32, cpu: Int?) throws(KernelError) -> any X86Processor {
+    private func userCPU(pid: Int32, cpu: Int?) throws(HWKeysError) -> any X86Processor {
         _ = try processes.process(pid)
         guard let cpu else { return self.cpu }
         guard onlineCPUs.indices.contains(cpu), onlineCPUs[cpu] else {

@@ -5,18 +5,19 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import HWKeysBase
+import KernelInterfaces
 import X86
 
-/// Resume and hotplug (spec.md §4, §7; Intel v9 `restore_keylocker()` and `setup_keylocker()`,
-/// keylocker-research.md §2.4): S3 and S4 clear CR4 and IWKey on every CPU; a CPU coming online starts
+/// Resume and hotplug (docs/contract.md §4, §7; Intel v9 `restore_keylocker()` and `setup_keylocker()`,
+/// docs/research/keylocker-research.md §2.4): S3 and S4 clear CR4 and IWKey on every CPU; a CPU coming online starts
 /// without IWKey. The mode decides how it comes back; any failure soft-disables Key Locker.
 extension KeyLockerManager: PowerParticipant, CPUHotplugParticipant {
-    public func prepareForSleep(_ state: SleepState) throws(KernelError) {}
+    public func prepareForSleep(_ state: SleepState) throws(HWKeysError) {}
 
     /// Restores IWKey on every online CPU after S3/S4 (the kernel's memory is intact, from S4 restored
     /// from the image). Never throws: a failed restore soft-disables instead (the resume itself goes on).
-    public func resumed(from state: SleepState) throws(KernelError) {
+    public func resumed(from state: SleepState) throws(HWKeysError) {
         guard let mode, softDisabledReason == nil else { return }
         let started = kernel.now
         let cpus = onlineCPUIndices
@@ -33,15 +34,15 @@ extension KeyLockerManager: PowerParticipant, CPUHotplugParticipant {
         )
     }
 
-    public func cpuGoingOffline(_ cpu: Int) throws(KernelError) {}
+    public func cpuGoingOffline(_ cpu: Int) throws(HWKeysError) {}
 
     /// A CPU coming online gets IWKey per the mode; `native_kernel_key_norestore` refuses (EBUSY) because
     /// nothing can give the CPU the key the others have. A failed restore soft-disables and lets the CPU
     /// come online (as Linux v9 does).
-    public func cpuComingOnline(_ cpu: Int) throws(KernelError) {
+    public func cpuComingOnline(_ cpu: Int) throws(HWKeysError) {
         guard let mode, softDisabledReason == nil else { return }
         if mode.restore == .none {
-            throw KernelError(
+            throw HWKeysError(
                 .EBUSY,
                 "CPU\(cpu) cannot get the \(mode.rawValue) IWKey (it was never kept); refusing to online it"
             )
@@ -68,14 +69,14 @@ extension KeyLockerManager: PowerParticipant, CPUHotplugParticipant {
     }
 
     /// Sets CR4.KL and brings IWKey back on `cpus`.
-    private func reload(_ mode: KeyLockerMode, onCPUs cpus: [Int], event: String) throws(KernelError) {
+    private func reload(_ mode: KeyLockerMode, onCPUs cpus: [Int], event: String) throws(HWKeysError) {
         let processors = cpus.map { kernel.processors[$0] }
         switch mode.restore {
         case .none:
-            throw KernelError(.ENODEV, "\(event): the \(mode.rawValue) IWKey is lost (it was never kept)")
+            throw HWKeysError(.ENODEV, "\(event): the \(mode.rawValue) IWKey is lost (it was never kept)")
         case .remembered:
             guard let allocation = rememberedKey else {
-                throw KernelError(.ENODEV, "\(event): no remembered IWKey in kernel memory")
+                throw HWKeysError(.ENODEV, "\(event): no remembered IWKey in kernel memory")
             }
             let key = kernel.readKernelMemory(allocation)
             defer { key.wipe() }
@@ -87,7 +88,7 @@ extension KeyLockerManager: PowerParticipant, CPUHotplugParticipant {
             // Like v9 on the boot CPU: check the backup's status before copying.
             let status = try hardware { () throws(X86Fault) in try kernel.cpu.rdmsr(MSR.iwKeyBackupStatus) }
             guard status & BackupStatus.valid != 0 else {
-                throw KernelError(
+                throw HWKeysError(
                     .ENODEV,
                     status & BackupStatus.storageError != 0
                         ? "\(event): IWKey backup storage read error (IA32_IWKEYBACKUP_STATUS = 0x\(String(status, radix: 16)))"

@@ -5,13 +5,13 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import HWKeysBase
 import X86
 
-/// The kernel's Key Locker manager (spec.md §7): decides when and how IWKey is loaded on each CPU, brings
+/// The kernel's Key Locker manager (docs/contract.md §7): decides when and how IWKey is loaded on each CPU, brings
 /// it back after S3/S4 and on CPU hotplug, and soft-disables Key Locker when that fails.
 ///
-/// Two policies (`keylocker.policy=`): **admin** (Lutomirski's proposal, keylocker-research.md §3.3) leaves
+/// Two policies (`keylocker.policy=`): **admin** (Lutomirski's proposal, docs/research/keylocker-research.md §3.3) leaves
 /// CR4.KL clear at boot until root writes a mode to `/sys/kernel/keylocker/mode`; **boot** (Intel's v9
 /// series, §2.2) loads a kernel-random key on every CPU at boot, backs it up and wipes it.
 ///
@@ -23,7 +23,7 @@ public final class KeyLockerManager {
 
     /// The current mode; nil while Key Locker is not initialized (`mode` reads `disabled`).
     public private(set) var mode: KeyLockerMode?
-    /// Set when a restore failed (soft-disable, spec.md §7); stays until reboot.
+    /// Set when a restore failed (soft-disable, docs/contract.md §7); stays until reboot.
     public private(set) var softDisabledReason: String?
     /// Where the remembered IWKey (encryption key 32 bytes ‖ integrity key 16 bytes) lives in kernel
     /// memory; only in `native_kernel_key_remember` mode.
@@ -44,7 +44,7 @@ public final class KeyLockerManager {
         return mode == nil ? .disabled : .valid
     }
 
-    // MARK: Hardware enumeration (CPUID.(7,0):ECX[23], CPUID.19H; spec.md §3)
+    // MARK: Hardware enumeration (CPUID.(7,0):ECX[23], CPUID.19H; docs/contract.md §3)
 
     /// What CPUID.19H reports about the Key Locker features the kernel may use.
     struct Capabilities {
@@ -87,7 +87,7 @@ public final class KeyLockerManager {
         case .nativeKernelKeyRemember:
             break
         case .paravirtAny, .paravirtRandom:
-            return kernel.platform.isVirtualMachine
+            return kernel.runsUnderHypervisor
                 ? "no paravirtual Key Locker interface exists yet" : "paravirt modes need a hypervisor (bare metal)"
         }
         return nil
@@ -125,7 +125,7 @@ public final class KeyLockerManager {
     /// Intel v9 `init_keylocker()`: bare metal only, needs the CPL0-only restriction and the backup.
     private func bootInitialize() {
         let caps = capabilities
-        if kernel.platform.isVirtualMachine {
+        if kernel.runsUnderHypervisor {
             kernel.printk("keylocker", "disabled: running under a hypervisor")
             return
         }
@@ -158,7 +158,7 @@ public final class KeyLockerManager {
     /// soft-disable, EOPNOTSUPP when the hardware lacks what the mode needs, EBUSY while users hold handles,
     /// EIO when the backup storage reports an error. Writing the current mode again re-keys
     /// (docs/choices.md).
-    public func setMode(_ text: String) throws(KernelError) {
+    public func setMode(_ text: String) throws(HWKeysError) {
         let word = text.trimmingCharacters()
         let target: KeyLockerMode?
         if word == "disabled" {
@@ -175,18 +175,18 @@ public final class KeyLockerManager {
             throw .eperm("keylocker.policy=boot fixes the Key Locker key at boot")
         }
         if let reason = softDisabledReason {
-            throw KernelError(.ENODEV, "Key Locker is soft-disabled until reboot (\(reason))")
+            throw HWKeysError(.ENODEV, "Key Locker is soft-disabled until reboot (\(reason))")
         }
         if let target, let reason = unsupportedReason(target) {
-            throw KernelError(.EOPNOTSUPP, "\(target.rawValue): \(reason)")
+            throw HWKeysError(.EOPNOTSUPP, "\(target.rawValue): \(reason)")
         }
         if mode != nil, usersHoldHandles {
-            throw KernelError(.EBUSY, "Key Locker users hold handles under the current IWKey")
+            throw HWKeysError(.EBUSY, "Key Locker users hold handles under the current IWKey")
         }
         if let target, target.restore == .platformBackup {
             let status = try hardware { () throws(X86Fault) in try kernel.cpu.rdmsr(MSR.iwKeyBackupStatus) }
             if status & BackupStatus.storageError != 0 {
-                throw KernelError(.EIO, "IWKey backup storage reports a read/write error")
+                throw HWKeysError(.EIO, "IWKey backup storage reports a read/write error")
             }
         }
         // Validated: tear the old mode down, then bring the new one up.
@@ -216,7 +216,7 @@ public final class KeyLockerManager {
     }
 
     /// Loads IWKey on every online CPU for `target` and sets ``mode``.
-    private func initialize(_ target: KeyLockerMode) throws(KernelError) {
+    private func initialize(_ target: KeyLockerMode) throws(HWKeysError) {
         let cpus = onlineCPUIndices.map { kernel.processors[$0] }
         switch target {
         case .nativeRandomKey:
@@ -241,7 +241,7 @@ public final class KeyLockerManager {
             }
             if target.restore == .platformBackup { try backUp(from: kernel.cpu) }
         case .paravirtAny, .paravirtRandom:
-            throw KernelError(.EOPNOTSUPP, "\(target.rawValue): no paravirtual Key Locker interface")
+            throw HWKeysError(.EOPNOTSUPP, "\(target.rawValue): no paravirtual Key Locker interface")
         }
         mode = target
     }
@@ -254,7 +254,7 @@ public final class KeyLockerManager {
 
     // MARK: Soft-disable
 
-    /// A restore failed (spec.md §7; Intel v9 `valid_wrapping_key = false`): from now on `status` reads
+    /// A restore failed (docs/contract.md §7; Intel v9 `valid_wrapping_key = false`): from now on `status` reads
     /// `invalid` and ``requireValid()`` throws ENODEV; nothing else changes until reboot.
     func softDisable(_ reason: String) {
         guard softDisabledReason == nil else { return }
@@ -271,7 +271,7 @@ public final class KeyLockerManager {
             "/sys/kernel/keylocker/mode",
             SysfsAttribute(
                 read: { kernel in kernel.keyLockerManager.mode?.rawValue ?? "disabled" },
-                write: { (kernel: Kernel, text: String) throws(KernelError) in
+                write: { (kernel: Kernel, text: String) throws(HWKeysError) in
                     try kernel.keyLockerManager.setMode(text)
                 }
             )
@@ -301,7 +301,7 @@ public final class KeyLockerManager {
         SavedState(mode: mode, softDisabledReason: softDisabledReason, rememberedKey: rememberedKey)
     }
 
-    func restore(_ saved: SavedState) throws(KernelError) {
+    func restore(_ saved: SavedState) throws(HWKeysError) {
         guard saved.rememberedKey == nil || saved.mode == .nativeKernelKeyRemember,
             saved.rememberedKey.map({ $0.length == 48 }) ?? true
         else { throw .einval("Key Locker state: a remembered key outside remember mode") }
@@ -312,12 +312,12 @@ public final class KeyLockerManager {
 }
 
 extension KeyLockerManager: KeyLockerService {
-    public func requireValid() throws(KernelError) {
+    public func requireValid() throws(HWKeysError) {
         switch status {
         case .valid: return
-        case .disabled: throw KernelError(.ENODEV, "Key Locker is not initialized")
+        case .disabled: throw HWKeysError(.ENODEV, "Key Locker is not initialized")
         case .invalid:
-            throw KernelError(.ENODEV, "Key Locker is soft-disabled: \(softDisabledReason ?? "restore failed")")
+            throw HWKeysError(.ENODEV, "Key Locker is soft-disabled: \(softDisabledReason ?? "restore failed")")
         }
     }
 }

@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// How the kernel keys Key Locker (spec.md §7): the modes of Andy Lutomirski's May 2021 proposal
-/// (keylocker-research.md §3.3), written to `/sys/kernel/keylocker/mode` under `keylocker.policy=admin`,
+/// How the kernel keys Key Locker (docs/contract.md §7): the modes of Andy Lutomirski's May 2021 proposal
+/// (docs/research/keylocker-research.md §3.3), written to `/sys/kernel/keylocker/mode` under `keylocker.policy=admin`,
 /// and `boot`, the one fixed policy of Intel's v9 series (§2.2, §3.8), under `keylocker.policy=boot`.
 public enum KeyLockerMode: String, Codable, Sendable, CaseIterable {
     /// LOADIWKEY KeySource 1 on one CPU, backed up and copied to the others through the platform backup.
@@ -48,7 +48,7 @@ public enum KeyLockerMode: String, Codable, Sendable, CaseIterable {
     }
 }
 
-/// `/sys/kernel/keylocker/status` (spec.md §7).
+/// `/sys/kernel/keylocker/status` (docs/contract.md §7).
 public enum KeyLockerStatus: String, Codable, Sendable {
     /// Not initialized (admin policy before a mode is written, or the hardware cannot be used).
     case disabled

@@ -37,7 +37,7 @@ public enum KeySpecial {
     }
 }
 
-/// The lifecycle state of a key (spec.md §5), derived from its flags and the emulated time.
+/// The lifecycle state of a key (docs/contract.md §5), derived from its flags and the emulated time.
 public enum KeyState: String, Sendable, Codable, Hashable {
     /// Usable.
     case instantiated
@@ -54,7 +54,7 @@ public enum KeyState: String, Sendable, Codable, Hashable {
 
 /// What a key type keeps for a key (Linux `union key_payload` plus `key->datalen`).
 ///
-/// Secret bytes live in emulated DRAM (design.md rule 3): ``data`` is where, never what. ``attributes``
+/// Secret bytes live in emulated DRAM (docs/design.md rule 3): ``data`` is where, never what. ``attributes``
 /// holds the type's non-secret bookkeeping (for example the `mktme` type's KeyID), saved with the
 /// kernel's state.
 public struct KeyPayload: Codable, Sendable, Hashable {

@@ -7,7 +7,7 @@
 /// The garbage collector (`security/keys/gc.c`).
 ///
 /// A revoked or expired key, or one nothing links or holds any more, is collected `gc_delay` seconds
-/// after it became so (spec.md §5); an invalidated key at once. Collecting a revoked or expired key
+/// after it became so (docs/contract.md §5); an invalidated key at once. Collecting a revoked or expired key
 /// removes it from every keyring, and destroys it unless a process still holds it as its session or
 /// process keyring (then it goes when the process does). Destroying zeroes its payload in kernel
 /// memory and releases its quota.

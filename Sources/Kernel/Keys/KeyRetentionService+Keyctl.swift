@@ -6,6 +6,7 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
 
 /// A key's description as `KEYCTL_DESCRIBE` returns it: `type;uid;gid;perm;description`.
 public struct KeyDescription: Sendable, Hashable {
@@ -36,7 +37,7 @@ extension KeyRetentionService {
     static let maximumUpdatePayload = 4096
 
     /// `key_get_type_from_user`: EINVAL for an empty or over-long name, EPERM for one starting with `.`.
-    func validateTypeName(_ name: String) throws(KernelError) {
+    func validateTypeName(_ name: String) throws(HWKeysError) {
         guard !name.isEmpty, name.utf8.count <= Self.maximumTypeNameLength, !name.contains("\0") else {
             throw .einval("key type names are 1 to \(Self.maximumTypeNameLength) bytes")
         }
@@ -44,7 +45,7 @@ extension KeyRetentionService {
     }
 
     /// `strndup_user(…, KEY_MAX_DESC_SIZE)`: EINVAL for an over-long description.
-    func validateDescription(_ description: String) throws(KernelError) {
+    func validateDescription(_ description: String) throws(HWKeysError) {
         guard description.utf8.count <= Self.maximumDescriptionLength, !description.contains("\0") else {
             throw .einval("descriptions are at most \(Self.maximumDescriptionLength) bytes")
         }
@@ -66,8 +67,8 @@ extension KeyRetentionService {
         payload: SecretBytes,
         keyring: Int32,
         pid: Int32
-    ) throws(KernelError) -> Int32 {
-        try operation { () throws(KernelError) -> Int32 in
+    ) throws(HWKeysError) -> Int32 {
+        try operation { () throws(HWKeysError) -> Int32 in
             guard payload.count <= Self.maximumAddPayload else { throw .einval("payloads are below 1 MiB") }
             try validateTypeName(typeName)
             try validateDescription(description)
@@ -76,9 +77,9 @@ extension KeyRetentionService {
             }
             let credentials = try credentials(of: pid)
             let ring = try lookup(keyring, pid: pid, create: true, check: .need(.write))
-            guard let type = types[typeName] else { throw KernelError(.ENODEV, "no key type '\(typeName)'") }
+            guard let type = types[typeName] else { throw HWKeysError(.ENODEV, "no key type '\(typeName)'") }
             guard keys[ring.serial]?.isKeyring == true else {
-                throw KernelError(.ENOTDIR, "key \(ring.serial) is not a keyring")
+                throw HWKeysError(.ENOTDIR, "key \(ring.serial) is not a keyring")
             }
             var prep = KeyPreparsedPayload(description: description, data: payload, credentials: credentials, pid: pid)
             try type.preparse(&prep, kernel: kernel)
@@ -93,7 +94,7 @@ extension KeyRetentionService {
         _ prep: KeyPreparsedPayload,
         in ring: KeyReference,
         _ credentials: Credentials
-    ) throws(KernelError) -> Int32 {
+    ) throws(HWKeysError) -> Int32 {
         // No local copy of the keyring: it would make the link below copy its contents.
         let owner = keys[ring.serial]!.uid
         let index = KeyIndex(type: type.name, description: prep.description)
@@ -132,7 +133,7 @@ extension KeyRetentionService {
         _ serial: Int32,
         type: any UpdatableKeyType,
         with prep: KeyPreparsedPayload
-    ) throws(KernelError) {
+    ) throws(HWKeysError) {
         let key = keys[serial]!
         let delta = prep.quotaLength - key.payload.dataLength
         try checkQuota(key.uid, keys: 0, bytes: delta)
@@ -150,14 +151,14 @@ extension KeyRetentionService {
     /// - Throws: EINVAL (payload over 4096 bytes, or refused by the type), EOPNOTSUPP (the type cannot
     ///   be updated, e.g. keyrings), EACCES, EDQUOT, ENOKEY, EKEYREVOKED, EKEYEXPIRED, or what the type
     ///   throws (EBUSY for an `mktme` key in use).
-    public func updateKey(_ serial: Int32, payload: SecretBytes, pid: Int32) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func updateKey(_ serial: Int32, payload: SecretBytes, pid: Int32) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             guard payload.count <= Self.maximumUpdatePayload else { throw .einval("updates are at most 4096 bytes") }
             let credentials = try credentials(of: pid)
             let reference = try lookup(serial, pid: pid, create: false, check: .need(.write))
             let key = keys[reference.serial]!
             guard let type = types[key.type] as? any UpdatableKeyType else {
-                throw KernelError(.EOPNOTSUPP, "\(key.type) keys cannot be updated")
+                throw HWKeysError(.EOPNOTSUPP, "\(key.type) keys cannot be updated")
             }
             var prep = KeyPreparsedPayload(
                 description: key.description,
@@ -174,10 +175,10 @@ extension KeyRetentionService {
 
     /// `KEYCTL_REVOKE`: needs write or setattr permission. Afterwards every operation but unlink fails
     /// with EKEYREVOKED; the key is collected `gc_delay` seconds later.
-    public func revoke(_ serial: Int32, pid: Int32) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func revoke(_ serial: Int32, pid: Int32) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             let reference: KeyReference
-            do throws(KernelError) {
+            do throws(HWKeysError) {
                 reference = try lookup(serial, pid: pid, create: false, check: .need(.write))
             } catch {
                 guard error.errno == .EACCES else { throw error }
@@ -189,8 +190,8 @@ extension KeyRetentionService {
 
     /// `KEYCTL_INVALIDATE`: needs search permission. The key disappears at once (ENOKEY) and is collected
     /// immediately.
-    public func invalidate(_ serial: Int32, pid: Int32) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func invalidate(_ serial: Int32, pid: Int32) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             let reference = try lookup(serial, pid: pid, create: false, check: .need(.search))
             invalidateKey(reference.serial)
         }
@@ -198,8 +199,8 @@ extension KeyRetentionService {
 
     /// `KEYCTL_SET_TIMEOUT`: the key expires `seconds` from now (0: never). Needs setattr permission.
     /// Afterwards operations fail with EKEYEXPIRED; the key is collected `gc_delay` seconds after expiry.
-    public func setTimeout(_ serial: Int32, seconds: UInt32, pid: Int32) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func setTimeout(_ serial: Int32, seconds: UInt32, pid: Int32) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             let reference = try lookup(serial, pid: pid, create: true, check: .need(.setattr))
             keys[reference.serial]?.expiry = seconds == 0 ? nil : kernel.now + UInt64(seconds) * 1_000_000_000
             scheduleCollection(of: reference.serial)
@@ -211,8 +212,8 @@ extension KeyRetentionService {
     /// `KEYCTL_SETPERM`: only the owner (or root) may change the mask, and needs setattr permission.
     ///
     /// - Throws: EINVAL (bits outside `0x3f3f3f3f`), EACCES, ENOKEY, EKEYREVOKED, EKEYEXPIRED.
-    public func setPermissions(_ serial: Int32, _ permissions: UInt32, pid: Int32) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func setPermissions(_ serial: Int32, _ permissions: UInt32, pid: Int32) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             guard permissions & ~KeyPermissions.validBits == 0 else {
                 throw .einval("permission masks use only the bits of 0x3f3f3f3f")
             }
@@ -230,8 +231,8 @@ extension KeyRetentionService {
     /// over the quota charge.
     ///
     /// - Throws: EACCES, EDQUOT (the new owner's quota), ENOKEY, EKEYREVOKED, EKEYEXPIRED.
-    public func chown(_ serial: Int32, uid: UInt32?, gid: UInt32?, pid: Int32) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func chown(_ serial: Int32, uid: UInt32?, gid: UInt32?, pid: Int32) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             guard uid != nil || gid != nil else { return }
             let credentials = try credentials(of: pid)
             let reference = try lookup(serial, pid: pid, create: true, check: .need(.setattr))
@@ -259,8 +260,8 @@ extension KeyRetentionService {
     ///
     /// - Throws: ENOTDIR, EDEADLK (a cycle), ELOOP (too deep), EACCES, EDQUOT, EINVAL, ENOKEY,
     ///   EKEYREVOKED, EKEYEXPIRED.
-    public func link(_ serial: Int32, into keyring: Int32, pid: Int32) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func link(_ serial: Int32, into keyring: Int32, pid: Int32) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             let ring = try lookup(keyring, pid: pid, create: true, check: .need(.write))
             let key = try lookup(serial, pid: pid, create: true, check: .need(.link))
             try linkChecked(key.serial, into: ring.serial)
@@ -268,9 +269,9 @@ extension KeyRetentionService {
     }
 
     /// `key_link`: ENOTDIR, the link quota, then cycles.
-    func linkChecked(_ serial: Int32, into ring: Int32) throws(KernelError) {
+    func linkChecked(_ serial: Int32, into ring: Int32) throws(HWKeysError) {
         guard let owner = keys[ring]?.uid, keys[ring]?.isKeyring == true else {
-            throw KernelError(.ENOTDIR, "key \(ring) is not a keyring")
+            throw HWKeysError(.ENOTDIR, "key \(ring) is not a keyring")
         }
         if linkNeedsQuota(serial, into: ring) { try checkQuota(owner, keys: 0, bytes: Self.linkQuotaBytes) }
         if keys[serial]?.isKeyring == true { try detectCycle(linking: serial, into: ring) }
@@ -282,26 +283,26 @@ extension KeyRetentionService {
     /// (ENOKEY) and collected after `gc_delay`.
     ///
     /// - Throws: ENOENT (not linked there), ENOTDIR, EACCES, EINVAL, ENOKEY, EKEYREVOKED (the keyring).
-    public func unlink(_ serial: Int32, from keyring: Int32, pid: Int32) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func unlink(_ serial: Int32, from keyring: Int32, pid: Int32) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             let ring = try lookup(keyring, pid: pid, create: false, check: .need(.write))
             let key = try lookup(serial, pid: pid, create: false, check: .unlink)
             guard keys[ring.serial]?.isKeyring == true else {
-                throw KernelError(.ENOTDIR, "key \(ring.serial) is not a keyring")
+                throw HWKeysError(.ENOTDIR, "key \(ring.serial) is not a keyring")
             }
             guard removeLink(from: ring.serial, key.serial) else {
-                throw KernelError(.ENOENT, "key \(key.serial) is not linked in keyring \(ring.serial)")
+                throw HWKeysError(.ENOENT, "key \(key.serial) is not linked in keyring \(ring.serial)")
             }
             releaseIfUnreferenced(key.serial)
         }
     }
 
     /// `KEYCTL_CLEAR`: unlinks everything from `keyring`. Needs write permission.
-    public func clear(_ keyring: Int32, pid: Int32) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func clear(_ keyring: Int32, pid: Int32) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             let ring = try lookup(keyring, pid: pid, create: true, check: .need(.write))
             guard keys[ring.serial]?.isKeyring == true else {
-                throw KernelError(.ENOTDIR, "key \(ring.serial) is not a keyring")
+                throw HWKeysError(.ENOTDIR, "key \(ring.serial) is not a keyring")
             }
             clearLinks(of: ring.serial)
         }
@@ -319,16 +320,16 @@ extension KeyRetentionService {
         description: String,
         destination: Int32? = nil,
         pid: Int32
-    ) throws(KernelError) -> Int32 {
-        try operation { () throws(KernelError) -> Int32 in
+    ) throws(HWKeysError) -> Int32 {
+        try operation { () throws(HWKeysError) -> Int32 in
             try validateTypeName(type)
             try validateDescription(description)
             let credentials = try credentials(of: pid)
             let ring = try lookup(keyring, pid: pid, create: false, check: .need(.search))
-            let dest = try destination.map { (serial) throws(KernelError) -> KeyReference in
+            let dest = try destination.map { (serial) throws(HWKeysError) -> KeyReference in
                 try lookup(serial, pid: pid, create: true, check: .need(.write))
             }
-            guard types[type] != nil else { throw KernelError(.ENOKEY, "no key type '\(type)'") }
+            guard types[type] != nil else { throw HWKeysError(.ENOKEY, "no key type '\(type)'") }
             let found = try search(
                 from: ring,
                 index: KeyIndex(type: type, description: description),
@@ -345,8 +346,8 @@ extension KeyRetentionService {
     // MARK: Reading
 
     /// `KEYCTL_DESCRIBE`: type, owner, group, mask and description. Needs view permission.
-    public func describe(_ serial: Int32, pid: Int32) throws(KernelError) -> KeyDescription {
-        try operation { () throws(KernelError) -> KeyDescription in
+    public func describe(_ serial: Int32, pid: Int32) throws(HWKeysError) -> KeyDescription {
+        try operation { () throws(HWKeysError) -> KeyDescription in
             let reference = try lookup(serial, pid: pid, create: false, check: .need(.view))
             let key = keys[reference.serial]!
             return KeyDescription(
@@ -366,21 +367,21 @@ extension KeyRetentionService {
     ///
     /// - Throws: ENOKEY (also for a bad serial, as Linux reports every lookup failure here), EACCES,
     ///   EOPNOTSUPP (the type has no read: `logon`, `mktme`), EKEYREVOKED, EKEYEXPIRED.
-    public func read(_ serial: Int32, pid: Int32) throws(KernelError) -> SecretBytes {
-        try operation { () throws(KernelError) -> SecretBytes in
+    public func read(_ serial: Int32, pid: Int32) throws(HWKeysError) -> SecretBytes {
+        try operation { () throws(HWKeysError) -> SecretBytes in
             let credentials = try credentials(of: pid)
             let reference: KeyReference
-            do throws(KernelError) {
+            do throws(HWKeysError) {
                 reference = try lookup(serial, pid: pid, create: false, check: .deferred)
             } catch {
-                throw KernelError(.ENOKEY, error.message)
+                throw HWKeysError(.ENOKEY, error.message)
             }
             let key = keys[reference.serial]!
             if !permitted(key, credentials, possessed: reference.possessed, .read), !reference.possessed {
                 throw .eacces("key \(key.serial) does not grant read permission and is not possessed")
             }
             guard let type = types[key.type] as? any ReadableKeyType else {
-                throw KernelError(.EOPNOTSUPP, "\(key.type) keys cannot be read")
+                throw HWKeysError(.EOPNOTSUPP, "\(key.type) keys cannot be read")
             }
             try validate(key)
             return try type.read(key, kernel: kernel)
@@ -389,8 +390,8 @@ extension KeyRetentionService {
 
     /// `KEYCTL_GET_KEYRING_ID`: the serial `serial` names (resolving `@p`, `@s`, `@u`), creating `@p` if
     /// `create`. No permission check.
-    public func keyringID(_ serial: Int32, create: Bool, pid: Int32) throws(KernelError) -> Int32 {
-        try operation { () throws(KernelError) -> Int32 in
+    public func keyringID(_ serial: Int32, create: Bool, pid: Int32) throws(HWKeysError) -> Int32 {
+        try operation { () throws(HWKeysError) -> Int32 in
             try lookup(serial, pid: pid, create: create, check: .deferred).serial
         }
     }

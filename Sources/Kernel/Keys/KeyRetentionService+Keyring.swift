@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// Keyrings: links, cycle detection and searches (`security/keys/keyring.c`).
 extension KeyRetentionService {
     /// How deep searches descend into nested keyrings (Linux `KEYRING_SEARCH_MAX_DEPTH`).
@@ -69,20 +71,20 @@ extension KeyRetentionService {
     /// Refuses a link of keyring `serial` into `ring` that would make a cycle (EDEADLK) or a tree deeper
     /// than searches go (ELOOP) (Linux `keyring_detect_cycle`: search `serial`'s tree for `ring`,
     /// without permission or state checks, skipping revoked and invalidated keyrings).
-    func detectCycle(linking serial: Int32, into ring: Int32) throws(KernelError) {
+    func detectCycle(linking serial: Int32, into ring: Int32) throws(HWKeysError) {
         guard let target = keys[ring], let start = keys[serial] else { return }
-        if serial == ring { throw KernelError(.EDEADLK, "a keyring cannot be linked into itself") }
+        if serial == ring { throw HWKeysError(.EDEADLK, "a keyring cannot be linked into itself") }
         try detectCycle(in: start, target: target, depth: 0)
     }
 
-    private func detectCycle(in keyring: Key, target: Key, depth: Int) throws(KernelError) {
+    private func detectCycle(in keyring: Key, target: Key, depth: Int) throws(HWKeysError) {
         guard keyring.revokedAt == nil, !keyring.invalidated, let contents = keyring.contents else { return }
         if contents.serial(for: target.index) == target.serial {
-            throw KernelError(.EDEADLK, "keyring \(target.serial) is already inside keyring \(keyring.serial)")
+            throw HWKeysError(.EDEADLK, "keyring \(target.serial) is already inside keyring \(keyring.serial)")
         }
         for nested in contents.nestedInOrder() {
             guard depth < Self.maximumSearchDepth else {
-                throw KernelError(
+                throw HWKeysError(
                     .ELOOP,
                     "the keyring tree would nest deeper than \(Self.maximumSearchDepth + 1) levels"
                 )
@@ -104,12 +106,12 @@ extension KeyRetentionService {
         from start: KeyReference,
         index: KeyIndex,
         credentials: Credentials
-    ) throws(KernelError) -> KeyReference {
+    ) throws(HWKeysError) -> KeyReference {
         guard let keyring = keys[start.serial], keyring.isKeyring else {
-            throw KernelError(.ENOTDIR, "key \(start.serial) is not a keyring")
+            throw HWKeysError(.ENOTDIR, "key \(start.serial) is not a keyring")
         }
         try checkPermission(keyring, credentials, possessed: start.possessed, .search)
-        var skipped: KernelError?
+        var skipped: HWKeysError?
         let now = kernel.now
         // The top-level keyring may itself be what is sought (always with state checks).
         if keyring.index == index {
@@ -131,22 +133,22 @@ extension KeyRetentionService {
         ) {
             return KeyReference(serial: found, possessed: start.possessed)
         }
-        throw skipped ?? KernelError(.ENOKEY, "no \(index.type) key '\(index.description)' found")
+        throw skipped ?? HWKeysError(.ENOKEY, "no \(index.type) key '\(index.description)' found")
     }
 
     enum Match {
         case found
         case mismatch
-        case skipped(KernelError)
+        case skipped(HWKeysError)
     }
 
     /// Linux `keyring_search_iterator` for one candidate.
     func match(_ key: Key, _ credentials: Credentials, possessed: Bool, now: UInt64, stateChecks: Bool) -> Match {
         if stateChecks {
             if key.invalidated || key.revokedAt != nil || key.unreferencedAt != nil {
-                return .skipped(KernelError(.EKEYREVOKED, "key \(key.serial) has been revoked"))
+                return .skipped(HWKeysError(.EKEYREVOKED, "key \(key.serial) has been revoked"))
             }
-            if key.isExpired(at: now) { return .skipped(KernelError(.EKEYEXPIRED, "key \(key.serial) has expired")) }
+            if key.isExpired(at: now) { return .skipped(HWKeysError(.EKEYEXPIRED, "key \(key.serial) has expired")) }
         }
         guard permitted(key, credentials, possessed: possessed, .search) else {
             return .skipped(.eacces("key \(key.serial) does not grant search permission"))
@@ -166,7 +168,7 @@ extension KeyRetentionService {
         stateChecks: Bool,
         now: UInt64,
         depth: Int,
-        skipped: inout KernelError?
+        skipped: inout HWKeysError?
     ) -> Int32? {
         guard keyring.revokedAt == nil, !keyring.invalidated, let contents = keyring.contents else { return nil }
         if let candidate = contents.serial(for: index), target == nil || target == candidate,

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 /// Key lifecycle: serials, quotas, creation, revocation, invalidation and destruction
@@ -15,7 +16,7 @@ extension KeyRetentionService {
     /// A fresh serial (Linux `key_alloc_serial`): 32 random bits from RDRAND on the current CPU (the
     /// machine's entropy), shifted right once so the serial is positive, drawn again below 3; if taken,
     /// the next free one. RDRAND failing ten times in a row is EAGAIN.
-    func allocateSerial() throws(KernelError) -> Int32 {
+    func allocateSerial() throws(HWKeysError) -> Int32 {
         var attempts = 0
         while attempts < 10 {
             attempts += 1
@@ -25,22 +26,22 @@ extension KeyRetentionService {
             while keys[serial] != nil { serial = serial == Int32.max ? 3 : serial + 1 }
             return serial
         }
-        throw KernelError(.EAGAIN, "RDRAND failed 10 times in a row; no key serial")
+        throw HWKeysError(.EAGAIN, "RDRAND failed 10 times in a row; no key serial")
     }
 
     // MARK: Quotas
 
     /// Fails with EDQUOT unless `uid` may own `keys` more keys and `bytes` more bytes (`key_alloc`,
     /// `key_payload_reserve`).
-    func checkQuota(_ uid: UInt32, keys more: Int, bytes: Int) throws(KernelError) {
+    func checkQuota(_ uid: UInt32, keys more: Int, bytes: Int) throws(HWKeysError) {
         guard more > 0 || bytes > 0 else { return }
         let (maxKeys, maxBytes) = limits.quota(for: uid)
         let use = usage(of: uid)
         if more > 0, use.keys + more > maxKeys {
-            throw KernelError(.EDQUOT, "uid \(uid) has \(use.keys) keys; the quota is \(maxKeys)")
+            throw HWKeysError(.EDQUOT, "uid \(uid) has \(use.keys) keys; the quota is \(maxKeys)")
         }
         if bytes > 0, use.bytes + bytes > maxBytes {
-            throw KernelError(
+            throw HWKeysError(
                 .EDQUOT,
                 "uid \(uid) uses \(use.bytes) of \(maxBytes) key bytes; \(bytes) more do not fit"
             )
@@ -66,7 +67,7 @@ extension KeyRetentionService {
         gid: UInt32? = nil,
         permissions: KeyPermissions,
         prep: KeyPreparsedPayload
-    ) throws(KernelError) -> Int32 {
+    ) throws(HWKeysError) -> Int32 {
         let serial = try allocateSerial()
         var key = Key(
             serial: serial,
@@ -91,7 +92,7 @@ extension KeyRetentionService {
         owner: Credentials,
         gid: UInt32? = nil,
         permissions: KeyPermissions
-    ) throws(KernelError) -> Int32 {
+    ) throws(HWKeysError) -> Int32 {
         guard let type = types["keyring"] else { preconditionFailure("keyring type not registered") }
         let prep = KeyPreparsedPayload(
             description: description,
@@ -163,7 +164,7 @@ extension KeyRetentionService {
     // MARK: References and destruction
 
     /// Marks a key dead once nothing links or holds it: an invalidated key is destroyed at once, any
-    /// other after `gc_delay` (spec.md §5). Dead keys are unreachable (ENOKEY) from then on.
+    /// other after `gc_delay` (docs/contract.md §5). Dead keys are unreachable (ENOKEY) from then on.
     func releaseIfUnreferenced(_ serial: Int32) {
         guard let key = keys[serial], key.referenceCount == 0, key.unreferencedAt == nil else { return }
         if key.invalidated {
@@ -241,7 +242,7 @@ extension KeyRetentionService {
     /// Rebuilds the service from ``savedState()`` output.
     ///
     /// - Throws: EINVAL if the state is inconsistent (a link or reference to a missing key).
-    func restore(_ saved: SavedState) throws(KernelError) {
+    func restore(_ saved: SavedState) throws(HWKeysError) {
         limits = saved.limits
         for key in saved.keys {
             guard key.serial > 0, keys[key.serial] == nil else { throw .einval("bad or duplicate key serial") }

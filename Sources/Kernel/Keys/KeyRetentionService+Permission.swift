@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 extension KeyRetentionService {
     /// The one access check (Linux `key_task_permission`, `security/keys/permission.c`).
     ///
@@ -30,7 +32,7 @@ extension KeyRetentionService {
         _ credentials: Credentials,
         possessed: Bool,
         _ need: KeyNeed
-    ) throws(KernelError) {
+    ) throws(HWKeysError) {
         guard permitted(key, credentials, possessed: possessed, need) else {
             throw .eacces("key \(key.serial) does not grant \(need.rawValue) permission to uid \(credentials.uid)")
         }
@@ -38,11 +40,11 @@ extension KeyRetentionService {
 
     /// Whether a key may still be used (Linux `key_validate`): ENOKEY once invalidated, EKEYREVOKED once
     /// revoked (or its type is gone), EKEYEXPIRED once past its expiry.
-    func validate(_ key: Key) throws(KernelError) {
-        if key.invalidated { throw KernelError(.ENOKEY, "key \(key.serial) has been invalidated") }
+    func validate(_ key: Key) throws(HWKeysError) {
+        if key.invalidated { throw HWKeysError(.ENOKEY, "key \(key.serial) has been invalidated") }
         if key.revokedAt != nil || key.unreferencedAt != nil || types[key.type] == nil {
-            throw KernelError(.EKEYREVOKED, "key \(key.serial) has been revoked")
+            throw HWKeysError(.EKEYREVOKED, "key \(key.serial) has been revoked")
         }
-        if key.isExpired(at: kernel.now) { throw KernelError(.EKEYEXPIRED, "key \(key.serial) has expired") }
+        if key.isExpired(at: kernel.now) { throw HWKeysError(.EKEYEXPIRED, "key \(key.serial) has expired") }
     }
 }

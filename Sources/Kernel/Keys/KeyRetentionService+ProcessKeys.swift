@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// The special keyrings, possession and key lookup for a process (`security/keys/process_keys.c`).
 ///
 /// - `@u` (`_uid.N`): one per uid, created with the uid's first login session and kept in a per-uid
@@ -40,21 +42,21 @@ extension KeyRetentionService: ProcessLifecycleObserver {
         for pid: Int32,
         create: Bool = false,
         check: LookupCheck
-    ) throws(KernelError) -> KeyReference {
-        try operation { () throws(KernelError) -> KeyReference in
+    ) throws(HWKeysError) -> KeyReference {
+        try operation { () throws(HWKeysError) -> KeyReference in
             try lookup(serial, pid: pid, create: create, check: check)
         }
     }
 
     /// The key `serial` names for `pid`, valid and granting `need` (the common form of
     /// ``lookupUserKey(_:for:create:check:)`` for other subsystems, e.g. `encrypt_mprotect` with `.view`).
-    public func lookupKey(_ serial: Int32, for pid: Int32, need: KeyNeed) throws(KernelError) -> Key {
+    public func lookupKey(_ serial: Int32, for pid: Int32, need: KeyNeed) throws(HWKeysError) -> Key {
         let reference = try lookupUserKey(serial, for: pid, check: .need(need))
         return keys[reference.serial]!
     }
 
     /// ``lookupUserKey(_:for:create:check:)`` inside an operation.
-    func lookup(_ serial: Int32, pid: Int32, create: Bool, check: LookupCheck) throws(KernelError) -> KeyReference {
+    func lookup(_ serial: Int32, pid: Int32, create: Bool, check: LookupCheck) throws(HWKeysError) -> KeyReference {
         let credentials = try credentials(of: pid)
         let reference: KeyReference
         switch serial {
@@ -64,7 +66,7 @@ extension KeyRetentionService: ProcessLifecycleObserver {
             } else if create {
                 reference = KeyReference(serial: try installProcessKeyring(pid, credentials), possessed: true)
             } else {
-                throw KernelError(.ENOKEY, "process \(pid) has no process keyring")
+                throw HWKeysError(.ENOKEY, "process \(pid) has no process keyring")
             }
         case KeySpecial.session:
             if let ring = processKeyrings[pid]?.session {
@@ -75,13 +77,13 @@ extension KeyRetentionService: ProcessLifecycleObserver {
         case KeySpecial.user:
             reference = KeyReference(serial: try userKeyring(for: credentials), possessed: true)
         case KeySpecial.thread, KeySpecial.userSession:
-            throw KernelError(.EOPNOTSUPP, "the thread and user-session keyrings are not modelled; use @p, @s or @u")
+            throw HWKeysError(.EOPNOTSUPP, "the thread and user-session keyrings are not modelled; use @p, @s or @u")
         case KeySpecial.requestKeyAuth:
-            throw KernelError(.ENOKEY, "no request-key authorisation key")
+            throw HWKeysError(.ENOKEY, "no request-key authorisation key")
         default:
             guard serial > 0 else { throw .einval("\(serial) is not a key serial") }
             guard let key = keys[serial], key.unreferencedAt == nil else {
-                throw KernelError(.ENOKEY, "no key \(serial)")
+                throw HWKeysError(.ENOKEY, "no key \(serial)")
             }
             reference = KeyReference(serial: serial, possessed: isPossessed(key, by: pid, credentials))
         }
@@ -111,7 +113,7 @@ extension KeyRetentionService: ProcessLifecycleObserver {
                 }
                 continue
             }
-            var skipped: KernelError?
+            var skipped: HWKeysError?
             if search(
                 keyring,
                 index: key.index,
@@ -132,7 +134,7 @@ extension KeyRetentionService: ProcessLifecycleObserver {
     // MARK: Special keyrings
 
     /// The user keyring of `credentials.uid`, created if it does not exist (Linux `look_up_user_keyrings`).
-    func userKeyring(for credentials: Credentials) throws(KernelError) -> Int32 {
+    func userKeyring(for credentials: Credentials) throws(HWKeysError) -> Int32 {
         if let ring = userKeyrings[credentials.uid] { return ring }
         let ring = try createSpecialKeyring(
             "_uid.\(credentials.uid)",
@@ -148,7 +150,7 @@ extension KeyRetentionService: ProcessLifecycleObserver {
     /// Gives `pid` a new session keyring with its user keyring linked in (Linux `join_session_keyring`
     /// plus `pam_keyinit`'s `keyctl link @u @s`), leaving its old session.
     @discardableResult
-    func joinNewSession(_ pid: Int32, _ credentials: Credentials) throws(KernelError) -> Int32 {
+    func joinNewSession(_ pid: Int32, _ credentials: Credentials) throws(HWKeysError) -> Int32 {
         let user = try userKeyring(for: credentials)
         let session = try createSpecialKeyring("_ses", owner: credentials, permissions: .sessionKeyring)
         // pam_keyinit ignores a failure to link @u; so does hwkeys (the 4 link bytes may not fit).
@@ -163,7 +165,7 @@ extension KeyRetentionService: ProcessLifecycleObserver {
     }
 
     /// Creates `pid`'s process keyring (Linux `install_process_keyring`).
-    func installProcessKeyring(_ pid: Int32, _ credentials: Credentials) throws(KernelError) -> Int32 {
+    func installProcessKeyring(_ pid: Int32, _ credentials: Credentials) throws(HWKeysError) -> Int32 {
         let ring = try createSpecialKeyring("_pid", owner: credentials, permissions: .processKeyring)
         processKeyrings[pid, default: ProcessKeyrings()].process = ring
         keys[ring]?.processReferences += 1
@@ -180,8 +182,8 @@ extension KeyRetentionService: ProcessLifecycleObserver {
 
     /// A new process shares its parent's session keyring, or starts a new session when it is a login:
     /// started by init, started as another uid, or its parent has none.
-    public func processCreated(_ child: Int32, parent: Int32, exec: Bool) throws(KernelError) {
-        try operation { () throws(KernelError) in
+    public func processCreated(_ child: Int32, parent: Int32, exec: Bool) throws(HWKeysError) {
+        try operation { () throws(HWKeysError) in
             let credentials = try credentials(of: child)
             let parentProcess = kernel.processes[parent]
             if parent != ProcessTable.initPID, let parentProcess,

@@ -4,7 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// The kernel key retention service (spec.md §5; Linux `security/keys/`,
+import HWKeysBase
+
+/// The kernel key retention service (docs/contract.md §5; Linux `security/keys/`,
 /// `Documentation/security/keys/core.rst`): keys with serials, types, owners, permission masks, expiry
 /// and payloads kept in kernel memory; keyrings; possession; quotas; garbage collection.
 ///
@@ -116,9 +118,9 @@ public final class KeyRetentionService {
     /// - Throws: ENOKEY if the key does not exist; whatever `body` throws (then nothing changes).
     public func modifyPayload<R>(
         of serial: Int32,
-        _ body: (inout KeyPayload) throws(KernelError) -> R
-    ) throws(KernelError) -> R {
-        guard var payload = keys[serial]?.payload else { throw KernelError(.ENOKEY, "no key \(serial)") }
+        _ body: (inout KeyPayload) throws(HWKeysError) -> R
+    ) throws(HWKeysError) -> R {
+        guard var payload = keys[serial]?.payload else { throw HWKeysError(.ENOKEY, "no key \(serial)") }
         let length = payload.dataLength
         let result = try body(&payload)
         precondition(payload.dataLength == length, "modifyPayload must not change the data length")
@@ -143,7 +145,7 @@ public final class KeyRetentionService {
     /// Runs one key operation: collects due garbage first, and removes keyrings the operation created on
     /// demand if it fails. Re-entrant: an operation a key type starts from inside another (a lookup from
     /// `instantiate`, say) belongs to the outer one.
-    func operation<R>(_ body: () throws(KernelError) -> R) throws(KernelError) -> R {
+    func operation<R>(_ body: () throws(HWKeysError) -> R) throws(HWKeysError) -> R {
         if operationDepth > 0 { return try body() }
         collectGarbage()
         createdByOperation = []
@@ -160,7 +162,7 @@ public final class KeyRetentionService {
     }
 
     /// The credentials of `pid` (ESRCH if it does not exist).
-    func credentials(of pid: Int32) throws(KernelError) -> Credentials {
+    func credentials(of pid: Int32) throws(HWKeysError) -> Credentials {
         try kernel.processes.process(pid).credentials
     }
 }

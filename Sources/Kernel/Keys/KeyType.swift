@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 
 /// A key type: a plug-in that gives keys of one kind their payload rules (Linux `struct key_type`,
 /// `include/linux/key-type.h`; `Documentation/security/keys/core.rst` "Defining a key type").
@@ -26,13 +27,13 @@ import HWCrypto
 ///
 /// Types run inside the kernel and are trusted: they receive the `Kernel` and may use kernel memory,
 /// the processor interface and ``KeyRetentionService/modifyPayload(of:_:)``. They must validate
-/// before changing anything and throw errno-coded ``KernelError``s.
+/// before changing anything and throw errno-coded ``HWKeysError``s.
 public protocol KeyType: AnyObject {
     /// The type name user space passes to `add_key` (at most 31 bytes, not starting with `.`).
     var name: String { get }
 
     /// Checks a description before a key is created (Linux `->vet_description`); throw EINVAL to refuse.
-    func vetDescription(_ description: String) throws(KernelError)
+    func vetDescription(_ description: String) throws(HWKeysError)
 
     /// Parses and checks a payload before anything changes (Linux `->preparse`). Set
     /// ``KeyPreparsedPayload/quotaLength`` to the bytes to charge (the default charges the payload's
@@ -40,12 +41,12 @@ public protocol KeyType: AnyObject {
     /// ``KeyPreparsedPayload/material``. The caller's credentials are in the preparsed payload
     /// (CAP_SYS_RESOURCE is `credentials.isPrivileged`). Throw EINVAL for a bad payload, EACCES or EPERM
     /// for a caller who may not.
-    func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(KernelError)
+    func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError)
 
     /// Gives a new key its payload (Linux `->instantiate`): set `key.payload` (data in kernel memory via
     /// `Kernel.storeInKernelMemory`, non-secret attributes). The service sets `payload.dataLength` to
     /// the preparsed quota length afterwards. Throw to refuse; the key is then never created.
-    func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(KernelError)
+    func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError)
 
     /// Called once when the key is revoked (Linux `->revoke`). The default does nothing; a type may free
     /// its payload early and set `key.payload.dataLength` lower (never higher) to release quota.
@@ -64,19 +65,19 @@ public protocol UpdatableKeyType: KeyType {
     /// Replaces the payload of `key` with the preparsed one: free the old kernel memory, store the new.
     /// May also change `key.expiry` (Linux `user_update` resets it). Throw EBUSY to refuse while the key
     /// is in use, or any other errno; nothing has changed when it throws.
-    func update(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(KernelError)
+    func update(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError)
 }
 
 /// A key type whose payload user space may read (Linux `->read`).
 public protocol ReadableKeyType: KeyType {
     /// The payload as `keyctl read` returns it, copied out of kernel memory.
-    func read(_ key: Key, kernel: Kernel) throws(KernelError) -> SecretBytes
+    func read(_ key: Key, kernel: Kernel) throws(HWKeysError) -> SecretBytes
 }
 
 extension KeyType {
-    public func vetDescription(_ description: String) throws(KernelError) {}
+    public func vetDescription(_ description: String) throws(HWKeysError) {}
 
-    public func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
+    public func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {
         prep.quotaLength = prep.data.count
     }
 

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 
 /// The `keyring` key type: a key whose payload is a set of links to other keys
 /// (`security/keys/keyring.c`). Created with an empty payload; reading it yields the linked serials as
@@ -16,15 +17,15 @@ public final class KeyringType: ReadableKeyType {
 
     public init() {}
 
-    public func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
+    public func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {
         // keyring_preparse: a keyring is created empty.
         guard prep.data.count == 0 else { throw .einval("a keyring is created with an empty payload") }
         prep.quotaLength = 0
     }
 
-    public func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {}
+    public func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {}
 
-    public func read(_ key: Key, kernel: Kernel) throws(KernelError) -> SecretBytes {
+    public func read(_ key: Key, kernel: Kernel) throws(HWKeysError) -> SecretBytes {
         var bytes: [UInt8] = []
         for serial in key.links { withUnsafeBytes(of: serial.littleEndian) { bytes.append(contentsOf: $0) } }
         return SecretBytes(bytes)

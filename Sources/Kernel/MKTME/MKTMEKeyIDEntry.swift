@@ -7,7 +7,7 @@
 import X86
 
 /// One hardware KeyID as the kernel tracks it (RFC v2 `mktme_map[]` plus `encrypt_count[]` and the
-/// `mktme_key_store`; spec.md §6). Never key bytes: a saved user key lives in kernel memory and the entry
+/// `mktme_key_store`; docs/contract.md §6). Never key bytes: a saved user key lives in kernel memory and the entry
 /// holds its address.
 struct MKTMEKeyIDEntry: Codable, Hashable, Sendable {
     /// The kernel's view of the slot (`KEYID_AVAILABLE`, `KEYID_ASSIGNED`, `KEYID_REF_KILLED`).

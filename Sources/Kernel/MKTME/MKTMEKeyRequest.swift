@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 /// The kind of an `mktme` key (the `type=` token; RFC v2 `enum mktme_type`).
@@ -29,7 +30,7 @@ public enum MKTMEKeyKind: String, Codable, Sendable, CaseIterable {
     }
 }
 
-/// A parsed `mktme` payload (spec.md §6): what `add_key("mktme", desc, payload)` or `keyctl update` asks
+/// A parsed `mktme` payload (docs/contract.md §6): what `add_key("mktme", desc, payload)` or `keyctl update` asks
 /// for. Secret values (key and tweak, or rfc-v2 cpu entropy) stay in ``material``, a zeroizing buffer, and
 /// go from there only into kernel memory.
 struct MKTMEKeyRequest {
@@ -44,7 +45,7 @@ struct MKTMEKeyRequest {
     /// The payload length limits of both designs (`mktme_preparse_payload`: 1…1024 bytes).
     static let payloadLengths = 1...1024
 
-    /// Parses `payload` for `design` (spec.md §6). Tokens are whitespace-separated `name=value` pairs, each
+    /// Parses `payload` for `design` (docs/contract.md §6). Tokens are whitespace-separated `name=value` pairs, each
     /// at most once; an unknown or malformed token is EINVAL.
     ///
     /// - rfc-v2: `type=user|cpu|clear|no-encrypt` (required); `algorithm=aes-xts-128` required for user and
@@ -60,7 +61,7 @@ struct MKTMEKeyRequest {
         _ payload: SecretBytes,
         design: MKTMEAPIDesign,
         activated: Set<TMEAlgorithm>
-    ) throws(KernelError) -> MKTMEKeyRequest {
+    ) throws(HWKeysError) -> MKTMEKeyRequest {
         guard payloadLengths.contains(payload.count) else {
             throw .einval("mktme payloads are \(payloadLengths.lowerBound)…\(payloadLengths.upperBound) bytes")
         }
@@ -70,7 +71,7 @@ struct MKTMEKeyRequest {
         var algorithmText: String?
         var keyRange: Range<Int>?
         var tweakRange: Range<Int>?
-        try payload.withUnsafeBytes { (bytes) throws(KernelError) in
+        try payload.withUnsafeBytes { (bytes) throws(HWKeysError) in
             var index = 0
             while index < bytes.count {
                 while index < bytes.count, isSpace(bytes[index]) { index += 1 }
@@ -118,7 +119,7 @@ struct MKTMEKeyRequest {
         _ keyRange: Range<Int>?,
         _ tweakRange: Range<Int>?,
         activated: Set<TMEAlgorithm>
-    ) throws(KernelError) -> MKTMEKeyRequest {
+    ) throws(HWKeysError) -> MKTMEKeyRequest {
         guard let kindText else { throw .einval("rfc-v2 mktme keys need type=user|cpu|clear|no-encrypt") }
         guard let kind = MKTMEKeyKind(rawValue: kindText) else {
             throw .einval("type= must be user, cpu, clear or no-encrypt")
@@ -153,7 +154,7 @@ struct MKTMEKeyRequest {
         _ keyRange: Range<Int>?,
         _ tweakRange: Range<Int>?,
         activated: Set<TMEAlgorithm>
-    ) throws(KernelError) -> MKTMEKeyRequest {
+    ) throws(HWKeysError) -> MKTMEKeyRequest {
         let kind: MKTMEKeyKind
         switch kindText {
         case nil, "cpu": kind = .cpu
@@ -190,10 +191,10 @@ struct MKTMEKeyRequest {
         _ keyRange: Range<Int>?,
         _ tweakRange: Range<Int>?,
         length: Int
-    ) throws(KernelError) -> SecretBytes {
+    ) throws(HWKeysError) -> SecretBytes {
         let fields = SecretBytes(count: 2 * length)
-        try payload.withUnsafeBytes { (source) throws(KernelError) in
-            try fields.withUnsafeMutableBytes { (out) throws(KernelError) in
+        try payload.withUnsafeBytes { (source) throws(HWKeysError) in
+            try fields.withUnsafeMutableBytes { (out) throws(HWKeysError) in
                 for (range, offset) in [(keyRange, 0), (tweakRange, length)] {
                     guard let range else { continue }
                     guard range.count == 2 * length else {

@@ -5,10 +5,10 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import HWKeysBase
 import X86
 
-/// The `mktme` key type (spec.md §6; RFC v2 `security/keys/mktme_keys.c`): a key that stands for a
+/// The `mktme` key type (docs/contract.md §6; RFC v2 `security/keys/mktme_keys.c`): a key that stands for a
 /// hardware memory-encryption key. Its payload is never readable (no ``ReadableKeyType`` conformance:
 /// `keyctl read` is EOPNOTSUPP); the key material of user keys goes from the payload into kernel memory
 /// and is wiped as soon as the design no longer needs it.
@@ -26,7 +26,7 @@ final class MKTMEKeyType: UpdatableKeyType {
     /// Parses the payload for the design in force (``MKTMEKeyRequest/parse(_:design:activated:)``) and
     /// checks the caller: rfc-v2 needs CAP_SYS_RESOURCE for every key, revised only for user keys
     /// (EACCES). Charges the bytes the key keeps in kernel memory (a revised user key's fields).
-    func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
+    func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {
         if manager.design == .rfcV2, !prep.credentials.isPrivileged {
             throw .eacces("mktme keys need CAP_SYS_RESOURCE")
         }
@@ -46,7 +46,7 @@ final class MKTMEKeyType: UpdatableKeyType {
     /// rfc-v2: takes the lowest free KeyID and programs it on every package (ENOKEY when none is free or
     /// PCONFIG fails); user-key material is kept in the `mktme_savekeys` store if booted with it, else it
     /// exists only for the programming. Revised: no KeyID yet; a user key's fields go to kernel memory.
-    func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
+    func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {
         let kind = MKTMEKeyKind(rawValue: prep.attributes["type"] ?? "") ?? .cpu
         switch manager.design {
         case .rfcV2:
@@ -78,14 +78,14 @@ final class MKTMEKeyType: UpdatableKeyType {
     /// RFC's `ref_count > 1` check, asked of the memory manager too). Revised: a key in use is **rotated**
     /// (a cpu key only; EBUSY for a user key in use): a fresh KeyID is programmed, the memory manager
     /// moves every mapping to it (contents re-encrypted in place), and the old KeyID is cleared.
-    func update(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
+    func update(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {
         let kind = MKTMEKeyKind(rawValue: prep.attributes["type"] ?? "") ?? .cpu
         let algorithm = TMEAlgorithm(name: prep.attributes["algorithm"] ?? "")
         switch manager.design {
         case .rfcV2:
             guard let keyID = manager.keyID(ofKey: key.serial) else { throw .einval("key \(key.serial) has no KeyID") }
             let users = max(manager.entries[Int(keyID)].references, manager.mappingUsers(keyID))
-            guard users == 0 else { throw KernelError(.EBUSY, "KeyID \(keyID) is used by \(users) mapping(s)") }
+            guard users == 0 else { throw HWKeysError(.EBUSY, "KeyID \(keyID) is used by \(users) mapping(s)") }
             let saved = try saveIfAsked(kind, prep.material, kernel: kernel)
             do {
                 try manager.program(keyID, kind.command, algorithm: algorithm, fields: prep.material)
@@ -101,12 +101,12 @@ final class MKTMEKeyType: UpdatableKeyType {
         case .revised:
             let fresh =
                 kind == .user
-                ? try prep.material.map { (m) throws(KernelError) in try kernel.storeInKernelMemory(m) }
+                ? try prep.material.map { (m) throws(HWKeysError) in try kernel.storeInKernelMemory(m) }
                 : nil
             if let keyID = manager.keyID(ofKey: key.serial) {
                 guard kind == .cpu else {
                     if let fresh { kernel.freeKernelMemory(fresh) }
-                    throw KernelError(.EBUSY, "key \(key.serial) is in use; only a cpu key can be rotated")
+                    throw HWKeysError(.EBUSY, "key \(key.serial) is in use; only a cpu key can be rotated")
                 }
                 do {
                     try manager.rotate(key.serial, from: keyID, algorithm: algorithm ?? .aesXTS128, uid: key.uid)
@@ -149,7 +149,7 @@ final class MKTMEKeyType: UpdatableKeyType {
         _ kind: MKTMEKeyKind,
         _ material: SecretBytes?,
         kernel: Kernel
-    ) throws(KernelError)
+    ) throws(HWKeysError)
         -> KernelAllocation?
     {
         guard kind == .user, manager.saveKeys, let material else { return nil }
@@ -169,20 +169,20 @@ extension MKTMEManager {
             entries[Int(keyID)].lostKey = true
             kernel.printk(
                 "mktme",
-                "KeyID \(keyID) lost its key in a failed update (\(error.errno.name)); update the key again"
+                "KeyID \(keyID) lost its key in a failed update (\(error.code.name)); update the key again"
             )
         }
     }
 
-    /// Rotation (spec.md §6 revised): takes the lowest free KeyID (not charged against the per-uid limit
+    /// Rotation (docs/contract.md §6 revised): takes the lowest free KeyID (not charged against the per-uid limit
     /// while the old one is held), programs a fresh random key, asks the memory manager to move every
     /// mapping from `old` to it, and clears `old` once its last user has gone.
     ///
     /// - Throws: ENOKEY (no free KeyID, PCONFIG), EBUSY (no memory manager to move the mappings), or what
     ///   ``KeyIDMappings/moveMappings(fromKeyID:to:)`` throws; nothing has changed then.
-    func rotate(_ serial: Int32, from old: UInt16, algorithm: TMEAlgorithm, uid: UInt32) throws(KernelError) {
+    func rotate(_ serial: Int32, from old: UInt16, algorithm: TMEAlgorithm, uid: UInt32) throws(HWKeysError) {
         guard let mappings = kernel.keyIDMappings else {
-            throw KernelError(.EBUSY, "KeyID \(old) is in use and no memory manager can move its mappings")
+            throw HWKeysError(.EBUSY, "KeyID \(old) is in use and no memory manager can move its mappings")
         }
         let new = try lowestFreeKeyID(for: nil)
         try program(new, .setKeyRandom, algorithm: algorithm, fields: nil)

@@ -4,10 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-import Platform
+import HWKeysBase
+import KernelInterfaces
 import X86
 
-/// CPU hotplug (spec.md §6; RFC v2 12/13 `mktme_cpu_teardown`/`mktme_cpu_online`).
+/// CPU hotplug (docs/contract.md §6; RFC v2 12/13 `mktme_cpu_teardown`/`mktme_cpu_online`).
 ///
 /// Key tables belong to the packages' memory controllers and survive a package's CPUs going offline
 /// (hwkeys parks offline CPUs; Platform never empties a table on offline). Offlining the last CPU of a
@@ -18,13 +19,13 @@ import X86
 extension MKTMEManager: CPUHotplugParticipant {
     /// EBUSY when `cpu` is its package's last online CPU and any KeyID is live (the package could not be
     /// programmed any more); otherwise the next online CPU of the package becomes its lead.
-    public func cpuGoingOffline(_ cpu: Int) throws(KernelError) {
+    public func cpuGoingOffline(_ cpu: Int) throws(HWKeysError) {
         let package = kernel.platform.package(ofCPU: cpu)
         let others = kernel.onlineCPUs.indices.contains {
             $0 != cpu && kernel.onlineCPUs[$0] && kernel.platform.package(ofCPU: $0) == package
         }
         guard others || liveKeyIDs.isEmpty else {
-            throw KernelError(
+            throw HWKeysError(
                 .EBUSY,
                 "CPU\(cpu) is the last online CPU of package \(package) and \(liveKeyIDs.count) KeyID(s) are programmed"
             )
@@ -36,13 +37,13 @@ extension MKTMEManager: CPUHotplugParticipant {
     ///
     /// - Throws: ENOKEY (checked before anything is programmed) when a live user key was not saved, or when
     ///   PCONFIG fails; the CPU then stays offline.
-    public func cpuComingOnline(_ cpu: Int) throws(KernelError) {
+    public func cpuComingOnline(_ cpu: Int) throws(HWKeysError) {
         let package = kernel.platform.package(ofCPU: cpu)
         guard kernel.leadCPU(ofPackage: package) == nil else { return }
         let live = liveKeyIDs
         guard !live.isEmpty else { return }
         if let lost = unrecoverableKeyIDs.first {
-            throw KernelError(
+            throw HWKeysError(
                 .ENOKEY,
                 "package \(package) cannot be brought online: KeyID \(lost) holds a user key that was not saved (mktme_savekeys)"
             )
@@ -54,7 +55,7 @@ extension MKTMEManager: CPUHotplugParticipant {
     }
 }
 
-/// Suspend and resume (spec.md §4 table and its choice, §6).
+/// Suspend and resume (docs/contract.md §4 table and its choice, §6).
 extension MKTMEManager: PowerParticipant {
     /// Whether firmware keeps the key tables across S3 (`IA32_TME_ACTIVATE[3]`, save key for standby).
     var standbyKeepsKeys: Bool {
@@ -66,30 +67,30 @@ extension MKTMEManager: PowerParticipant {
     /// decrypted after resume) or a user key is live without a saved copy. S4: EBUSY while a user key is
     /// live without a saved copy (the image of its memory could not be read back); random keys are simply
     /// programmed afresh before the image restores their memory through their aliases.
-    public func prepareForSleep(_ state: SleepState) throws(KernelError) {
+    public func prepareForSleep(_ state: SleepState) throws(HWKeysError) {
         switch state {
         case .suspendToRAM:
             guard !standbyKeepsKeys else { return }
             let random = liveKeyIDs.filter { entries[Int($0)].command == .setKeyRandom }
             if let keyID = random.first {
-                throw KernelError(
+                throw HWKeysError(
                     .EBUSY,
                     "KeyID \(keyID) holds a CPU-generated key and firmware does not save keys for standby"
                 )
             }
             if let keyID = unrecoverableKeyIDs.first {
-                throw KernelError(.EBUSY, "KeyID \(keyID) holds a user key that was not saved (mktme_savekeys)")
+                throw HWKeysError(.EBUSY, "KeyID \(keyID) holds a user key that was not saved (mktme_savekeys)")
             }
         case .hibernate:
             if let keyID = unrecoverableKeyIDs.first {
-                throw KernelError(.EBUSY, "KeyID \(keyID) holds a user key that was not saved (mktme_savekeys)")
+                throw HWKeysError(.EBUSY, "KeyID \(keyID) holds a user key that was not saved (mktme_savekeys)")
             }
         }
     }
 
     /// Reprograms every live KeyID on every package unless firmware kept the tables (S3 with save key for
     /// standby). From S4 the hibernation image has already restored kernel memory, the key store included.
-    public func resumed(from state: SleepState) throws(KernelError) {
+    public func resumed(from state: SleepState) throws(HWKeysError) {
         if state == .suspendToRAM, standbyKeepsKeys { return }
         let live = liveKeyIDs
         for keyID in live { try reprogram(keyID) }

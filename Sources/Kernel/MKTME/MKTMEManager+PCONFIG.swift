@@ -5,10 +5,11 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import HWKeysBase
+import KernelInterfaces
 import X86
 
-/// Programming KeyIDs: PCONFIG MKTME_KEY_PROGRAM on every package through its lead CPU (spec.md §6;
+/// Programming KeyIDs: PCONFIG MKTME_KEY_PROGRAM on every package through its lead CPU (docs/contract.md §6;
 /// RFC v2 `mktme_program_all_keyids`, `mktme_key_program()`; SDM Vol. 2B PCONFIG).
 extension MKTMEManager {
     /// Retries after the first attempt for ENTROPY_ERROR and DEVICE_BUSY (RFC v2: 10), then ENOKEY.
@@ -41,8 +42,8 @@ extension MKTMEManager {
         fields: SecretBytes?,
         packages: [Int]? = nil,
         cpu: (any X86Processor)? = nil
-    ) throws(KernelError) {
-        guard Int(keyID) < entries.count, keyID > 0 else { throw KernelError(.ENOKEY, "KeyID \(keyID) is not usable") }
+    ) throws(HWKeysError) {
+        guard Int(keyID) < entries.count, keyID > 0 else { throw HWKeysError(.ENOKEY, "KeyID \(keyID) is not usable") }
         // Every package's memory controller must get the key: a package without an online CPU cannot run
         // PCONFIG, and memory it serves would be written under whatever its slot holds (the KeyID-0 key, or
         // a stale key) and read back as garbage once the slot is programmed later. Like the RFC's
@@ -50,7 +51,7 @@ extension MKTMEManager {
         if packages == nil, cpu == nil,
             let orphan = (0..<kernel.platform.packageCount).first(where: { kernel.leadCPU(ofPackage: $0) == nil })
         {
-            throw KernelError(
+            throw HWKeysError(
                 .ENOKEY,
                 "package \(orphan) has no online CPU to program KeyID \(keyID): bring one online first"
             )
@@ -94,7 +95,7 @@ extension MKTMEManager {
             guard status == .success else {
                 for (rolledBack, processor) in done { rollBack(keyID, on: processor, package: rolledBack) }
                 kernel.printk("mktme", "KeyID \(keyID): PCONFIG \(status?.name ?? "fault") on package \(package)")
-                throw KernelError(
+                throw HWKeysError(
                     .ENOKEY,
                     "PCONFIG \(command.name) of KeyID \(keyID) failed on package \(package): \(status?.name ?? "fault")"
                 )
@@ -141,13 +142,13 @@ extension MKTMEManager {
     /// no-encrypt as they were.
     ///
     /// - Throws: ENOKEY for a user key without a saved copy, or a failed PCONFIG.
-    func reprogram(_ keyID: UInt16, packages: [Int]? = nil, cpu: (any X86Processor)? = nil) throws(KernelError) {
+    func reprogram(_ keyID: UInt16, packages: [Int]? = nil, cpu: (any X86Processor)? = nil) throws(HWKeysError) {
         let entry = entries[Int(keyID)]
         guard let command = entry.command else { return }
         var fields: SecretBytes?
         if command == .setKeyDirect {
             guard let saved = entry.savedKey else {
-                throw KernelError(
+                throw HWKeysError(
                     .ENOKEY,
                     "KeyID \(keyID) holds a user key that was not saved (boot with mktme_savekeys)"
                 )

@@ -5,10 +5,10 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
-import Platform
+import HWKeysBase
 import X86
 
-/// The `mktme` subsystem (spec.md §6): the hardware KeyID table, the `mktme` key type's policy in both API
+/// The `mktme` subsystem (docs/contract.md §6): the hardware KeyID table, the `mktme` key type's policy in both API
 /// designs, and the kernel's side of `encrypt_mprotect()` (``MemoryEncryptionKeys``), CPU hotplug and
 /// suspend. Programming goes through PCONFIG on one lead CPU per package (`MKTMEManager+PCONFIG.swift`).
 ///
@@ -94,7 +94,7 @@ public final class MKTMEManager {
     /// Restores the table from an image saved on this hardware.
     ///
     /// - Throws: EINVAL when the saved table does not match the hardware.
-    func restore(_ saved: MKTMESavedState) throws(KernelError) {
+    func restore(_ saved: MKTMESavedState) throws(HWKeysError) {
         guard saved.entries.count == entries.count, (0...keyIDsTotal).contains(saved.maxPerUID) else {
             throw .einval("saved MKTME KeyID table does not match the hardware")
         }
@@ -135,9 +135,9 @@ public final class MKTMEManager {
     /// The lowest free KeyID, charged to `uid` (nil: not charged), checking the per-uid limit.
     ///
     /// - Throws: ENOKEY when none is free or `uid` holds `keyids_max_per_uid` already.
-    func lowestFreeKeyID(for uid: UInt32?) throws(KernelError) -> UInt16 {
+    func lowestFreeKeyID(for uid: UInt32?) throws(HWKeysError) -> UInt16 {
         guard let keyID = entries.indices.dropFirst().first(where: { entries[$0].state == .free }) else {
-            throw KernelError(
+            throw HWKeysError(
                 .ENOKEY,
                 keyIDsTotal == 0 ? "no MKTME KeyIDs on this machine" : "all \(keyIDsTotal) KeyIDs are in use"
             )
@@ -145,7 +145,7 @@ public final class MKTMEManager {
         if let uid {
             let held = entries.dropFirst().filter { $0.state != .free && $0.uid == uid }.count
             guard held < maxPerUID else {
-                throw KernelError(.ENOKEY, "uid \(uid) holds \(held) KeyIDs; keyids_max_per_uid is \(maxPerUID)")
+                throw HWKeysError(.ENOKEY, "uid \(uid) holds \(held) KeyIDs; keyids_max_per_uid is \(maxPerUID)")
             }
         }
         return UInt16(keyID)
@@ -173,7 +173,7 @@ public final class MKTMEManager {
             do {
                 try program(keyID, .clearKey, algorithm: nil, fields: nil)
             } catch {
-                kernel.printk("mktme", "KeyID \(keyID): CLEAR_KEY failed (\(error.errno.name)); slot left stale")
+                kernel.printk("mktme", "KeyID \(keyID): CLEAR_KEY failed (\(error.code.name)); slot left stale")
             }
         } else {
             kernel.printk("mktme", "KeyID \(keyID) released without clearing the hardware slot")
@@ -256,8 +256,8 @@ public final class MKTMEManager {
 // MARK: - MemoryEncryptionKeys
 
 extension MKTMEManager: MemoryEncryptionKeys {
-    /// spec.md §6 "Common to both" and the design's KeyID rules; see ``MemoryEncryptionKeys``.
-    public func keyIDForEncryptMprotect(serial: Int32, pid: Int32) throws(KernelError) -> UInt16 {
+    /// docs/contract.md §6 "Common to both" and the design's KeyID rules; see ``MemoryEncryptionKeys``.
+    public func keyIDForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError) -> UInt16 {
         if serial == 0 {
             guard design == .revised else { throw .einval("serial 0 (no encryption) exists only in the revised API") }
             return try sharedNoEncryptKeyID()
@@ -266,7 +266,7 @@ extension MKTMEManager: MemoryEncryptionKeys {
         guard key.type == Self.typeName else { throw .einval("key \(serial) is a \(key.type) key, not mktme") }
         if let keyID = keyIDByOwner[serial] {
             guard entries[Int(keyID)].lostKey != true else {
-                throw KernelError(.ENOKEY, "KeyID \(keyID) of key \(serial) lost its key in a failed update")
+                throw HWKeysError(.ENOKEY, "KeyID \(keyID) of key \(serial) lost its key in a failed update")
             }
             entries[Int(keyID)].references += 1
             return keyID
@@ -286,7 +286,7 @@ extension MKTMEManager: MemoryEncryptionKeys {
     }
 
     /// The revised design's one NO_ENCRYPT KeyID, programmed on first use, with one reference taken.
-    private func sharedNoEncryptKeyID() throws(KernelError) -> UInt16 {
+    private func sharedNoEncryptKeyID() throws(HWKeysError) -> UInt16 {
         if let keyID = sharedKeyID {
             entries[Int(keyID)].references += 1
             return keyID

@@ -6,7 +6,7 @@
 
 /// A process's address space (Linux `struct mm_struct`): its VMAs and where its page tables are.
 ///
-/// Bookkeeping only (design.md rule 3): the page tables themselves — PML4, PDPT, PD, PT, 512 eight-byte
+/// Bookkeeping only (docs/design.md rule 3): the page tables themselves — PML4, PDPT, PD, PT, 512 eight-byte
 /// entries each — live in emulated DRAM frames owned by ``PageAllocator/Owner/pageTable``, written through the
 /// KeyID-0 direct map; the pages they map hold the process's data under the VMA's KeyID.
 public struct AddressSpace: Codable, Sendable, Hashable {

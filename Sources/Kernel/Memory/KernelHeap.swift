@@ -5,8 +5,9 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 
-/// A kernel allocation: where in DRAM some kernel data lives (design.md rule 3: Swift objects hold
+/// A kernel allocation: where in DRAM some kernel data lives (docs/design.md rule 3: Swift objects hold
 /// addresses, not secret bytes). One segment for small allocations, whole pages for large ones.
 public struct KernelAllocation: Codable, Sendable, Hashable {
     public struct Segment: Codable, Sendable, Hashable {
@@ -36,7 +37,7 @@ public struct KernelHeap: Codable, Sendable, Hashable {
     public init() {}
 
     /// Allocates `length` bytes of kernel memory (not zeroed: callers write it or use ``allocateZeroed``).
-    mutating func allocate(_ length: Int, kernel: Kernel) throws(KernelError) -> KernelAllocation {
+    mutating func allocate(_ length: Int, kernel: Kernel) throws(HWKeysError) -> KernelAllocation {
         guard length > 0 else { throw .einval("zero-length kernel allocation") }
         guard length <= 1 << 20 else { throw .enomem("kernel allocation of \(length) bytes is too large") }
         if let index = Self.sizeClasses.firstIndex(where: { $0 >= length }) {
@@ -90,14 +91,14 @@ public struct KernelHeap: Codable, Sendable, Hashable {
 
 extension Kernel {
     /// `kmalloc` + copy: stores `secret` in kernel memory and returns where.
-    public func storeInKernelMemory(_ secret: SecretBytes) throws(KernelError) -> KernelAllocation {
+    public func storeInKernelMemory(_ secret: SecretBytes) throws(HWKeysError) -> KernelAllocation {
         let allocation = try heap.allocate(secret.count, kernel: self)
         writeKernelMemory(allocation, secret)
         return allocation
     }
 
     /// Allocates zeroed kernel memory.
-    public func allocateKernelMemory(_ length: Int) throws(KernelError) -> KernelAllocation {
+    public func allocateKernelMemory(_ length: Int) throws(HWKeysError) -> KernelAllocation {
         let allocation = try heap.allocate(length, kernel: self)
         for segment in allocation.segments { physical.zero(segment.address, count: segment.length) }
         return allocation

@@ -5,9 +5,10 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
-/// A process's loads and stores (design.md "A write, end to end"): the virtual range is checked against the
+/// A process's loads and stores (docs/design.md "A write, end to end"): the virtual range is checked against the
 /// VMAs (EFAULT), the page tables in DRAM are walked (leaf entries read one page table at a time), missing
 /// pages are faulted in under the VMA's KeyID, and the data moves through each page's KeyID alias in one
 /// load or store per run of physically consecutive pages.
@@ -29,7 +30,7 @@ extension Kernel {
     ///
     /// - Throws: ESRCH; EFAULT (a byte of the range unmapped or not writable); ENOMEM (not enough free frames
     ///   for the pages and page tables the write must fault in; checked before anything is allocated).
-    public func writeMemory(pid: Int32, address: UInt64, from bytes: UnsafeRawBufferPointer) throws(KernelError) {
+    public func writeMemory(pid: Int32, address: UInt64, from bytes: UnsafeRawBufferPointer) throws(HWKeysError) {
         try memoryManager.access(
             pid: pid,
             address: address,
@@ -39,8 +40,8 @@ extension Kernel {
     }
 
     /// Stores a secret at `address` in process `pid`'s memory.
-    public func writeMemory(pid: Int32, address: UInt64, _ data: SecretBytes) throws(KernelError) {
-        try data.withUnsafeBytes { (bytes) throws(KernelError) in
+    public func writeMemory(pid: Int32, address: UInt64, _ data: SecretBytes) throws(HWKeysError) {
+        try data.withUnsafeBytes { (bytes) throws(HWKeysError) in
             try writeMemory(pid: pid, address: address, from: bytes)
         }
     }
@@ -48,16 +49,16 @@ extension Kernel {
     /// Loads `buffer.count` bytes at `address` of process `pid`'s memory.
     ///
     /// - Throws: ESRCH; EFAULT (a byte of the range unmapped or not readable).
-    public func readMemory(pid: Int32, address: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(KernelError)
+    public func readMemory(pid: Int32, address: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(HWKeysError)
     {
         try memoryManager.access(pid: pid, address: address, buffer, write: false)
     }
 
     /// Loads `count` bytes as a secret.
-    public func readMemory(pid: Int32, address: UInt64, count: Int) throws(KernelError) -> SecretBytes {
+    public func readMemory(pid: Int32, address: UInt64, count: Int) throws(HWKeysError) -> SecretBytes {
         guard count >= 0, count <= 1 << 30 else { throw .einval("read of \(count) bytes") }
         let data = SecretBytes(count: count)
-        try data.withUnsafeMutableBytes { (bytes) throws(KernelError) in
+        try data.withUnsafeMutableBytes { (bytes) throws(HWKeysError) in
             try readMemory(pid: pid, address: address, into: bytes)
         }
         return data
@@ -67,10 +68,10 @@ extension Kernel {
     /// `/proc/<pid>/pagemap` with the KeyID).
     ///
     /// - Throws: ESRCH; EFAULT (not in a VMA); ENOENT (in a VMA, but the page was never touched).
-    public func translate(pid: Int32, address: UInt64) throws(KernelError) -> Translation {
+    public func translate(pid: Int32, address: UInt64) throws(HWKeysError) -> Translation {
         _ = try processes.process(pid)
         guard var space = memoryManager.spaces[pid], space.index(containing: address) != nil else {
-            throw KernelError(.EFAULT, "\(hex(address)) is not mapped in process \(pid)")
+            throw HWKeysError(.EFAULT, "\(hex(address)) is not mapped in process \(pid)")
         }
         var found: UInt64?
         let page = address & ~0xFFF
@@ -79,7 +80,7 @@ extension Kernel {
             return false
         }
         guard let entry = found, PageTableEntry.mapsFrame(entry) else {
-            throw KernelError(.ENOENT, "the page at \(hex(page)) of process \(pid) is not present (never touched)")
+            throw HWKeysError(.ENOENT, "the page at \(hex(page)) of process \(pid) is not present (never touched)")
         }
         return Translation(
             physicalAddress: keyIDLayout.frame(ofEntry: entry) << 12 | address & 0xFFF,
@@ -91,7 +92,7 @@ extension Kernel {
 
 extension MemoryManager {
     /// One process access; see the extension above.
-    func access(pid: Int32, address: UInt64, _ buffer: UnsafeMutableRawBufferPointer, write: Bool) throws(KernelError) {
+    func access(pid: Int32, address: UInt64, _ buffer: UnsafeMutableRawBufferPointer, write: Bool) throws(HWKeysError) {
         _ = try kernel.processes.process(pid)
         guard !buffer.isEmpty, let base = buffer.baseAddress else { return }
         let (end, wrapped) = address.addingReportingOverflow(UInt64(buffer.count))
@@ -99,7 +100,7 @@ extension MemoryManager {
         guard !wrapped, end <= AddressSpace.taskSize, var space = spaces[pid],
             space.covers(address, end, where: { write ? $0.protection.writable : $0.protection.readable })
         else {
-            throw KernelError(
+            throw HWKeysError(
                 .EFAULT,
                 "process \(pid) cannot \(verb) [\(hex(address)), \(hex(end))): unmapped or not \(write ? "writable" : "readable")"
             )
@@ -141,7 +142,7 @@ extension MemoryManager {
             run = nil
         }
         try forEachLeafRun(&space, firstPage, endPage, allocate: write) {
-            (runStart, runEnd, entries) throws(KernelError) -> Bool in
+            (runStart, runEnd, entries) throws(HWKeysError) -> Bool in
             var changed = false
             let pages = Int((runEnd - runStart) >> 12)
             for index in 0..<pages {

@@ -5,16 +5,17 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 extension MemoryManager: KeyIDMappings {
-    /// Key rotation (spec.md §6 revised; Dave Hansen's recipe for in-place KeyID conversion, see
-    /// `mktme-research.md` §1.8): for every page under `old`, copy the plaintext out through the old alias
+    /// Key rotation (docs/contract.md §6 revised; Dave Hansen's recipe for in-place KeyID conversion, see
+    /// `docs/research/mktme-research.md` §1.8): for every page under `old`, copy the plaintext out through the old alias
     /// into a host secret buffer, flush the old alias, change the KeyID in the page-table entry and the
     /// frame's record, and write the plaintext back through the new alias. VMAs under `old` take `new`; the
     /// references move (retained on `new` before released on `old`). Needs no memory, so nothing can fail
     /// half-way.
-    public func moveMappings(fromKeyID old: UInt16, to new: UInt16) throws(KernelError) {
+    public func moveMappings(fromKeyID old: UInt16, to new: UInt16) throws(HWKeysError) {
         guard old != new else { return }
         guard Int(new) < layout.keyIDCount, Int(old) < layout.keyIDCount else {
             throw .einval("KeyID \(max(old, new)) does not exist (\(layout.keyIDBits) KeyID bits)")

@@ -4,8 +4,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// `/proc/<pid>/maps` and `/proc/<pid>/smaps` (Linux `fs/proc/task_mmu.c`), with the `KeyID:` line the MKTME
-/// selftests read from smaps (spec.md §6).
+/// selftests read from smaps (docs/contract.md §6).
 extension MemoryManager {
     /// One VMA as `smaps` reports it.
     public struct VMAReport: Sendable, Hashable {
@@ -15,7 +17,7 @@ extension MemoryManager {
     }
 
     /// The VMAs of `pid` with their resident pages.
-    public func report(pid: Int32) throws(KernelError) -> [VMAReport] {
+    public func report(pid: Int32) throws(HWKeysError) -> [VMAReport] {
         _ = try kernel.processes.process(pid)
         guard let space = spaces[pid] else { return [] }
         return space.vmas.map { VMAReport(vma: $0, residentPages: residentPages(space, $0.start, $0.end)) }
@@ -24,13 +26,13 @@ extension MemoryManager {
     func registerProcFiles(_ pid: Int32) {
         kernel.sysfs.register(
             "/proc/\(pid)/maps",
-            SysfsAttribute(read: { (kernel: Kernel) throws(KernelError) -> String in
+            SysfsAttribute(read: { (kernel: Kernel) throws(HWKeysError) -> String in
                 try kernel.memoryManager.report(pid: pid).map { Self.mapsLine($0.vma) }.joined(separator: "\n")
             })
         )
         kernel.sysfs.register(
             "/proc/\(pid)/smaps",
-            SysfsAttribute(read: { (kernel: Kernel) throws(KernelError) -> String in
+            SysfsAttribute(read: { (kernel: Kernel) throws(HWKeysError) -> String in
                 Self.smaps(try kernel.memoryManager.report(pid: pid))
             })
         )

@@ -4,10 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import X86
 
 /// The memory system calls of the modelled kernel: mmap(2), munmap(2), mprotect(2) with Linux's argument
-/// checks and errno values, and `encrypt_mprotect()` from the MKTME series (spec.md §6). Each validates
+/// checks and errno values, and `encrypt_mprotect()` from the MKTME series (docs/contract.md §6). Each validates
 /// everything before it changes anything.
 extension Kernel {
     /// `mmap(NULL, length, prot, MAP_ANONYMOUS | (shared ? MAP_SHARED : MAP_PRIVATE), -1, 0)`: a new anonymous
@@ -16,7 +17,7 @@ extension Kernel {
     /// - Returns: The mapping's address.
     /// - Throws: ESRCH (no such process), EINVAL (`length` 0), ENOMEM (too long, no free range, or
     ///   `max_map_count` VMAs).
-    public func mmap(pid: Int32, length: UInt64, protection: Protection, shared: Bool) throws(KernelError) -> UInt64 {
+    public func mmap(pid: Int32, length: UInt64, protection: Protection, shared: Bool) throws(HWKeysError) -> UInt64 {
         _ = try processes.process(pid)
         guard length > 0 else { throw .einval("mmap of zero bytes") }
         guard length <= AddressSpace.taskSize else {
@@ -49,7 +50,7 @@ extension Kernel {
     /// freed with the flush rule and their KeyID references released. Holes are fine.
     ///
     /// - Throws: ESRCH, EINVAL (`addr` not page-aligned, `length` 0, range outside user space).
-    public func munmap(pid: Int32, address: UInt64, length: UInt64) throws(KernelError) {
+    public func munmap(pid: Int32, address: UInt64, length: UInt64) throws(HWKeysError) {
         _ = try processes.process(pid)
         let end = try Self.userRange(address, length, overflow: .EINVAL)
         guard length > 0 else { throw .einval("munmap of zero bytes") }
@@ -70,17 +71,17 @@ extension Kernel {
     }
 
     /// `mprotect(addr, length, prot)`: changes the protection of `[addr, addr + length rounded up)`, splitting
-    /// and merging VMAs and rewriting the page-table entries. The KeyID is kept (spec.md §6).
+    /// and merging VMAs and rewriting the page-table entries. The KeyID is kept (docs/contract.md §6).
     ///
     /// - Throws: ESRCH, EINVAL (`addr` not page-aligned), ENOMEM (range wraps, leaves user space, or has
     ///   unmapped holes — Linux's errno for a hole).
-    public func mprotect(pid: Int32, address: UInt64, length: UInt64, protection: Protection) throws(KernelError) {
+    public func mprotect(pid: Int32, address: UInt64, length: UInt64, protection: Protection) throws(HWKeysError) {
         _ = try processes.process(pid)
         guard address & 0xFFF == 0 else { throw .einval("address \(hex(address)) is not page-aligned") }
         guard length > 0 else { return }
         let end = try Self.userRange(address, length, overflow: .ENOMEM)
         guard var space = memoryManager.spaces[pid], space.covers(address, end) else {
-            throw KernelError(.ENOMEM, "[\(hex(address)), \(hex(end))) is not fully mapped")
+            throw HWKeysError(.ENOMEM, "[\(hex(address)), \(hex(end))) is not fully mapped")
         }
         let before = space.vmas
         space.split(at: address)
@@ -95,7 +96,7 @@ extension Kernel {
         memoryManager.apply(delta)
     }
 
-    /// `encrypt_mprotect(addr, len, prot, serial)` (the MKTME series; spec.md §6 "Common to both"): like
+    /// `encrypt_mprotect(addr, len, prot, serial)` (the MKTME series; docs/contract.md §6 "Common to both"): like
     /// mprotect, and the range's memory is put under the KeyID of key `serial`. Its pages are discarded (the
     /// range reads back as zeros; frames freed with the flush rule), the VMAs take the KeyID (split at the
     /// range's ends, never merged with VMAs of another KeyID), the KeyID references move from the old KeyIDs
@@ -111,12 +112,12 @@ extension Kernel {
         length: UInt64,
         protection: Protection,
         serial: Int32
-    ) throws(KernelError) {
+    ) throws(HWKeysError) {
         _ = try processes.process(pid)
         guard address & 0xFFF == 0 else { throw .einval("address \(hex(address)) is not page-aligned") }
         guard length & 0xFFF == 0 else { throw .einval("length \(length) is not a multiple of the page size") }
         guard let encryption = memoryEncryption else {
-            throw KernelError(.EOPNOTSUPP, "no MKTME: memory encryption keys are not available")
+            throw HWKeysError(.EOPNOTSUPP, "no MKTME: memory encryption keys are not available")
         }
         guard length > 0 else { return }
         let end = try Self.userRange(address, length, overflow: .ENOMEM)
@@ -124,7 +125,7 @@ extension Kernel {
         // programs a KeyID, which a failing call must not leave behind (docs/choices.md).
         var space = memoryManager.spaces[pid] ?? AddressSpace()
         guard space.covers(address, end) else {
-            throw KernelError(.ENOMEM, "[\(hex(address)), \(hex(end))) is not fully mapped")
+            throw HWKeysError(.ENOMEM, "[\(hex(address)), \(hex(end))) is not fully mapped")
         }
         guard space.covers(address, end, where: { $0.anonymous && !$0.shared }) else {
             throw .einval("encrypt_mprotect needs anonymous private memory; [\(hex(address)), \(hex(end))) is not")
@@ -133,7 +134,7 @@ extension Kernel {
         // The caller's reference: held for the call, dropped at its end (after the VMAs took theirs).
         defer { if keyID != 0 { encryption.releaseKeyID(keyID, count: 1) } }
         guard Int(keyID) < keyIDLayout.keyIDCount else {
-            throw KernelError(.EINVAL, "KeyID \(keyID) does not fit the \(keyIDLayout.keyIDBits) KeyID bits")
+            throw HWKeysError(.EINVAL, "KeyID \(keyID) does not fit the \(keyIDLayout.keyIDBits) KeyID bits")
         }
         let before = space.vmas
         var delta = MemoryManager.ReferenceDelta()
@@ -153,12 +154,12 @@ extension Kernel {
 
     /// `[address, address + length rounded up)` checked for alignment (EINVAL) and for staying in user space
     /// (`overflow`: EINVAL for munmap, ENOMEM for mprotect, as Linux returns). Returns the end.
-    static func userRange(_ address: UInt64, _ length: UInt64, overflow: Errno) throws(KernelError) -> UInt64 {
+    static func userRange(_ address: UInt64, _ length: UInt64, overflow: Errno) throws(HWKeysError) -> UInt64 {
         guard address & 0xFFF == 0 else { throw .einval("address \(hex(address)) is not page-aligned") }
         let (rounded, wrapped) = length.addingReportingOverflow(0xFFF)
         let (end, beyond) = address.addingReportingOverflow(rounded & ~0xFFF)
         guard !wrapped, !beyond, end <= AddressSpace.taskSize else {
-            throw KernelError(overflow, "[\(hex(address)), +\(length)) leaves the user address space")
+            throw HWKeysError(overflow, "[\(hex(address)), +\(length)) leaves the user address space")
         }
         return end
     }

@@ -5,13 +5,14 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 #if _endian(big)
 #error("page-table entries are read and written as host integers: hwkeys needs a little-endian host, as x86 is")
 #endif
 
-/// The memory manager (Linux `mm/`, with the MKTME series' changes; spec.md §6): per-process address spaces
+/// The memory manager (Linux `mm/`, with the MKTME series' changes; docs/contract.md §6): per-process address spaces
 /// of VMAs and 4-level page tables kept **in emulated DRAM**, lazily allocated anonymous pages, and the page
 /// rules that keep KeyID aliases from corrupting each other.
 ///
@@ -173,11 +174,11 @@ public final class MemoryManager {
         }
     }
 
-    // MARK: Page rules (spec.md §6)
+    // MARK: Page rules (docs/contract.md §6)
 
     /// A zeroed user page for `keyID`: flush the frame's previous alias, then zero it through the new one.
     /// `cpu` is the CPU the caller runs on (fetched once per operation).
-    func allocateUserPage(keyID: UInt16, cpu: any X86Processor) throws(KernelError) -> UInt64 {
+    func allocateUserPage(keyID: UInt16, cpu: any X86Processor) throws(HWKeysError) -> UInt64 {
         let (frame, previous) = try kernel.pages.allocate(owner: .user, keyID: keyID)
         if !debugSkipPageFlush { cpu.clflush(alias(frame, previous), length: PageAllocator.pageSize) }
         cpu.store(alias(frame, keyID), from: zeroPage)
@@ -186,7 +187,7 @@ public final class MemoryManager {
 
     /// A user page whose every byte the caller writes at once (a fork copy): flushed through its previous
     /// alias; the full-page write through the new alias then stands for the zeroing.
-    func allocateUserPageForCopy(keyID: UInt16, cpu: any X86Processor) throws(KernelError) -> UInt64 {
+    func allocateUserPageForCopy(keyID: UInt16, cpu: any X86Processor) throws(HWKeysError) -> UInt64 {
         let (frame, previous) = try kernel.pages.allocate(owner: .user, keyID: keyID)
         if !debugSkipPageFlush { cpu.clflush(alias(frame, previous), length: PageAllocator.pageSize) }
         return frame
@@ -206,7 +207,7 @@ public final class MemoryManager {
     }
 
     /// A zeroed page-table frame (KeyID 0), recorded in `space`.
-    func allocateTable(_ space: inout AddressSpace) throws(KernelError) -> UInt64 {
+    func allocateTable(_ space: inout AddressSpace) throws(HWKeysError) -> UInt64 {
         let cpu = kernel.cpu
         let (frame, previous) = try kernel.pages.allocate(owner: .pageTable, keyID: 0)
         if !debugSkipPageFlush { cpu.clflush(alias(frame, previous), length: PageAllocator.pageSize) }
@@ -223,7 +224,7 @@ public final class MemoryManager {
         _ space: inout AddressSpace,
         _ address: UInt64,
         allocate: Bool
-    ) throws(KernelError) -> (table: UInt64?, regionEnd: UInt64) {
+    ) throws(HWKeysError) -> (table: UInt64?, regionEnd: UInt64) {
         var table: UInt64
         if let root = space.root {
             table = root
@@ -290,8 +291,8 @@ public final class MemoryManager {
         _ start: UInt64,
         _ end: UInt64,
         allocate: Bool,
-        _ body: (UInt64, UInt64, UnsafeMutableBufferPointer<UInt64>?) throws(KernelError) -> Bool
-    ) throws(KernelError) {
+        _ body: (UInt64, UInt64, UnsafeMutableBufferPointer<UInt64>?) throws(HWKeysError) -> Bool
+    ) throws(HWKeysError) {
         var address = start
         while address < end {
             let (table, regionEnd) = try pageTable(&space, address, allocate: allocate)
@@ -395,7 +396,7 @@ extension MemoryManager: ProcessLifecycleObserver {
     /// A new program starts with an empty address space; a fork copies the parent's (Linux `dup_mmap`): every
     /// VMA with its KeyID (one more reference each) and every mapped page copied into a fresh frame under the
     /// same KeyID (one more page reference each). Checks memory before changing anything (ENOMEM).
-    public func processCreated(_ child: Int32, parent: Int32, exec: Bool) throws(KernelError) {
+    public func processCreated(_ child: Int32, parent: Int32, exec: Bool) throws(HWKeysError) {
         registerProcFiles(child)
         guard !exec, var source = spaces[parent], !source.vmas.isEmpty else { return }
         // The parent's mapped pages, read from its page tables.
@@ -433,7 +434,7 @@ extension MemoryManager: ProcessLifecycleObserver {
                 let vma = space.vmas[vmaIndex]
                 let regionEnd = min((first | (PageTableEntry.span(level: 1) - 1)) + 1, vma.end)
                 try forEachLeafRun(&space, first, regionEnd, allocate: true) {
-                    (runStart, _, entries) throws(KernelError) -> Bool in
+                    (runStart, _, entries) throws(HWKeysError) -> Bool in
                     guard let entries else { return false }
                     while index < mapped.count, mapped[index].address < regionEnd {
                         let (address, entry) = mapped[index]

@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// The physical page allocator: 4 KiB frames of the e820 map.
 ///
 /// Freed frames are reused last-in first-out (like the per-CPU free lists in front of Linux's buddy
@@ -58,7 +60,7 @@ public struct PageAllocator: Codable, Sendable, Hashable {
     public mutating func allocate(
         owner: Owner,
         keyID: UInt16
-    ) throws(KernelError) -> (frame: UInt64, previousKeyID: UInt16) {
+    ) throws(HWKeysError) -> (frame: UInt64, previousKeyID: UInt16) {
         let frame: UInt64
         if let reused = freeStack.popLast() {
             frame = reused

@@ -8,7 +8,7 @@ import X86
 
 /// x86-64 4-level paging entries (SDM Vol. 3A §4.5, "4-Level Paging and 5-Level Paging", Tables 4-15 to
 /// 4-20), as the MKTME series of Linux writes them: the physical address field carries the KeyID in its top
-/// `k` bits (PA bits [MAXPHYADDR-1 : MAXPHYADDR-k], spec.md §2), so a leaf entry names both the frame and
+/// `k` bits (PA bits [MAXPHYADDR-1 : MAXPHYADDR-k], docs/contract.md §2), so a leaf entry names both the frame and
 /// the key the hardware uses for every access through it.
 public enum PageTableEntry {
     /// P: present.

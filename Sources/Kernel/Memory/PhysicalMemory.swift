@@ -12,7 +12,7 @@ import X86
 /// Linux with MKTME reaches an encrypted page through a per-KeyID copy of the direct map
 /// (`sync_direct_mapping()` in the 62-series); everything else the kernel keeps goes through the KeyID-0
 /// map. Here every access is a load or store by the current CPU to `PA | KeyID << shift` — through that
-/// CPU's cache and the memory controller, exactly as the hardware sees it (design.md rule 1).
+/// CPU's cache and the memory controller, exactly as the hardware sees it (docs/design.md rule 1).
 public struct PhysicalMemory {
     unowned let kernel: Kernel
 

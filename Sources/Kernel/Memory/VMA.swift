@@ -23,7 +23,7 @@ public enum Protection: String, Codable, Sendable, CaseIterable {
 }
 
 /// A virtual memory area (Linux `struct vm_area_struct`): a page-aligned range of a process's address space
-/// with one protection, one sharing mode and one KeyID (spec.md §6; the KeyID lives in the KeyID bits of
+/// with one protection, one sharing mode and one KeyID (docs/contract.md §6; the KeyID lives in the KeyID bits of
 /// Linux's `vm_page_prot` in the MKTME series).
 ///
 /// Every page mapped in a VMA uses the VMA's KeyID: `encrypt_mprotect` discards the pages when it changes it,

@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// A process's credentials. Root (uid 0) holds every capability; nobody else holds any (hwkeys does not
 /// model capability sets beyond that).
 public struct Credentials: Codable, Sendable, Hashable {
@@ -45,15 +47,15 @@ public struct ProcessTable: Codable, Sendable, Hashable {
     public subscript(pid: Int32) -> Process? { processes[pid] }
 
     /// Looks up a live process or fails with ESRCH.
-    public func process(_ pid: Int32) throws(KernelError) -> Process {
-        guard let process = processes[pid] else { throw KernelError(.ESRCH, "no process \(pid)") }
+    public func process(_ pid: Int32) throws(HWKeysError) -> Process {
+        guard let process = processes[pid] else { throw HWKeysError(.ESRCH, "no process \(pid)") }
         return process
     }
 
     mutating func insert(_ process: Process) { processes[process.pid] = process }
 
-    mutating func allocatePID() throws(KernelError) -> Int32 {
-        guard nextPID < 4_194_304 else { throw KernelError(.EAGAIN, "pid space exhausted") }
+    mutating func allocatePID() throws(HWKeysError) -> Int32 {
+        guard nextPID < 4_194_304 else { throw HWKeysError(.EAGAIN, "pid space exhausted") }
         defer { nextPID += 1 }
         return nextPID
     }
@@ -69,7 +71,7 @@ public struct ProcessTable: Codable, Sendable, Hashable {
 /// A part of the kernel that keeps per-process state.
 public protocol ProcessLifecycleObserver: AnyObject {
     /// `child` was created from `parent` (fork, or spawn when `exec` is true: a fresh address space).
-    func processCreated(_ child: Int32, parent: Int32, exec: Bool) throws(KernelError)
+    func processCreated(_ child: Int32, parent: Int32, exec: Bool) throws(HWKeysError)
     /// `pid` is exiting; release everything it holds.
     func processExiting(_ pid: Int32)
 }
@@ -83,7 +85,7 @@ extension Kernel {
         uid: UInt32? = nil,
         name: String? = nil,
         exec: Bool
-    ) throws(KernelError) -> Int32 {
+    ) throws(HWKeysError) -> Int32 {
         let parentProcess = try processes.process(parent)
         var credentials = parentProcess.credentials
         if let uid, uid != credentials.uid {
@@ -103,7 +105,7 @@ extension Kernel {
     }
 
     /// Ends a process. init cannot exit (EPERM).
-    public func exitProcess(_ pid: Int32) throws(KernelError) {
+    public func exitProcess(_ pid: Int32) throws(HWKeysError) {
         _ = try processes.process(pid)
         guard pid != ProcessTable.initPID else { throw .eperm("init cannot exit") }
         for observer in processObservers.reversed() { observer.processExiting(pid) }

@@ -4,16 +4,18 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// One attribute file under `/proc` or `/sys`.
 public struct SysfsAttribute {
     /// Produces the file's contents (without a trailing newline).
-    public let read: (Kernel) throws(KernelError) -> String
+    public let read: (Kernel) throws(HWKeysError) -> String
     /// Accepts a write, or nil for a read-only file (EACCES for anyone; files are 0444).
-    public let write: ((Kernel, String) throws(KernelError) -> Void)?
+    public let write: ((Kernel, String) throws(HWKeysError) -> Void)?
 
     public init(
-        read: @escaping (Kernel) throws(KernelError) -> String,
-        write: ((Kernel, String) throws(KernelError) -> Void)? = nil
+        read: @escaping (Kernel) throws(HWKeysError) -> String,
+        write: ((Kernel, String) throws(HWKeysError) -> Void)? = nil
     ) {
         self.read = read
         self.write = write
@@ -44,19 +46,19 @@ public struct SysfsTree {
         return normalized
     }
 
-    func attribute(_ path: String) throws(KernelError) -> SysfsAttribute {
+    func attribute(_ path: String) throws(HWKeysError) -> SysfsAttribute {
         let path = Self.normalize(path)
         if let attribute = attributes[path] { return attribute }
         if attributes.keys.contains(where: { $0.hasPrefix(path + "/") }) {
-            throw KernelError(.EISDIR, "\(path) is a directory")
+            throw HWKeysError(.EISDIR, "\(path) is a directory")
         }
-        throw KernelError(.ENOENT, "no such file: \(path)")
+        throw HWKeysError(.ENOENT, "no such file: \(path)")
     }
 
     /// The entries directly under directory `path`, sorted; directories end with `/`.
-    func list(_ path: String) throws(KernelError) -> [String] {
+    func list(_ path: String) throws(HWKeysError) -> [String] {
         let path = Self.normalize(path)
-        if attributes[path] != nil { throw KernelError(.ENOTDIR, "\(path) is a file") }
+        if attributes[path] != nil { throw HWKeysError(.ENOTDIR, "\(path) is a file") }
         let prefix = path == "/" ? "/" : path + "/"
         var entries = Set<String>()
         for key in attributes.keys where key.hasPrefix(prefix) {
@@ -67,19 +69,19 @@ public struct SysfsTree {
                 entries.insert(String(rest))
             }
         }
-        guard !entries.isEmpty else { throw KernelError(.ENOENT, "no such directory: \(path)") }
+        guard !entries.isEmpty else { throw HWKeysError(.ENOENT, "no such directory: \(path)") }
         return entries.sorted()
     }
 }
 
 extension Kernel {
     /// Reads a pseudo-file.
-    public func sysfsRead(_ path: String) throws(KernelError) -> String {
+    public func sysfsRead(_ path: String) throws(HWKeysError) -> String {
         try sysfs.attribute(path).read(self)
     }
 
     /// Writes a pseudo-file as process `pid` (root only).
-    public func sysfsWrite(_ path: String, _ value: String, as pid: Int32) throws(KernelError) {
+    public func sysfsWrite(_ path: String, _ value: String, as pid: Int32) throws(HWKeysError) {
         let attribute = try sysfs.attribute(path)
         guard let write = attribute.write else { throw .eacces("\(SysfsTree.normalize(path)) is read-only") }
         guard try processes.process(pid).credentials.isPrivileged else {
@@ -89,7 +91,7 @@ extension Kernel {
     }
 
     /// Lists a pseudo-directory.
-    public func sysfsList(_ path: String) throws(KernelError) -> [String] {
+    public func sysfsList(_ path: String) throws(HWKeysError) -> [String] {
         try sysfs.list(path)
     }
 
@@ -104,7 +106,7 @@ extension Kernel {
             path,
             SysfsAttribute(
                 read: { kernel in String(get(kernel)) },
-                write: { (kernel: Kernel, text: String) throws(KernelError) in
+                write: { (kernel: Kernel, text: String) throws(HWKeysError) in
                     guard let value = Int64(text.trimmingCharacters()), range.contains(value) else {
                         throw .einval("\(path) takes an integer in \(range.lowerBound)…\(range.upperBound)")
                     }

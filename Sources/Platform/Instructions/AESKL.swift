@@ -10,7 +10,7 @@ import X86
 extension LogicalProcessor {
     /// AESENC128KL / AESDEC128KL / AESENC256KL / AESDEC256KL xmm, m384/m512 — one full AES-128 (10 rounds)
     /// or AES-256 (14 rounds) encryption or decryption of XMM`xmm` under the key wrapped in the handle
-    /// (SDM Vol. 2A "AESENC128KL" … "AESDEC256KL"; Key Locker spec 343965 §3; spec.md §3).
+    /// (SDM Vol. 2A "AESENC128KL" … "AESDEC256KL"; Key Locker spec 343965 §3; docs/contract.md §3).
     ///
     /// A bad handle never faults: it sets ZF and leaves the register unchanged (see ``withHandleKey(_:_:_:)``).
     ///
@@ -38,7 +38,7 @@ extension LogicalProcessor {
     }
 
     /// AESENCWIDE128KL / AESDECWIDE128KL / AESENCWIDE256KL / AESDECWIDE256KL m384/m512 — the same on each of
-    /// XMM0–XMM7 independently (SDM Vol. 2A "AESENCWIDE128KL" … "AESDECWIDE256KL"; spec.md §3).
+    /// XMM0–XMM7 independently (SDM Vol. 2A "AESENCWIDE128KL" … "AESDECWIDE256KL"; docs/contract.md §3).
     ///
     /// - Parameters:
     ///   - operation: which AES*KL operation the WIDE form performs.
@@ -109,7 +109,7 @@ extension LogicalProcessor {
     /// The handle is illegal when a reserved AAD bit is set (bits 23:3 and 127:28), bit 0 (CPL0-only) is
     /// set and CPL > 0, bit 1 (no-encrypt) is set for an encrypt form, bit 2 (no-decrypt) for a decrypt
     /// form, or the key type (bits 27:24) is not the instruction's (0 = AES-128, 1 = AES-256). Otherwise
-    /// it is unwrapped with the spec.md §3 AES-256-GCM-SIV construction, which fails on any change to the
+    /// it is unwrapped with the docs/contract.md §3 AES-256-GCM-SIV construction, which fails on any change to the
     /// handle or to IWKey. Successful unwraps are remembered in the ``UnwrapCache`` for this IWKey.
     ///
     /// - Returns: ZF: `true` when the handle is illegal or does not authenticate (`body` not called).

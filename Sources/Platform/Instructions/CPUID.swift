@@ -13,11 +13,11 @@ extension LogicalProcessor {
     /// | leaf | what | source |
     /// |---|---|---|
     /// | 0 | max basic leaf 1BH, vendor "GenuineIntel" | SDM Vol. 2A |
-    /// | 1 | ECX[25] AES-NI; EBX[31:24] initial APIC ID | SDM Vol. 2A |
-    /// | 7.0 | ECX[13] TME, ECX[23] KL, EDX[18] PCONFIG | spec.md §2–§3 |
-    /// | 19H | Key Locker: EAX restrictions, EBX AESKLE (dynamic: CR4.KL) / WIDE_KL / backup, ECX NoBackup / random | spec.md §3 |
-    /// | 1BH | PCONFIG sub-leaf 0: EAX[11:0] = 1, EBX = 1 (MKTME target); later sub-leaves 0 | spec.md §2 |
-    /// | 80000008H | EAX[7:0] MAXPHYADDR (unchanged by KeyID bits), EAX[15:8] 48 | spec.md §2 |
+    /// | 1 | ECX[25] AES-NI; ECX[31] hypervisor present = 0 (bare metal); EBX[31:24] initial APIC ID | SDM Vol. 2A |
+    /// | 7.0 | ECX[13] TME, ECX[23] KL, EDX[18] PCONFIG | docs/contract.md §2–§3 |
+    /// | 19H | Key Locker: EAX restrictions, EBX AESKLE (dynamic: CR4.KL) / WIDE_KL / backup, ECX NoBackup / random | docs/contract.md §3 |
+    /// | 1BH | PCONFIG sub-leaf 0: EAX[11:0] = 1, EBX = 1 (MKTME target); later sub-leaves 0 | docs/contract.md §2 |
+    /// | 80000008H | EAX[7:0] MAXPHYADDR (unchanged by KeyID bits), EAX[15:8] 48 | docs/contract.md §2 |
     ///
     /// Other leaves read as zero (documented in docs/choices.md).
     public func cpuid(leaf: UInt32, subleaf: UInt32) -> CPUIDResult {

@@ -9,7 +9,7 @@ import X86
 
 extension LogicalProcessor {
     /// ENCODEKEY128 r32, r32 — wrap the AES-128 key in XMM0 into a 384-bit handle (SDM Vol. 2A
-    /// "ENCODEKEY128"; Key Locker spec 343965 §1.4 handle format, §3; spec.md §3).
+    /// "ENCODEKEY128"; Key Locker spec 343965 §1.4 handle format, §3; docs/contract.md §3).
     ///
     /// Writes the handle to XMM0 (AAD), XMM1 (tag), XMM2 (wrapped key); zeroes XMM4–XMM6; leaves XMM3.
     ///
@@ -22,7 +22,7 @@ extension LogicalProcessor {
     }
 
     /// ENCODEKEY256 r32, r32 — wrap the AES-256 key in XMM1:XMM0 (XMM0 = bits 127:0) into a 512-bit handle
-    /// (SDM Vol. 2A "ENCODEKEY256"; Key Locker spec 343965 §1.4, §3; spec.md §3).
+    /// (SDM Vol. 2A "ENCODEKEY256"; Key Locker spec 343965 §1.4, §3; docs/contract.md §3).
     ///
     /// Writes the handle to XMM0 (AAD), XMM1 (tag), XMM2–XMM3 (wrapped key); zeroes XMM4–XMM6.
     ///

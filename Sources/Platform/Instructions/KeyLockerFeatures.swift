@@ -21,8 +21,8 @@ enum KeyLockerFeature {
 }
 
 extension LogicalProcessor {
-    /// CPUID.19H:EBX[0] AESKLE, which is dynamic: 1 only while Key Locker exists and CR4.KL = 1 (spec.md §3;
-    /// keylocker-research.md §1.1). ``cpuid(leaf:subleaf:)`` reports the same value.
+    /// CPUID.19H:EBX[0] AESKLE, which is dynamic: 1 only while Key Locker exists and CR4.KL = 1 (docs/contract.md §3;
+    /// docs/research/keylocker-research.md §1.1). ``cpuid(leaf:subleaf:)`` reports the same value.
     var aesKLEnabled: Bool { keyLocker.features.present && cr4 & CR4.keyLocker != 0 }
 
     /// Throws the #UD a Key Locker instruction raises when `feature` is missing. CR0.EM, CR4.OSFXSR (#UD)

@@ -7,7 +7,7 @@
 import X86
 
 extension LogicalProcessor {
-    /// RDMSR of a Key Locker MSR (Key Locker spec 343965 Table 4-1, §4.4, §4.5; SDM Vol. 4; spec.md §3).
+    /// RDMSR of a Key Locker MSR (Key Locker spec 343965 Table 4-1, §4.4, §4.5; SDM Vol. 4; docs/contract.md §3).
     /// `rdmsr` has already checked CPL0.
     ///
     /// - `IA32_COPY_STATUS` (990H): bit 0 = this processor's last copy to or from IWKeyBackup succeeded.
@@ -28,7 +28,7 @@ extension LogicalProcessor {
         }
     }
 
-    /// WRMSR of a Key Locker MSR (Key Locker spec 343965 Table 4-1; SDM Vol. 4; spec.md §3). `wrmsr` has
+    /// WRMSR of a Key Locker MSR (Key Locker spec 343965 Table 4-1; SDM Vol. 4; docs/contract.md §3). `wrmsr` has
     /// already checked CPL0.
     ///
     /// - `IA32_COPY_LOCAL_TO_PLATFORM` (D91H), bit 0 = 1: copy this processor's IWKey to IWKeyBackup.
@@ -54,7 +54,7 @@ extension LogicalProcessor {
         }
     }
 
-    /// The four MSRs exist only with Key Locker and CPUID.19H:EBX[4] (keylocker-research.md §1.1, ACRN's
+    /// The four MSRs exist only with Key Locker and CPUID.19H:EBX[4] (docs/research/keylocker-research.md §1.1, ACRN's
     /// hidden-KL tests: every access #GP).
     private func requireKeyLockerMSRs(_ msr: UInt32) throws(X86Fault) {
         let config = machine.configuration

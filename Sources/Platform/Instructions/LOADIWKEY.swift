@@ -9,7 +9,7 @@ import X86
 
 extension LogicalProcessor {
     /// LOADIWKEY xmm1, xmm2 — load the internal wrapping key (SDM Vol. 2A "LOADIWKEY"; Key Locker spec
-    /// 343965 §3; spec.md §3).
+    /// 343965 §3; docs/contract.md §3).
     ///
     /// `IWKey.EncryptionKey[127:0]` = SRC2 (`src2`, ModRM.r/m), `[255:128]` = SRC1 (`src1`, ModRM.reg),
     /// `IWKey.IntegrityKey` = XMM0; EAX[0] = NoBackup, EAX[4:1] = KeySource. With KeySource 1 the three

@@ -5,14 +5,15 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 
 /// The platform-scoped IWKeyBackup and `IA32_IWKEYBACKUP_STATUS` (MSR 991H; Key Locker spec 343965 §4.5).
 ///
-/// One backup serves every logical processor of the platform (keylocker-research.md §1.8, §7 question 14).
-/// It is non-volatile: kept across S3, S4 and warm reset, invalid after S5 (spec.md §4). Its contents are
+/// One backup serves every logical processor of the platform (docs/research/keylocker-research.md §1.8, §7 question 14).
+/// It is non-volatile: kept across S3, S4 and warm reset, invalid after S5 (docs/contract.md §4). Its contents are
 /// reachable only through `IA32_COPY_PLATFORM_TO_LOCAL`; nothing reads them out.
 ///
-/// Timing (spec.md §3 choice): a backup written through `IA32_COPY_LOCAL_TO_PLATFORM` is stored at once but
+/// Timing (docs/contract.md §3 choice): a backup written through `IA32_COPY_LOCAL_TO_PLATFORM` is stored at once but
 /// becomes valid only when emulated time reaches the write time plus the configured latency
 /// (`--kl-backup-latency`, default 0); until then `IA32_IWKEYBACKUP_STATUS` reads 0 and a restore fails.
 /// Completion is driven by the emulated clock (``timeAdvanced(from:to:)``), never by host time.
@@ -25,7 +26,7 @@ final class IWKeyBackupStorage {
     /// `IA32_IWKEYBACKUP_STATUS[0]`: the backup is valid.
     private(set) var valid = false
     /// `IA32_IWKEYBACKUP_STATUS[3]`: "IWKeyBackup consumed". Set with bit 0 when a backup completes, so a
-    /// completed backup reads 9H as in ACRN's emulation (keylocker-research.md §1.8).
+    /// completed backup reads 9H as in ACRN's emulation (docs/research/keylocker-research.md §1.8).
     private(set) var consumed = false
     /// Emulated time (ns) at which an in-flight backup becomes valid, if one is in flight. Read on every
     /// `Machine.charge` (``timeAdvanced(from:to:)``), where a dynamic exclusivity check would double the
@@ -86,7 +87,7 @@ final class IWKeyBackupStorage {
         if let deadline = completesAt, to >= deadline { complete() }
     }
 
-    /// spec.md §4: the backup survives S3, S4 and warm reset and is invalid after S5. A backup still in
+    /// docs/contract.md §4: the backup survives S3, S4 and warm reset and is invalid after S5. A backup still in
     /// flight when the platform sleeps or resets is finished first (firmware waits for the storage write),
     /// so "kept" holds for it too; S5 loses it with everything else.
     func powerTransition(_ transition: PowerTransition, machine: Machine) {
@@ -119,7 +120,7 @@ final class IWKeyBackupStorage {
         writer.optional(completesAt) { $0.u64($1) }
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         let version = try reader.section("iwkey-backup", maxVersion: 2)
         guard version >= 2 else { return }
         let enc = try reader.secret(count: 32)
@@ -127,12 +128,14 @@ final class IWKeyBackupStorage {
         encryptionKey.withUnsafeMutableBytes { out in enc.withUnsafeBytes { out.copyMemory(from: $0) } }
         integrityKey.withUnsafeMutableBytes { out in int.withUnsafeBytes { out.copyMemory(from: $0) } }
         keySource = try reader.u8()
-        guard keySource <= 1 else { throw ImageError("machine image: backup KeySource \(keySource) out of range") }
+        guard keySource <= 1 else {
+            throw .unreadableImage("machine image: backup KeySource \(keySource) out of range")
+        }
         valid = try reader.bool()
         consumed = try reader.bool()
-        completesAt = try reader.optional { (r: inout ImageReader) throws(ImageError) in try r.u64() }
+        completesAt = try reader.optional { (r: inout ImageReader) throws(HWKeysError) in try r.u64() }
         guard !(valid && completesAt != nil) else {
-            throw ImageError("machine image: IWKey backup both valid and in flight")
+            throw .unreadableImage("machine image: IWKey backup both valid and in flight")
         }
     }
 }

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 /// A logical processor's Key Locker state (Key Locker spec 343965 §1; SDM Vol. 2A LOADIWKEY):
@@ -14,13 +15,13 @@ import X86
 /// - **`IA32_COPY_STATUS`** bit 0 (MSR 990H): whether this processor's most recent copy to or from the
 ///   platform IWKeyBackup succeeded.
 ///
-/// No instruction or MSR reads IWKey (spec.md §3): only LOADIWKEY, a restore from the backup and power
+/// No instruction or MSR reads IWKey (docs/contract.md §3): only LOADIWKEY, a restore from the backup and power
 /// loss write it, and only ENCODEKEY, AES*KL and a backup use it. The unit also keeps a host-side
 /// ``UnwrapCache`` of unwrapped handle keys; the cache is derived state, dropped whenever IWKey changes and
 /// never saved in the machine image.
 final class KeyLockerUnit {
     /// `IWKey.EncryptionKey[255:0]`, little-endian: bytes 0–15 are bits 127:0 (LOADIWKEY's SRC2), bytes
-    /// 16–31 bits 255:128 (SRC1). This is also the AES-256-GCM-SIV key of the wrap (spec.md §3).
+    /// 16–31 bits 255:128 (SRC1). This is also the AES-256-GCM-SIV key of the wrap (docs/contract.md §3).
     let encryptionKey = SecretBytes(count: 32)
     /// `IWKey.IntegrityKey[127:0]` (LOADIWKEY's XMM0).
     let integrityKey = SecretBytes(count: 16)
@@ -78,7 +79,7 @@ final class KeyLockerUnit {
     }
 
     /// IWKey is lost (S3, S4, S5, reset): it becomes zero with KeySource 0 and NoBackup 0, and
-    /// `IA32_COPY_STATUS` reads 0 (keylocker-research.md §1.9: "the wrapping key turns to zero").
+    /// `IA32_COPY_STATUS` reads 0 (docs/research/keylocker-research.md §1.9: "the wrapping key turns to zero").
     func powerLost() {
         encryptionKey.wipe()
         integrityKey.wipe()
@@ -106,7 +107,7 @@ final class KeyLockerUnit {
         writer.bool(copyStatus)
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         let version = try reader.section("kl", maxVersion: 2)
         guard version >= 2 else {
             powerLost()
@@ -115,14 +116,14 @@ final class KeyLockerUnit {
         let enc = try reader.secret(count: 32)
         let int = try reader.secret(count: 16)
         let source = try reader.u8()
-        guard source <= 1 else { throw ImageError("machine image: IWKey KeySource \(source) out of range") }
+        guard source <= 1 else { throw .unreadableImage("machine image: IWKey KeySource \(source) out of range") }
         let noBackup = try reader.bool()
         load(encryptionKey: enc, integrityKey: int, keySource: source, noBackup: noBackup)
         copyStatus = try reader.bool()
     }
 }
 
-/// The Key Locker part of the CPU model (spec.md §3), as CPUID enumerates it.
+/// The Key Locker part of the CPU model (docs/contract.md §3), as CPUID enumerates it.
 struct KeyLockerFeatures: Hashable, Sendable {
     /// CPUID.(7,0):ECX[23] KL.
     let present: Bool

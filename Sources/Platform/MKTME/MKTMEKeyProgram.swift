@@ -5,11 +5,12 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 extension Machine {
     /// MKTME_KEY_PROGRAM, PCONFIG leaf 0, on `package`'s key table (MKTME spec 336907 §6.2; SDM Vol. 2B
-    /// PCONFIG, original generation; spec.md §2). `structure` holds the 192 bytes of
+    /// PCONFIG, original generation; docs/contract.md §2). `structure` holds the 192 bytes of
     /// `MKTME_KEY_PROGRAM_STRUCT`; the instruction's #UD/#GP guards have already run.
     ///
     /// Order, as in the SDM pseudocode:

@@ -7,10 +7,10 @@
 import X86
 
 extension TMEUnit {
-    /// WRMSR `IA32_TME_ACTIVATE` (982H): MKTME spec 336907 §4.2.2, Tables 4-2 and 4-3; spec.md §2.
+    /// WRMSR `IA32_TME_ACTIVATE` (982H): MKTME spec 336907 §4.2.2, Tables 4-2 and 4-3; docs/contract.md §2.
     ///
     /// Guards, in order (every failure is #GP(0) and changes nothing):
-    /// 1. the register is locked: **any write after lock faults** (spec.md choice: the MKTME spec's
+    /// 1. the register is locked: **any write after lock faults** (docs/contract.md choice: the MKTME spec's
     ///    Table 4-3 says #GP(0), the SDM says the write is ignored);
     /// 2. a reserved bit is set (bits 30:8, 47:36, 49, 51, 63:52: hwkeys models neither integrity
     ///    algorithms nor TDX KeyID partitioning); bit 0 (lock) is read-only and ignored in the value;

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import X86
 
 /// The platform's TME configuration registers: `IA32_TME_CAPABILITY`, `IA32_TME_ACTIVATE` and the exclusion
@@ -69,7 +70,7 @@ final class TMEUnit {
     var savesKeyForStandby: Bool { isActive && activate & TMEActivate.saveKeyForStandby != 0 }
 
     /// True when KeyID-0 traffic at DRAM address `dramAddress` is stored as plaintext: TME not active, TME
-    /// bypass, or the address lies in the exclusion range (MKTME spec §4.2.3–4.2.4; spec.md §2).
+    /// bypass, or the address lies in the exclusion range (MKTME spec §4.2.3–4.2.4; docs/contract.md §2).
     @inline(__always)
     func keyID0IsPlaintext(at dramAddress: UInt64) -> Bool {
         guard isActive, activate & TMEActivate.bypass == 0 else { return true }
@@ -118,7 +119,7 @@ final class TMEUnit {
         exclusionMatch = excludeBase & exclusionMaskBits
     }
 
-    // MARK: Firmware and power (spec.md §4)
+    // MARK: Firmware and power (docs/contract.md §4)
 
     /// Power loss clears the registers; on the way back to S0 firmware programs them from the configuration.
     ///
@@ -172,7 +173,7 @@ final class TMEUnit {
         writer.u64(excludeBase)
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         try reader.section("tme", maxVersion: 1)
         let activate = try reader.u64()
         let mask = try reader.u64()
@@ -182,10 +183,10 @@ final class TMEUnit {
             TMEActivate.keyIDBits(activate) == 0 || activate & TMEActivate.enable != 0,
             TMEAlgorithm(rawValue: Int(TMEActivate.policy(activate))) != nil,
             activate & TMEActivate.lock != 0 || activate == 0
-        else { throw ImageError("machine image: invalid IA32_TME_ACTIVATE 0x\(String(activate, radix: 16))") }
+        else { throw .unreadableImage("machine image: invalid IA32_TME_ACTIVATE 0x\(String(activate, radix: 16))") }
         let field = TMEExclude.addressField(maxPhysAddr: maxPhysAddr)
         guard mask & ~(field | TMEExclude.enable) == 0, base & ~field == 0 else {
-            throw ImageError("machine image: invalid TME exclusion registers")
+            throw .unreadableImage("machine image: invalid TME exclusion registers")
         }
         commitExclusion(MSR.tmeExcludeMask, mask)
         commitExclusion(MSR.tmeExcludeBase, base)

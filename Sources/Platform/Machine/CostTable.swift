@@ -4,7 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// A hardware operation with a modelled cost (design.md rule 5: costs are modelled, and said to be).
+import HWKeysBase
+
+/// A hardware operation with a modelled cost (docs/design.md rule 5: costs are modelled, and said to be).
 ///
 /// Every entry gives emulated cycles and the source of the figure; `docs/costs.md` renders this table.
 /// Emulated cycles are kept apart from host wall time everywhere they are reported.
@@ -56,32 +58,32 @@ public enum CostItem: String, CaseIterable, Sendable, Codable {
                 + "MKTME spec 336907 describes no latency (docs/costs.md)."
         case .clflush:
             "Agner Fog, instruction tables: CLFLUSH ~ 100–300 cycles on recent cores; dirty line write-back dominates."
-        case .wbinvd: "Fixed part of WBINVD; the rest scales with dirty lines (design.md rule 5)."
+        case .wbinvd: "Fixed part of WBINVD; the rest scales with dirty lines (docs/design.md rule 5)."
         case .wbinvdPerDirtyLine: "One line written back through the memory encryption engine per dirty line."
         case .lineFill: "DRAM access plus AES-XTS decryption in the memory controller (~100 ns at 3 GHz)."
         case .lineWriteback: "DRAM write plus AES-XTS encryption in the memory controller (~100 ns at 3 GHz)."
         case .loadiwkeySoftware:
-            "Chang S. Bae, LKML Dec 2020: LOADIWKEY about 110–130 cycles with a software key (keylocker-research.md §1.4)."
+            "Chang S. Bae, LKML Dec 2020: LOADIWKEY about 110–130 cycles with a software key (docs/research/keylocker-research.md §1.4)."
         case .loadiwkeyRandom:
-            "Chang S. Bae, LKML Dec 2020: about 25K cycles with hardware randomisation (keylocker-research.md §1.4)."
+            "Chang S. Bae, LKML Dec 2020: about 25K cycles with hardware randomisation (docs/research/keylocker-research.md §1.4)."
         case .encodekey:
             "Not published. Modelled as one AES-256-GCM-SIV seal in the wrap unit, a few single-block AES*KL "
                 + "(aeskl_block); only the handle, not the cost, is architectural (SDM ENCODEKEY128/256)."
         case .aesklBlock:
             "One AESENC*KL/AESDEC*KL (one block, handle loaded and authenticated each time): Tiger Lake AES-KL "
                 + "CBC encryption, one serial AESENC256KL per block, 505 MiB/s = ~140 cycles per block (Bae, v4 cover "
-                + "letter, keylocker-research.md §1.12). Charged on every execution, whatever ZF."
+                + "letter, docs/research/keylocker-research.md §1.12). Charged on every execution, whatever ZF."
         case .iwkeyBackup:
             "WRMSR IA32_COPY_LOCAL_TO_PLATFORM, the processor side: not published; 'tens of thousands of cycles' "
-                + "for platform copies (Christopherson, keylocker-research.md §1.8). The storage write completes "
-                + "asynchronously after --kl-backup-latency of emulated time (spec.md §3), not in these cycles."
+                + "for platform copies (Christopherson, docs/research/keylocker-research.md §1.8). The storage write completes "
+                + "asynchronously after --kl-backup-latency of emulated time (docs/contract.md §3), not in these cycles."
         case .iwkeyRestore:
             "WRMSR IA32_COPY_PLATFORM_TO_LOCAL: 'tens of thousands of cycles' (Christopherson) against 'less than "
-                + "100 cycles' (Intel helper code); hwkeys takes the conservative figure (keylocker-research.md §1.8)."
+                + "100 cycles' (Intel helper code); hwkeys takes the conservative figure (docs/research/keylocker-research.md §1.8)."
         case .aesklWide:
             "One AESENCWIDE*KL/AESDECWIDE*KL (eight blocks): Raptor Lake AES-KL XTS 3425 MiB/s, about half of "
                 + "AES-NI (6739 MiB/s) = ~200 cycles per eight blocks, tweak work included (Bae, v6 cover letter, "
-                + "keylocker-research.md §1.12). Charged on every execution, whatever ZF."
+                + "docs/research/keylocker-research.md §1.12). Charged on every execution, whatever ZF."
         case .msrAccess: "Agner Fog: RDMSR/WRMSR ~ 100 cycles (serializing)."
         case .cr4Write: "Agner Fog: MOV to CR4 ~ 100 cycles (serializing)."
         case .rdrand: "Agner Fog: RDRAND ~ 500 cycles latency on recent cores."
@@ -153,14 +155,14 @@ public struct CycleCounters: Hashable, Sendable {
         }
     }
 
-    static func decode(from reader: inout ImageReader) throws(ImageError) -> CycleCounters {
+    static func decode(from reader: inout ImageReader) throws(HWKeysError) -> CycleCounters {
         try reader.section("counters", maxVersion: 1)
         var counters = CycleCounters()
         let count = try reader.u32()
         for _ in 0..<count {
             let name = try reader.string()
             guard let item = CostItem(rawValue: name) else {
-                throw ImageError("machine image: unknown cost item \(name)")
+                throw .unreadableImage("machine image: unknown cost item \(name)")
             }
             counters.set(item, count: try reader.u64(), cycles: try reader.u64())
         }

@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 /// Failures the debug monitor can arm (`hw inject …`), so kernel retry and recovery paths run.
 public struct FaultInjection: Hashable, Sendable {
     /// Per package: the next N PCONFIGs return DEVICE_BUSY.
@@ -29,10 +31,10 @@ public struct FaultInjection: Hashable, Sendable {
         writer.bool(iwkeyBackupError)
     }
 
-    static func decode(from reader: inout ImageReader, packages: Int) throws(ImageError) -> FaultInjection {
+    static func decode(from reader: inout ImageReader, packages: Int) throws(HWKeysError) -> FaultInjection {
         try reader.section("faults", maxVersion: 1)
         guard Int(try reader.u32()) == packages else {
-            throw ImageError("machine image: fault table does not match packages")
+            throw .unreadableImage("machine image: fault table does not match packages")
         }
         var faults = FaultInjection(packages: packages)
         for index in 0..<packages { faults.pconfigBusy[index] = try reader.int(in: 0...Int(Int32.max), "pconfig-busy") }

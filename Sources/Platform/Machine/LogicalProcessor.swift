@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 /// A logical processor of the emulated machine: the bare-metal implementation of ``X86Processor``.
@@ -98,7 +99,7 @@ public final class LogicalProcessor: X86Processor {
         keyLocker.encode(into: &writer)
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         try reader.section("cpu", maxVersion: 1)
         cpl = try reader.int(in: 0...3, "CPL")
         cr4 = try reader.u64()

@@ -5,14 +5,15 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 
-/// A machine's state outside DRAM, in two parts (design.md "Persistence"):
+/// A machine's state outside DRAM, in two parts (docs/design.md "Persistence"):
 /// - `volatile`: what a power loss may erase (processors, caches, key tables, TME MSRs, power state,
 ///   counters, armed faults);
 /// - `nonVolatile`: what outlives power events (the IWKey backup storage, the emulated clock, the entropy
 ///   position, the list of disks).
 /// DRAM pages are saved separately, page by page (``DRAM/dirtyFrames``), and so are disk blocks
-/// (``BlockDevice/dirtyBlocks``).
+/// (``EmulatedDisk/dirtyBlocks``).
 ///
 /// Both parts hold emulated-hardware secrets (key tables, IWKeys): they go only to the 0600 state file.
 public struct PlatformImage {
@@ -54,21 +55,21 @@ extension Machine {
         image: PlatformImage,
         pageSource: (any DRAMPageSource)?,
         diskSource: (any BlockDevicePageSource)? = nil
-    ) throws(ImageError) -> Machine {
+    ) throws(HWKeysError) -> Machine {
         do {
             try configuration.validate()
         } catch {
-            throw ImageError("stored machine configuration is invalid: \(error.message)")
+            throw .unreadableImage("stored machine configuration is invalid: \(error.message)")
         }
         var nv = ImageReader(image.nonVolatile)
         let nvVersion = try nv.section("platform-nv", maxVersion: 2)
         let clock = try nv.u64()
-        let blocks = try nv.optional { (reader: inout ImageReader) throws(ImageError) in try reader.u64() }
+        let blocks = try nv.optional { (reader: inout ImageReader) throws(HWKeysError) in try reader.u64() }
         let entropy: any EntropySource
         switch (configuration.seed, blocks) {
         case (let seed?, let blocks?): entropy = SeededEntropySource(seed: seed, blocksConsumed: blocks)
         case (nil, nil): entropy = SystemEntropySource()
-        default: throw ImageError("machine image entropy state does not match its configuration")
+        default: throw .unreadableImage("machine image entropy state does not match its configuration")
         }
         let machine = Machine(
             restoring: configuration,
@@ -84,11 +85,11 @@ extension Machine {
         var v = ImageReader(image.volatile)
         try v.section("machine", maxVersion: 1)
         guard let state = PowerState(rawValue: try v.string()) else {
-            throw ImageError("machine image: unknown power state")
+            throw .unreadableImage("machine image: unknown power state")
         }
         machine.powerState = state
         guard Int(try v.u32()) == machine.processors.count else {
-            throw ImageError("machine image processor count does not match its configuration")
+            throw .unreadableImage("machine image processor count does not match its configuration")
         }
         for processor in machine.processors { try processor.decode(from: &v) }
         try machine.memory.decode(from: &v, machine: machine)

@@ -7,7 +7,7 @@
 import X86
 
 /// The state of one KeyID in one package's key table, as the debug monitor shows it: never key bytes
-/// (design.md rule 3).
+/// (docs/design.md rule 3).
 public struct MKTMEKeyIDStatus: Hashable, Sendable {
     public let keyID: Int
     public let state: KeyIDState

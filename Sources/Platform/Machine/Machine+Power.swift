@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import X86
 
 /// A power action as the `power` command names it.
@@ -22,7 +23,7 @@ public enum PowerAction: String, CaseIterable, Sendable {
     case hibernate
 }
 
-/// The hardware effect of a power transition on each part (spec.md §4).
+/// The hardware effect of a power transition on each part (docs/contract.md §4).
 public enum PowerTransition: Sendable, Hashable {
     /// S3 entry: caches written back then lost; IWKey lost on every CPU; TME and MKTME keys kept only if
     /// firmware set "save key for standby".
@@ -38,19 +39,10 @@ public enum PowerTransition: Sendable, Hashable {
     case firmwareInit(fromStandby: Bool)
 }
 
-/// A power action that is not valid in the current state.
-public struct PowerError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// `EINVAL` for a transition that makes no sense (resume while running), `EHOSTDOWN` when the machine
-    /// must be running.
-    public let code: String
-    public let message: String
-    public var description: String { message }
-}
-
 extension Machine {
-    /// Applies the hardware side of a power action (spec.md §4). The kernel's part (saving state,
+    /// Applies the hardware side of a power action (docs/contract.md §4). The kernel's part (saving state,
     /// writing a hibernation image, refusing unsafe transitions) happens in Kernel before and after.
-    public func power(_ action: PowerAction) throws(PowerError) {
+    public func power(_ action: PowerAction) throws(HWKeysError) {
         switch (action, powerState) {
         case (.off, .running), (.off, .suspended), (.off, .hibernated):
             apply(.powerOff)
@@ -72,27 +64,18 @@ extension Machine {
             apply(.hibernate)
             powerState = .hibernated
         case (.off, .off):
-            throw PowerError(code: "EINVAL", message: "the machine is already off")
+            throw HWKeysError(.EINVAL, "the machine is already off")
         case (.on, _), (.resume, .running), (.resume, .off):
-            throw PowerError(
-                code: "EINVAL",
-                message: "cannot \(action.rawValue): the machine is \(powerState.rawValue)"
-            )
+            throw HWKeysError(.EINVAL, "cannot \(action.rawValue): the machine is \(powerState.rawValue)")
         case (.reset, _), (.suspend, _), (.hibernate, _):
-            throw PowerError(
-                code: "EHOSTDOWN",
-                message: "cannot \(action.rawValue): the machine is \(powerState.rawValue)"
-            )
+            throw HWKeysError(.EHOSTDOWN, "cannot \(action.rawValue): the machine is \(powerState.rawValue)")
         }
     }
 
     /// Fails unless the machine is running (instructions need a powered processor).
-    public func requireRunning() throws(PowerError) {
+    public func requireRunning() throws(HWKeysError) {
         guard powerState == .running else {
-            throw PowerError(
-                code: "EHOSTDOWN",
-                message: "the machine is \(powerState.rawValue); power it on or resume it first"
-            )
+            throw HWKeysError(.EHOSTDOWN, "the machine is \(powerState.rawValue); power it on or resume it first")
         }
     }
 

@@ -5,11 +5,12 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 /// The emulated machine: packages of logical processors, sparse DRAM, the memory system (caches and
 /// per-package memory controllers with MKTME key tables), the platform Key Locker backup, power states,
-/// fault injection, emulated time and the cost counters (design.md "Platform").
+/// fault injection, emulated time and the cost counters (docs/design.md "Platform").
 ///
 /// Software reaches it only through ``LogicalProcessor`` (the `X86Processor` interface) and the few
 /// platform services a kernel gets from firmware. The debug monitor (HWKeysCommands `hw …`) additionally
@@ -19,7 +20,7 @@ import X86
 public final class Machine {
     /// How the machine was built.
     public let configuration: MachineConfiguration
-    /// All randomness: hardware random keys, RDRAND, the TME key (design.md rule 4).
+    /// All randomness: hardware random keys, RDRAND, the TME key (docs/design.md rule 4).
     public let entropy: any EntropySource
     /// The DIMMs.
     public let dram: DRAM
@@ -80,14 +81,14 @@ public final class Machine {
     public static func create(
         configuration: MachineConfiguration,
         pageSource: (any DRAMPageSource)? = nil
-    ) throws(ConfigurationError) -> Machine {
+    ) throws(HWKeysError) -> Machine {
         try configuration.validate()
         let entropy: any EntropySource =
             if let seed = configuration.seed { SeededEntropySource(seed: seed) } else { SystemEntropySource() }
         let machine = Machine(restoring: configuration, entropy: entropy, pageSource: pageSource)
         if configuration.effectiveSwapBytes > 0 {
             machine.blockDevices.insert(
-                BlockDevice(name: Machine.swapDiskName, size: configuration.effectiveSwapBytes, pageSource: nil)
+                EmulatedDisk(name: Machine.swapDiskName, size: configuration.effectiveSwapBytes, pageSource: nil)
             )
         }
         do {
@@ -134,7 +135,7 @@ public final class Machine {
     }
 }
 
-/// The machine's power state (ACPI global/sleep states, spec.md §4).
+/// The machine's power state (ACPI global/sleep states, docs/contract.md §4).
 public enum PowerState: String, Sendable, Codable, CaseIterable {
     /// G0/S0: running.
     case running

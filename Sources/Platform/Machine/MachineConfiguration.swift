@@ -4,15 +4,17 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+import KernelInterfaces
 import X86
 
 /// How a machine is built: topology, memory, firmware settings and which CPU features exist
-/// (spec.md §1). Fixed at creation; the defaults are spec.md's bracketed values.
+/// (docs/contract.md §1). Fixed at creation; the defaults are docs/contract.md's bracketed values.
 ///
 /// The configuration is not secret and is stored as JSON beside the machine image. Decoding tolerates
 /// missing keys (they take their defaults), so images made by older versions keep loading.
 public struct MachineConfiguration: Hashable, Sendable {
-    // MARK: Topology and memory (spec.md §1)
+    // MARK: Topology and memory (docs/contract.md §1)
 
     /// Packages (sockets). [1]
     public var packages: Int = 1
@@ -25,7 +27,7 @@ public struct MachineConfiguration: Hashable, Sendable {
     /// Nominal core frequency used to turn modelled cycles into emulated nanoseconds. [3000 MHz]
     public var cpuFrequencyMHz: Int = 3000
 
-    // MARK: TME / TME-MK (spec.md §1–§2)
+    // MARK: TME / TME-MK (docs/contract.md §1–§2)
 
     /// MAXPHYADDR. [46]
     public var maxPhysAddr: Int = 46
@@ -50,7 +52,7 @@ public struct MachineConfiguration: Hashable, Sendable {
     /// Whether PCONFIG exists (CPUID.(7,0):EDX[18]). [on]
     public var pconfig: Bool = true
 
-    // MARK: Key Locker (spec.md §3)
+    // MARK: Key Locker (docs/contract.md §3)
 
     /// Key Locker present (CPUID.(7,0):ECX[23]). [on]
     public var keyLocker: Bool = true
@@ -69,15 +71,16 @@ public struct MachineConfiguration: Hashable, Sendable {
 
     // MARK: Storage
 
-    /// Size of the swap disk attached at creation, which holds hibernation images (spec.md §4 S4); nil
+    /// Size of the swap disk attached at creation, which holds hibernation images (docs/contract.md §4 S4); nil
     /// means the DRAM size (`--swap`; 0 = no swap disk, so hibernation is EOPNOTSUPP). [DRAM size]
     public var swapBytes: UInt64? = nil
 
-    // MARK: Kernel (spec.md §5–§7)
+    // MARK: Kernel (docs/contract.md §5–§7)
 
     /// Whether power-on boots the modelled kernel. [on]
     public var bootKernel: Bool = true
-    /// The kernel command line, e.g. `mktme.api=rfc-v2 mktme_savekeys keylocker.policy=boot`.
+    /// The kernel command line, e.g. `mktme.api=rfc-v2 mktme_savekeys keylocker.policy=boot`. Kernels boot
+    /// with ``effectiveKernelCommandLine`` (this line plus the swap disk's `resume=`).
     public var kernelCommandLine: String = ""
 
     public init() {}
@@ -123,77 +126,71 @@ public struct TMEExclusion: Hashable, Sendable, Codable {
     }
 }
 
-/// Why a configuration was refused.
-public struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 extension MachineConfiguration {
     /// Largest supported DRAM: 64 GiB (the sparse model costs nothing for untouched pages, but the
     /// bookkeeping bitmaps grow with size).
     public static let maximumMemoryBytes: UInt64 = 64 << 30
 
-    /// Checks every field and the relations between them. Throws the first problem found.
-    public func validate() throws(ConfigurationError) {
-        guard (1...8).contains(packages) else { throw ConfigurationError("packages must be 1…8 (got \(packages))") }
+    /// Checks every field and the relations between them. Throws the first problem found, as a usage error
+    /// (`EINVAL`; the command line exits with status 2).
+    public func validate() throws(HWKeysError) {
+        guard (1...8).contains(packages) else { throw .usage("packages must be 1…8 (got \(packages))") }
         guard (1...64).contains(cpusPerPackage) else {
-            throw ConfigurationError("cpus-per-package must be 1…64 (got \(cpusPerPackage))")
+            throw .usage("cpus-per-package must be 1…64 (got \(cpusPerPackage))")
         }
         guard memoryBytes >= 1 << 20, memoryBytes % 4096 == 0 else {
-            throw ConfigurationError("memory must be at least 1 MiB and a multiple of 4 KiB")
+            throw .usage("memory must be at least 1 MiB and a multiple of 4 KiB")
         }
-        guard memoryBytes <= Self.maximumMemoryBytes else { throw ConfigurationError("memory must be at most 64 GiB") }
+        guard memoryBytes <= Self.maximumMemoryBytes else { throw .usage("memory must be at most 64 GiB") }
         guard (memoryBytes / UInt64(packages)) % 4096 == 0 else {
-            throw ConfigurationError("memory must split into whole 4 KiB pages per package")
+            throw .usage("memory must split into whole 4 KiB pages per package")
         }
         guard (100...10_000).contains(cpuFrequencyMHz) else {
-            throw ConfigurationError("cpu frequency must be 100…10000 MHz")
+            throw .usage("cpu frequency must be 100…10000 MHz")
         }
         guard (36...52).contains(maxPhysAddr) else {
-            throw ConfigurationError("maxphyaddr must be 36…52 (got \(maxPhysAddr))")
+            throw .usage("maxphyaddr must be 36…52 (got \(maxPhysAddr))")
         }
         guard (0...15).contains(keyIDBits) else {
-            throw ConfigurationError("keyid-bits must be 0…15 (got \(keyIDBits))")
+            throw .usage("keyid-bits must be 0…15 (got \(keyIDBits))")
         }
         guard keyIDBits == 0 || tmeEnabled else {
-            throw ConfigurationError(
+            throw .usage(
                 "keyid-bits > 0 needs TME enabled (IA32_TME_ACTIVATE: k > 0 without enable is #GP)"
             )
         }
         guard (0...32767).contains(maxKeys) else {
-            throw ConfigurationError("max-keys must be 0…32767 (15-bit MK_TME_MAX_KEYS)")
+            throw .usage("max-keys must be 0…32767 (15-bit MK_TME_MAX_KEYS)")
         }
         let usable = maxPhysAddr - (tmeEnabled ? keyIDBits : 0)
         guard usable > 20, memoryBytes <= UInt64(1) << UInt64(usable) else {
-            throw ConfigurationError(
+            throw .usage(
                 "memory does not fit below the KeyID bits (MAXPHYADDR \(maxPhysAddr) - k \(keyIDBits))"
             )
         }
         guard Set(mkAlgorithms).count == mkAlgorithms.count else {
-            throw ConfigurationError("mk-algorithms lists an algorithm twice")
+            throw .usage("mk-algorithms lists an algorithm twice")
         }
         if let exclusion = tmeExclude {
             let field = ((UInt64(1) << UInt64(maxPhysAddr)) - 1) & ~UInt64(0xFFF)
             guard exclusion.base & ~field == 0, exclusion.mask & ~field == 0 else {
-                throw ConfigurationError("tme-exclude base and mask use only bits \(maxPhysAddr - 1):12")
+                throw .usage("tme-exclude base and mask use only bits \(maxPhysAddr - 1):12")
             }
             // The mask must be a run of ones from bit MAXPHYADDR-1 downward.
             let inverted = ~exclusion.mask & field
             guard inverted & (inverted &+ 0x1000) == 0 || inverted == 0 else {
-                throw ConfigurationError("tme-exclude mask must be contiguous ones from bit \(maxPhysAddr - 1) down")
+                throw .usage("tme-exclude mask must be contiguous ones from bit \(maxPhysAddr - 1) down")
             }
         }
-        guard (0...(1 << 22)).contains(cacheLines) else { throw ConfigurationError("cache-lines must be 0…4194304") }
-        guard klRestrictions.rawValue & ~0x7 == 0 else { throw ConfigurationError("unknown Key Locker restriction") }
+        guard (0...(1 << 22)).contains(cacheLines) else { throw .usage("cache-lines must be 0…4194304") }
+        guard klRestrictions.rawValue & ~0x7 == 0 else { throw .usage("unknown Key Locker restriction") }
         if let swapBytes {
-            guard swapBytes % 4096 == 0, swapBytes <= BlockDeviceSet.maximumSize else {
-                throw ConfigurationError("swap must be 0 or whole 4 KiB blocks, at most 64 GiB")
+            guard swapBytes % 4096 == 0, swapBytes <= DiskLimits.maximumSize else {
+                throw .usage("swap must be 0 or whole 4 KiB blocks, at most 64 GiB")
             }
         }
         guard kernelCommandLine.utf8.count <= 4096 else {
-            throw ConfigurationError("kernel command line longer than 4096 bytes")
+            throw .usage("kernel command line longer than 4096 bytes")
         }
     }
 }

@@ -9,11 +9,11 @@ import X86
 
 /// One package's memory controller: it owns a contiguous DRAM range (``MachineConfiguration/dramRange(ofPackage:)``)
 /// and encrypts every line it writes there, and decrypts every line it reads, with its own key table
-/// (MKTME spec 336907 §6; spec.md §2: PCONFIG programs only the executing package's table, so a random
+/// (MKTME spec 336907 §6; docs/contract.md §2: PCONFIG programs only the executing package's table, so a random
 /// KeyID has a different key on each package, and memory is only ever encrypted by its home controller).
 ///
 /// The cipher is AES-XTS with the data unit = one 64-byte line and the data-unit sequence number = the
-/// DRAM address (KeyID bits stripped) >> 6, little-endian in 128 bits (spec.md §2 choice: the real tweak
+/// DRAM address (KeyID bits stripped) >> 6, little-endian in 128 bits (docs/contract.md §2 choice: the real tweak
 /// derivation is not public).
 final class MemoryController {
     /// The package this controller belongs to.

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import X86
 
 #if canImport(Glibc)
@@ -15,7 +16,7 @@ import Darwin
 
 /// The memory system: one write-back cache per package (``PackageCache``, sectored, tagged by full physical
 /// address, KeyID included) and one memory controller per package (``MemoryController``) that encrypts its
-/// DRAM range with its key table (spec.md §1–§2; docs/mktme.md "The cache model").
+/// DRAM range with its key table (docs/contract.md §1–§2; docs/mktme.md "The cache model").
 ///
 /// - Loads fill lines, decrypting with the key in the home controller's table **at fill time**; stores
 ///   dirty them. A store that covers a whole line allocates it without reading DRAM.
@@ -27,7 +28,7 @@ import Darwin
 /// - `--cache-lines 0`: no caches; every access goes straight through the controller (a partial-line store
 ///   is a read-modify-write of the line).
 ///
-/// Bulk (design.md rule 6): an access is cut into chunks of at most one cache block (one page with the
+/// Bulk (docs/design.md rule 6): an access is cut into chunks of at most one cache block (one page with the
 /// default geometry); a chunk costs one tag lookup, its fills and write-backs are runs of consecutive lines
 /// handed to the line engine in one call each, and its data is one copy. Nothing is allocated per access
 /// and key schedules live in the key table entries.
@@ -484,7 +485,7 @@ final class MemorySystem {
         standbyKeysSaved = false
     }
 
-    /// The hardware side of spec.md §4 for caches and key tables:
+    /// The hardware side of docs/contract.md §4 for caches and key tables:
     /// - S3 entry: every dirty line is written back (with the keys still in the tables), caches are lost;
     ///   the TME key and MKTME tables are kept only if `IA32_TME_ACTIVATE` has "save key for standby";
     /// - S4, S5 and warm reset: caches are lost without write-back (unflushed data is lost), key tables
@@ -542,15 +543,15 @@ final class MemorySystem {
         for cache in caches { cache.encode(into: &writer) }
     }
 
-    func decode(from reader: inout ImageReader, machine: Machine) throws(ImageError) {
+    func decode(from reader: inout ImageReader, machine: Machine) throws(HWKeysError) {
         try reader.section("memory", maxVersion: 1)
         standbyKeysSaved = try reader.bool()
         guard Int(try reader.u32()) == controllers.count else {
-            throw ImageError("machine image: memory controller count does not match the configuration")
+            throw .unreadableImage("machine image: memory controller count does not match the configuration")
         }
         for controller in controllers { try controller.keyTable.decode(from: &reader) }
         guard Int(try reader.u32()) == caches.count else {
-            throw ImageError("machine image: cache count does not match the configuration")
+            throw .unreadableImage("machine image: cache count does not match the configuration")
         }
         for cache in caches { try cache.decode(from: &reader) }
     }

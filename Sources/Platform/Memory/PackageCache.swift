@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,11 +14,11 @@ import Darwin
 
 /// One package's write-back cache: a **sectored**, set-associative cache tagged by the full physical address,
 /// KeyID bits included, so the 2^k aliases of a DRAM line are different lines that are never coherent with
-/// each other (MKTME spec 336907 §4; spec.md §1–§2).
+/// each other (MKTME spec 336907 §4; docs/contract.md §1–§2).
 ///
 /// Geometry (docs/mktme.md "The cache model"):
 /// - a **block** (sector) of `blockLines` consecutive lines shares one tag; each line has its own valid and
-///   dirty bit, so lines are filled, dirtied, written back and flushed one by one, as spec.md §2 requires.
+///   dirty bit, so lines are filled, dirtied, written back and flushed one by one, as docs/contract.md §2 requires.
 ///   `blockLines` is 64 (one 4 KiB page) when the cache holds at least 16 such blocks, else the largest
 ///   power of two that gives 16 blocks (down to 1: a plain line cache);
 /// - blocks are grouped in sets of `ways` (the largest power of two up to 16 dividing the block count); the
@@ -120,27 +122,27 @@ final class PackageCache {
         for set in 0..<blocks.sets { writer.u16(blocks.recent[set]) }
     }
 
-    func decode(from reader: inout ImageReader) throws(ImageError) {
+    func decode(from reader: inout ImageReader) throws(HWKeysError) {
         try reader.section("cache", maxVersion: 1)
         guard Int(try reader.u32()) == lineCount else {
-            throw ImageError("machine image: cache size does not match the configuration")
+            throw .unreadableImage("machine image: cache size does not match the configuration")
         }
         invalidateAll()
         let count = Int(try reader.u32())
-        guard count <= blockCount else { throw ImageError("machine image: too many cache blocks") }
+        guard count <= blockCount else { throw .unreadableImage("machine image: too many cache blocks") }
         var previous = -1
         let allLines = blocks.lineMask
         for _ in 0..<count {
             let slot = Int(try reader.u32())
             guard slot > previous, slot < blockCount else {
-                throw ImageError("machine image: cache block out of order")
+                throw .unreadableImage("machine image: cache block out of order")
             }
             previous = slot
             let tag = try reader.u64()
             let valid = try reader.u64()
             let dirty = try reader.u64()
             guard tag < UInt64(1) << 52, valid != 0, valid & ~allLines == 0, dirty & ~valid == 0 else {
-                throw ImageError("machine image: bad cache block")
+                throw .unreadableImage("machine image: bad cache block")
             }
             blocks.install(tag, in: slot, set: slot >> blocks.waysShift)
             blocks.valid[slot] = valid
@@ -156,7 +158,9 @@ final class PackageCache {
         }
         for set in 0..<blocks.sets {
             let recent = try reader.u16()
-            guard recent & ~blocks.waysMask == 0 else { throw ImageError("machine image: bad cache replacement bits") }
+            guard recent & ~blocks.waysMask == 0 else {
+                throw .unreadableImage("machine image: bad cache replacement bits")
+            }
             blocks.recent[set] = recent
         }
     }

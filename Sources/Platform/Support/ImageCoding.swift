@@ -5,12 +5,14 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 
-/// A machine image could not be decoded (truncated, corrupt, or from an incompatible version).
-public struct ImageError: Error, Hashable, Sendable, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+extension HWKeysError {
+    /// A machine image could not be decoded (truncated, corrupt, or from an incompatible version): `EIO`,
+    /// "cannot read machine image: `reason`".
+    static func unreadableImage(_ reason: String) -> HWKeysError {
+        HWKeysError(.EIO, "cannot read machine image: \(reason)")
+    }
 }
 
 /// A compact, deterministic binary encoder for machine state.
@@ -77,7 +79,8 @@ public struct ImageWriter {
     }
 }
 
-/// Reads what ``ImageWriter`` wrote. Every read checks bounds and throws ``ImageError`` rather than trapping.
+/// Reads what ``ImageWriter`` wrote. Every read checks bounds and throws an `EIO` `HWKeysError` rather than
+/// trapping.
 public struct ImageReader {
     private let bytes: [UInt8]
     public private(set) var offset = 0
@@ -86,81 +89,85 @@ public struct ImageReader {
 
     public var isAtEnd: Bool { offset == bytes.count }
 
-    private mutating func take(_ count: Int) throws(ImageError) -> ArraySlice<UInt8> {
+    private mutating func take(_ count: Int) throws(HWKeysError) -> ArraySlice<UInt8> {
         guard count >= 0, count <= bytes.count - offset else {
-            throw ImageError("machine image truncated at byte \(offset) (wanted \(count) more)")
+            throw .unreadableImage("machine image truncated at byte \(offset) (wanted \(count) more)")
         }
         defer { offset += count }
         return bytes[offset..<offset + count]
     }
 
-    private mutating func little<T: FixedWidthInteger>(_ type: T.Type) throws(ImageError) -> T {
+    private mutating func little<T: FixedWidthInteger>(_ type: T.Type) throws(HWKeysError) -> T {
         let slice = try take(MemoryLayout<T>.size)
         var value: T = 0
         for (shift, byte) in slice.enumerated() { value |= T(byte) << (8 * shift) }
         return value
     }
 
-    public mutating func u8() throws(ImageError) -> UInt8 { try take(1).first! }
-    public mutating func bool() throws(ImageError) -> Bool {
+    public mutating func u8() throws(HWKeysError) -> UInt8 { try take(1).first! }
+    public mutating func bool() throws(HWKeysError) -> Bool {
         let value = try u8()
-        guard value <= 1 else { throw ImageError("machine image has an invalid boolean at byte \(offset - 1)") }
+        guard value <= 1 else { throw .unreadableImage("machine image has an invalid boolean at byte \(offset - 1)") }
         return value == 1
     }
-    public mutating func u16() throws(ImageError) -> UInt16 { try little(UInt16.self) }
-    public mutating func u32() throws(ImageError) -> UInt32 { try little(UInt32.self) }
-    public mutating func u64() throws(ImageError) -> UInt64 { try little(UInt64.self) }
-    public mutating func int() throws(ImageError) -> Int { Int(Int64(bitPattern: try u64())) }
+    public mutating func u16() throws(HWKeysError) -> UInt16 { try little(UInt16.self) }
+    public mutating func u32() throws(HWKeysError) -> UInt32 { try little(UInt32.self) }
+    public mutating func u64() throws(HWKeysError) -> UInt64 { try little(UInt64.self) }
+    public mutating func int() throws(HWKeysError) -> Int { Int(Int64(bitPattern: try u64())) }
 
     /// An int that must lie in `range`.
-    public mutating func int(in range: ClosedRange<Int>, _ what: String) throws(ImageError) -> Int {
+    public mutating func int(in range: ClosedRange<Int>, _ what: String) throws(HWKeysError) -> Int {
         let value = try int()
-        guard range.contains(value) else { throw ImageError("machine image: \(what) \(value) out of range") }
+        guard range.contains(value) else { throw .unreadableImage("machine image: \(what) \(value) out of range") }
         return value
     }
 
-    public mutating func data() throws(ImageError) -> [UInt8] { Array(try take(Int(try u32()))) }
-    public mutating func raw(count: Int) throws(ImageError) -> [UInt8] { Array(try take(count)) }
+    public mutating func data() throws(HWKeysError) -> [UInt8] { Array(try take(Int(try u32()))) }
+    public mutating func raw(count: Int) throws(HWKeysError) -> [UInt8] { Array(try take(count)) }
 
-    public mutating func string() throws(ImageError) -> String {
+    public mutating func string() throws(HWKeysError) -> String {
         let raw = try data()
         guard let text = String(validating: raw, as: UTF8.self) else {
-            throw ImageError("machine image has invalid UTF-8")
+            throw .unreadableImage("machine image has invalid UTF-8")
         }
         return text
     }
 
     /// A secret of exactly `count` bytes.
-    public mutating func secret(count: Int) throws(ImageError) -> SecretBytes {
+    public mutating func secret(count: Int) throws(HWKeysError) -> SecretBytes {
         let length = Int(try u32())
-        guard length == count else { throw ImageError("machine image: secret of \(length) bytes, expected \(count)") }
+        guard length == count else {
+            throw .unreadableImage("machine image: secret of \(length) bytes, expected \(count)")
+        }
         let slice = try take(length)
         return slice.withUnsafeBytes { SecretBytes(copying: $0) }
     }
 
-    public mutating func optional<T>(_ read: (inout ImageReader) throws(ImageError) -> T) throws(ImageError) -> T? {
+    public mutating func optional<T>(_ read: (inout ImageReader) throws(HWKeysError) -> T) throws(HWKeysError) -> T? {
         switch try u8() {
         case 0: return nil
         case 1: return try read(&self)
-        default: throw ImageError("machine image has an invalid optional marker")
+        default: throw .unreadableImage("machine image has an invalid optional marker")
         }
     }
 
     /// Checks a section tag and returns its version, which must be ≤ `maxVersion`.
     @discardableResult
-    public mutating func section(_ tag: String, maxVersion: UInt8) throws(ImageError) -> UInt8 {
+    public mutating func section(_ tag: String, maxVersion: UInt8) throws(HWKeysError) -> UInt8 {
         let found = try string()
-        guard found == tag else { throw ImageError("machine image: expected section \(tag), found \(found)") }
+        guard found == tag else { throw .unreadableImage("machine image: expected section \(tag), found \(found)") }
         let version = try u8()
         guard version >= 1, version <= maxVersion else {
-            throw ImageError(
+            throw .unreadableImage(
                 "machine image section \(tag) has version \(version); this hwkeys reads up to \(maxVersion)"
             )
         }
         return version
     }
 
-    public func expectEnd() throws(ImageError) {
-        guard isAtEnd else { throw ImageError("machine image has \(bytes.count - offset) unexpected trailing bytes") }
+    public func expectEnd() throws(HWKeysError) {
+        guard isAtEnd else {
+            throw .unreadableImage("machine image has \(bytes.count - offset) unexpected trailing bytes")
+        }
     }
 }

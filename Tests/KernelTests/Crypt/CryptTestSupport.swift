@@ -6,6 +6,8 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
@@ -16,8 +18,8 @@ import X86
 /// manager cannot reach (a valid manager with CR4.KL clear).
 final class TestKeyLocker: KeyLockerService {
     var valid = true
-    func requireValid() throws(KernelError) {
-        guard valid else { throw KernelError(.ENODEV, "Key Locker is invalid (test double)") }
+    func requireValid() throws(HWKeysError) {
+        guard valid else { throw HWKeysError(.ENODEV, "Key Locker is invalid (test double)") }
     }
 }
 
@@ -37,7 +39,7 @@ func enableKeyLockerByHand(_ machine: Machine, iwKey seed: UInt8 = 1) throws {
     }
 }
 
-/// A seeded machine with a booted kernel whose Key Locker manager is initialized in `mode` (spec.md §7,
+/// A seeded machine with a booted kernel whose Key Locker manager is initialized in `mode` (docs/contract.md §7,
 /// admin policy), or left disabled when `mode` is nil.
 func cryptKernel(
     mode: String? = "native_kernel_key_backup",

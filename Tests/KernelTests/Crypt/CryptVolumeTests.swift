@@ -6,6 +6,8 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
@@ -153,8 +155,8 @@ import X86
 
         // IWKey changed under the handles: AES*KL sets ZF, the volume reports ENODEV, nothing is written.
         try enableKeyLockerByHand(machine, iwKey: 99)
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 100, count: 8, as: shell) }
-        #expect(throws: KernelError(.ENODEV, "")) {
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 100, count: 8, as: shell) }
+        #expect(throws: HWKeysError(.ENODEV, "")) {
             try data.withUnsafeBytes { try kernel.crypt.write("kl", offset: 0, data: $0, as: shell) }
         }
         #expect(machine.diskBytes("kl", 0, 4096 + 8192) == disk)
@@ -164,17 +166,17 @@ import X86
 
         // CR4.KL cleared under a running volume: the #UD becomes ENODEV.
         for cpu in machine.processors { try cpu.writeCR4(try cpu.readCR4() & ~CR4.keyLocker) }
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 100, count: 8, as: shell) }
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 100, count: 8, as: shell) }
         for cpu in machine.processors { try cpu.writeCR4(try cpu.readCR4() | CR4.keyLocker) }
         #expect(try kernel.crypt.read("kl", offset: 100, count: 8, as: shell) == data)
 
         // Soft-disabled Key Locker (a failed restore): every I/O and open is ENODEV, nothing changes.
         kernel.keyLockerManager.softDisable("test: restore failed")
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 0, count: 8, as: shell) }
-        #expect(throws: KernelError(.ENODEV, "")) {
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 0, count: 8, as: shell) }
+        #expect(throws: HWKeysError(.ENODEV, "")) {
             try data.withUnsafeBytes { try kernel.crypt.write("kl", offset: 0, data: $0, as: shell) }
         }
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.open("kl", key: secret(countingKey), as: shell) }
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.crypt.open("kl", key: secret(countingKey), as: shell) }
         #expect(machine.diskBytes("kl", 0, 4096 + 8192) == disk)
         // The plain cipher does not care.
         try kernel.crypt.create("plain", size: 4096, cipher: .aesXTSPlain64, key: secret(countingKey), as: shell)
@@ -187,19 +189,19 @@ import X86
         let (machine, kernel) = try cryptKernel(mode: "native_kernel_key_norestore")
         try kernel.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
         try Array("norestore".utf8).withUnsafeBytes { try kernel.crypt.write("kl", offset: 0, data: $0, as: shell) }
-        #expect(throws: KernelError(.EBUSY, "")) { try kernel.keyLockerManager.setMode("native_kernel_key_backup") }
+        #expect(throws: HWKeysError(.EBUSY, "")) { try kernel.keyLockerManager.setMode("native_kernel_key_backup") }
         try kernel.prepareForSleep(.suspendToRAM)
         try machine.power(.suspend)
         try machine.power(.resume)
         try kernel.resumed(from: .suspendToRAM)
         #expect(kernel.keyLockerManager.status == .invalid)
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 0, count: 9, as: shell) }
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.crypt.read("kl", offset: 0, count: 9, as: shell) }
 
         try machine.power(.off)
         try machine.power(.on)
         let fresh = try Kernel.boot(platform: machine, commandLine: "")
         #expect(try fresh.crypt.status("kl", as: shell).isOpen == false)
-        #expect(throws: KernelError(.ENODEV, "")) { try fresh.crypt.open("kl", key: secret(countingKey), as: shell) }
+        #expect(throws: HWKeysError(.ENODEV, "")) { try fresh.crypt.open("kl", key: secret(countingKey), as: shell) }
         try fresh.keyLockerManager.setMode("native_random_key")
         try fresh.crypt.open("kl", key: secret(countingKey), as: shell)
         #expect(try fresh.crypt.read("kl", offset: 0, count: 9, as: shell) == Array("norestore".utf8))
@@ -211,12 +213,12 @@ import X86
         // Key Locker not initialized (admin policy, no mode written).
         let (machine, kernel) = try cryptKernel(mode: nil)
         let heap = kernel.heap.bytesInUse
-        #expect(throws: KernelError(.ENODEV, "")) {
+        #expect(throws: HWKeysError(.ENODEV, "")) {
             try kernel.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
         }
         // A service that says valid while CR4.KL is clear: ENCODEKEY256 is #UD, reported as ENODEV.
         kernel.keyLocker = TestKeyLocker()
-        #expect(throws: KernelError(.ENODEV, "")) {
+        #expect(throws: HWKeysError(.ENODEV, "")) {
             try kernel.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
         }
         #expect(machine.disk(named: "kl") == nil)
@@ -225,14 +227,14 @@ import X86
         // No Key Locker hardware at all: no service.
         let (_, without) = try cryptKernel(mode: nil) { $0.keyLocker = false }
         #expect(without.keyLocker == nil)
-        #expect(throws: KernelError(.ENODEV, "")) {
+        #expect(throws: HWKeysError(.ENODEV, "")) {
             try without.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
         }
     }
 
     @Test func cpl0OnlyUnsupportedIsEOPNOTSUPP() throws {
         let (machine, kernel) = try cryptKernel(mode: "native_kernel_key_remember") { $0.klRestrictions = [] }
-        #expect(throws: KernelError(.EOPNOTSUPP, "")) {
+        #expect(throws: HWKeysError(.EOPNOTSUPP, "")) {
             try kernel.crypt.create("kl", size: 4096, cipher: .aesXTSKLPlain64, key: secret(countingKey), as: shell)
         }
         #expect(machine.disk(named: "kl") == nil)
@@ -369,7 +371,7 @@ import X86
             (.EACCES, { _ = try kernel.crypt.list(as: user) }),
         ]
         for (index, (errno, body)) in cases.enumerated() {
-            #expect(throws: KernelError(errno, ""), "case \(index)") { try body() }
+            #expect(throws: HWKeysError(errno, ""), "case \(index)") { try body() }
         }
         #expect(try kernel.encodeState() == before)
         #expect(machine.disks.map { ($0.name) } == disks.map(\.0))
@@ -429,7 +431,7 @@ import X86
         #expect(volumes.map(\.size) == [4096, 8192])
         #expect(volumes.allSatisfy { !$0.isOpen && !$0.holdsKey && !$0.holdsHandles })
         #expect(fresh.log.lines.contains { $0.text.contains("found volume vol") })
-        #expect(throws: KernelError(.ENXIO, "")) { try fresh.crypt.read("vol", offset: 512, count: 9, as: shell) }
+        #expect(throws: HWKeysError(.ENXIO, "")) { try fresh.crypt.read("vol", offset: 512, count: 9, as: shell) }
         try fresh.crypt.open("vol", key: secret(countingKey), as: shell)
         #expect(try fresh.crypt.read("vol", offset: 512, count: 9, as: shell) == Array("disk data".utf8))
     }

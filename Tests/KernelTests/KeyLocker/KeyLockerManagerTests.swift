@@ -5,13 +5,15 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
 
 @testable import Kernel
 
-/// spec.md §7, admin policy: modes, preconditions, errors.
+/// docs/contract.md §7, admin policy: modes, preconditions, errors.
 @Suite struct KeyLockerModeTests {
     static let nativeModes = [
         "native_random_key", "native_kernel_key_remember", "native_kernel_key_backup",
@@ -26,7 +28,7 @@ import X86
             try kernel.sysfsRead("/sys/kernel/keylocker/modes_supported") == Self.nativeModes.joined(separator: " ")
         )
         #expect(try !kernel.cr4KL(0) && !kernel.cr4KL(1))
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
         #expect(kernel.keyLocker != nil)
     }
 
@@ -85,7 +87,7 @@ import X86
             default: break
             }
         }
-        #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.writeKeyLockerMode(mode) }
+        #expect(throws: HWKeysError(.EOPNOTSUPP, "")) { try kernel.writeKeyLockerMode(mode) }
         #expect(kernel.keyLockerManager.status == .disabled)
         #expect(try !kernel.cr4KL(0))
     }
@@ -93,18 +95,18 @@ import X86
     @Test(arguments: ["", "native", "boot", "NATIVE_RANDOM_KEY", "native_random_key x"])
     func unknownModesAreEINVAL(text: String) throws {
         let (_, kernel) = try keyLockerKernel()
-        #expect(throws: KernelError(.EINVAL, "")) { try kernel.writeKeyLockerMode(text) }
+        #expect(throws: HWKeysError(.EINVAL, "")) { try kernel.writeKeyLockerMode(text) }
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/mode") == "disabled")
     }
 
     @Test func onlyRootMayWriteTheMode() throws {
         let (_, kernel) = try keyLockerKernel()
         let user = try kernel.createProcess(parent: 100, uid: 1000, exec: true)
-        #expect(throws: KernelError(.EACCES, "")) {
+        #expect(throws: HWKeysError(.EACCES, "")) {
             try kernel.sysfsWrite("/sys/kernel/keylocker/mode", "native_kernel_key_backup", as: user)
         }
         #expect(kernel.keyLockerManager.mode == nil)
-        #expect(throws: KernelError(.EACCES, "")) {
+        #expect(throws: HWKeysError(.EACCES, "")) {
             try kernel.sysfsWrite("/sys/kernel/keylocker/status", "valid", as: ProcessTable.shellPID)
         }
     }
@@ -117,7 +119,7 @@ import X86
         let handle = try encodeFIPSHandle(kernel)
         user.holdsKeyLockerHandles = true
         for mode in ["native_kernel_key_remember", "native_kernel_key_backup", "disabled"] {
-            #expect(throws: KernelError(.EBUSY, "")) { try kernel.writeKeyLockerMode(mode) }
+            #expect(throws: HWKeysError(.EBUSY, "")) { try kernel.writeKeyLockerMode(mode) }
         }
         #expect(kernel.keyLockerManager.mode == .nativeKernelKeyBackup)
         #expect(try handleWorksEverywhere(kernel, handle))
@@ -144,7 +146,7 @@ import X86
         #expect(kernel.keyLockerManager.status == .valid)
         try kernel.writeKeyLockerMode("disabled")
         machine.faults.rdseedFailures = 10
-        #expect(throws: KernelError(.EIO, "")) { try kernel.writeKeyLockerMode("native_random_key") }
+        #expect(throws: HWKeysError(.EIO, "")) { try kernel.writeKeyLockerMode("native_random_key") }
         #expect(kernel.keyLockerManager.status == .disabled)
         #expect(try !kernel.cr4KL(0) && !kernel.cr4KL(1))
         #expect(kernel.log.lines.contains { $0.text.contains("failed 10 times") })
@@ -164,7 +166,7 @@ import X86
         let handle = try encodeFIPSHandle(kernel)
         machine.faults.iwkeyBackupError = true
         for mode in ["native_kernel_key_backup", "native_random_key"] {
-            #expect(throws: KernelError(.EIO, "")) { try kernel.writeKeyLockerMode(mode) }
+            #expect(throws: HWKeysError(.EIO, "")) { try kernel.writeKeyLockerMode(mode) }
         }
         #expect(kernel.keyLockerManager.mode == .nativeKernelKeyRemember)
         #expect(try handleWorksEverywhere(kernel, handle))
@@ -183,11 +185,11 @@ import X86
     @Test func noKeyLockerHardwareMeansNoManager() throws {
         let (_, kernel) = try keyLockerKernel { $0.keyLocker = false }
         #expect(kernel.keyLocker == nil)
-        #expect(throws: KernelError(.ENOENT, "")) { try kernel.sysfsRead("/sys/kernel/keylocker/mode") }
+        #expect(throws: HWKeysError(.ENOENT, "")) { try kernel.sysfsRead("/sys/kernel/keylocker/mode") }
     }
 }
 
-/// spec.md §7, boot policy (Intel v9).
+/// docs/contract.md §7, boot policy (Intel v9).
 @Suite struct KeyLockerBootPolicyTests {
     @Test func bootPolicyLoadsABackedUpKeyAtBoot() throws {
         let (machine, kernel) = try keyLockerKernel("keylocker.policy=boot")
@@ -197,7 +199,7 @@ import X86
         #expect(try machine.processors[0].rdmsr(MSR.iwKeyBackupStatus) & 1 == 1)
         #expect(try handleWorksEverywhere(kernel, try encodeFIPSHandle(kernel)))
         #expect(kernel.keyLockerManager.rememberedKey == nil)
-        #expect(throws: KernelError(.EPERM, "")) { try kernel.writeKeyLockerMode("native_kernel_key_backup") }
+        #expect(throws: HWKeysError(.EPERM, "")) { try kernel.writeKeyLockerMode("native_kernel_key_backup") }
     }
 
     @Test func bootPolicyWithoutBackupStaysDisabled() throws {
@@ -225,41 +227,63 @@ import X86
     }
 }
 
-/// The machine seen as a guest: the same processors with the hypervisor bit reported.
-final class GuestPlatform: KernelPlatform {
-    let machine: Machine
-    init(_ machine: Machine) { self.machine = machine }
-    var cpus: [any X86Processor] { machine.cpus }
-    func package(ofCPU cpu: Int) -> Int { machine.package(ofCPU: cpu) }
-    var packageCount: Int { machine.packageCount }
-    var memoryMap: [Range<UInt64>] { machine.memoryMap }
-    func memoryPackage(ofAddress address: UInt64) -> Int { machine.memoryPackage(ofAddress: address) }
-    var nanoseconds: UInt64 { machine.nanoseconds }
-    var isVirtualMachine: Bool { true }
-}
-
-/// Lutomirski's paravirt modes and v9's hypervisor check (research §3.3, §3.8).
+/// Lutomirski's paravirt modes and v9's hypervisor check (docs/research/keylocker-research.md §3.3, §3.8). The kernel learns that it
+/// is a guest from CPUID.1:ECX[31] on its boot CPU, nothing else: a platform whose processors set that bit.
 @Suite struct KeyLockerGuestTests {
-    static func guest(_ cmdline: String) throws -> Kernel {
+    static func machine() throws -> Machine {
         var config = MachineConfiguration()
         config.seed = 3
         config.memoryBytes = 4 << 20
         config.bootKernel = false
-        let machine = try Machine.create(configuration: config)
-        return try Kernel.boot(platform: GuestPlatform(machine), commandLine: cmdline)
+        return try Machine.create(configuration: config)
     }
 
-    @Test func paravirtModesAreEOPNOTSUPPEvenInAGuest() throws {
-        let kernel = try Self.guest("")
+    static func guest(_ cmdline: String) throws -> Kernel {
+        try Kernel.boot(platform: InterfaceOnlyPlatform(try machine(), guest: true), commandLine: cmdline)
+    }
+
+    @Test func theHypervisorBitOnTheBootCPUDecides() throws {
+        let machine = try Self.machine()
+        // Bare metal: CPUID.1:ECX[31] reads 0 on every logical processor (SDM: "not used, always returns 0").
+        #expect(machine.processors.allSatisfy { $0.cpuid(leaf: 1, subleaf: 0).ecx & (1 << 31) == 0 })
+        #expect(try !Kernel.boot(platform: machine, commandLine: "").runsUnderHypervisor)
+        #expect(try !Kernel.boot(platform: InterfaceOnlyPlatform(machine), commandLine: "").runsUnderHypervisor)
+        let guest = try Kernel.boot(platform: InterfaceOnlyPlatform(machine, guest: true), commandLine: "")
+        #expect(guest.runsUnderHypervisor)
+        // A restored kernel reads the bit again from the hardware it runs on.
+        #expect(
+            try Kernel.restore(platform: InterfaceOnlyPlatform(machine, guest: true), state: guest.encodeState())
+                .runsUnderHypervisor
+        )
+        #expect(try !Kernel.restore(platform: machine, state: guest.encodeState()).runsUnderHypervisor)
+    }
+
+    /// On bare metal the paravirt modes are refused because there is no hypervisor; in a guest only
+    /// because no paravirtual interface exists. Either way EOPNOTSUPP, and nothing changes.
+    @Test func paravirtModesAreEOPNOTSUPPForADifferentReasonInAGuest() throws {
+        let guest = try Self.guest("")
+        let (_, bare) = try keyLockerKernel()
         for mode in ["paravirt_any", "paravirt_random"] {
-            #expect(throws: KernelError(.EOPNOTSUPP, "")) { try kernel.writeKeyLockerMode(mode) }
+            let inGuest = #expect(throws: HWKeysError.self) { try guest.writeKeyLockerMode(mode) }
+            #expect(inGuest?.errno == .EOPNOTSUPP)
+            #expect(inGuest?.message.contains("no paravirtual Key Locker interface") == true)
+            let onBareMetal = #expect(throws: HWKeysError.self) { try bare.writeKeyLockerMode(mode) }
+            #expect(onBareMetal?.errno == .EOPNOTSUPP)
+            #expect(onBareMetal?.message.contains("need a hypervisor (bare metal)") == true)
         }
-        #expect(kernel.keyLockerManager.status == .disabled)
+        #expect(guest.keyLockerManager.status == .disabled)
+        #expect(bare.keyLockerManager.status == .disabled)
     }
 
     @Test func bootPolicyStaysOffUnderAHypervisor() throws {
         let kernel = try Self.guest("keylocker.policy=boot")
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/status") == "disabled")
-        #expect(kernel.log.lines.contains { $0.text.contains("hypervisor") })
+        #expect(kernel.log.lines.contains { $0.text.contains("disabled: running under a hypervisor") })
+        // The same hardware without the hypervisor bit loads the key.
+        let bare = try Kernel.boot(
+            platform: InterfaceOnlyPlatform(try Self.machine()),
+            commandLine: "keylocker.policy=boot"
+        )
+        #expect(try bare.sysfsRead("/sys/kernel/keylocker/status") == "valid")
     }
 }

@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
@@ -28,7 +30,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     try kernel.resumed(from: .hibernate)
 }
 
-/// spec.md §4, §7: what survives which transition, per mode.
+/// docs/contract.md §4, §7: what survives which transition, per mode.
 @Suite struct KeyLockerSurvivalTests {
     /// (mode or "boot", survives S3/S4 and onlining).
     static let modes: [(String, Bool)] = [
@@ -50,11 +52,11 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
         #expect(try handleWorksEverywhere(kernel, handle) == survives)
         #expect(kernel.keyLockerManager.status == (survives ? .valid : .invalid))
         if !survives {
-            #expect(throws: KernelError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
+            #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
             #expect(kernel.log.lines.contains { $0.text.contains("soft-disabled until reboot") })
             #expect(try kernel.sysfsRead("/sys/kernel/keylocker/mode") == mode)
             // Nothing else changes until reboot: not even a new mode.
-            #expect(throws: KernelError(.ENODEV, "")) { try kernel.writeKeyLockerMode("native_kernel_key_backup") }
+            #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.writeKeyLockerMode("native_kernel_key_backup") }
         }
     }
 
@@ -76,7 +78,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
             try kernel.setCPU(1, online: true)
             #expect(try encryptFIPSBlock(kernel, handle: handle, cpu: 1) == FIPS197.cipher128)
         } else {
-            #expect(throws: KernelError(.EBUSY, "")) { try kernel.setCPU(1, online: true) }
+            #expect(throws: HWKeysError(.EBUSY, "")) { try kernel.setCPU(1, online: true) }
             #expect(kernel.onlineCPUs == [true, false])
             #expect(kernel.keyLockerManager.status == .valid)
         }
@@ -122,7 +124,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     }
 }
 
-/// spec.md §7: a failed restore soft-disables.
+/// docs/contract.md §7: a failed restore soft-disables.
 @Suite struct KeyLockerSoftDisableTests {
     @Test(arguments: ["native_kernel_key_backup", "native_random_key", "boot"])
     func backupStorageErrorOnResumeSoftDisables(mode: String) throws {
@@ -130,7 +132,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
         machine.faults.iwkeyBackupError = true
         try suspendAndResume(machine, kernel)
         #expect(try kernel.sysfsRead("/sys/kernel/keylocker/status") == "invalid")
-        #expect(throws: KernelError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
+        #expect(throws: HWKeysError(.ENODEV, "")) { try kernel.keyLocker?.requireValid() }
         #expect(
             kernel.log.lines.contains { $0.text.contains("storage read error") && $0.text.contains("soft-disabled") }
         )
@@ -175,7 +177,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     }
 }
 
-/// design.md rule 3 and spec.md §7: where the IWKey is in memory, per mode.
+/// docs/design.md rule 3 and docs/contract.md §7: where the IWKey is in memory, per mode.
 @Suite struct KeyLockerMemoryTests {
     /// The remembered key as the kernel reads it (tests may read kernel memory).
     static func rememberedKey(_ kernel: Kernel) throws -> [UInt8] {
@@ -243,7 +245,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     }
 }
 
-/// User space at CPL3 (spec.md §3; Lutomirski: the kernel cannot stop it once CR4.KL is set).
+/// User space at CPL3 (docs/contract.md §3; Lutomirski: the kernel cannot stop it once CR4.KL is set).
 @Suite struct UserKeyLockerTests {
     @Test func userSpaceEncodesAndEncryptsAtCPL3() throws {
         let (_, kernel) = try keyLockerKernel()
@@ -298,13 +300,13 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
     @Test func badArgumentsAreErrnos() throws {
         let (_, kernel) = try keyLockerKernel()
         try kernel.writeKeyLockerMode("native_kernel_key_backup")
-        #expect(throws: KernelError(.ESRCH, "")) {
+        #expect(throws: HWKeysError(.ESRCH, "")) {
             try kernel.userEncodeKey(pid: 4242, key: SecretBytes(FIPS197.key128), restrictions: [])
         }
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try kernel.userEncodeKey(pid: 100, key: SecretBytes(count: 24), restrictions: [])
         }
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try kernel.userAESKL(
                 pid: 100,
                 encrypt: true,
@@ -313,7 +315,7 @@ func hibernateAndResume(_ machine: Machine, _ kernel: Kernel) throws {
             )
         }
         try kernel.setCPU(1, online: false)
-        #expect(throws: KernelError(.EINVAL, "")) {
+        #expect(throws: HWKeysError(.EINVAL, "")) {
             try kernel.userAESKL(
                 pid: 100,
                 cpu: 1,

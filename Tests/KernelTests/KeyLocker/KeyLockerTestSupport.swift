@@ -6,6 +6,8 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
@@ -45,15 +47,15 @@ final class KeyMemoryOnlyHibernation: HibernationImage {
     unowned let kernel: Kernel
     var saved: [UInt8]?
     init(kernel: Kernel) { self.kernel = kernel }
-    func write() throws(KernelError) {
+    func write() throws(HWKeysError) {
         saved = kernel.keyLockerManager.rememberedKey.map { kernel.readKernelMemory($0).revealedBytes() }
     }
-    func restoreKernelMemory() throws(KernelError) {
+    func restoreKernelMemory() throws(HWKeysError) {
         if let saved, let allocation = kernel.keyLockerManager.rememberedKey {
             kernel.writeKernelMemory(allocation, SecretBytes(saved))
         }
     }
-    func restoreEncryptedMemory() throws(KernelError) {}
+    func restoreEncryptedMemory() throws(HWKeysError) {}
 }
 
 /// A machine and kernel with `cmdline`, seeded.
@@ -72,7 +74,7 @@ func keyLockerKernel(
 
 extension Kernel {
     /// Writes the mode as the root shell.
-    func writeKeyLockerMode(_ mode: String) throws(KernelError) {
+    func writeKeyLockerMode(_ mode: String) throws(HWKeysError) {
         try sysfsWrite("/sys/kernel/keylocker/mode", mode, as: ProcessTable.shellPID)
     }
 

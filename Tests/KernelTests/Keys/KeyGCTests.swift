@@ -5,12 +5,13 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import Platform
 import Testing
 
 @testable import Kernel
 
-/// Garbage collection (`security/keys/gc.c`; spec.md §5): revoked, unlinked and expired keys go after
+/// Garbage collection (`security/keys/gc.c`; docs/contract.md §5): revoked, unlinked and expired keys go after
 /// `gc_delay` seconds of emulated time, invalidated ones at once.
 @Suite struct KeyGCTests {
     @Test func aRevokedKeyIsEKEYREVOKEDUntilGCThenENOKEY() throws {
@@ -84,7 +85,7 @@ import Testing
         expectErrno(.ENOKEY) { try kernel.keys.unlink(key, from: KeySpecial.session, pid: user) }
         #expect(kernel.keys.key(key)?.state(at: kernel.now) == .dead)
         #expect(try kernel.sysfsRead("/proc/keys").contains("I-DQ---"))
-        // … but collected (payload zeroed, quota released) only gc_delay later (spec.md §5).
+        // … but collected (payload zeroed, quota released) only gc_delay later (docs/contract.md §5).
         #expect(kernel.physical.readSecret(address, count: 7).text == "gizzard")
         #expect(kernel.keys.usage(of: 1000).keys == before.keys + 1)
         machine.advance(seconds: 300)

@@ -6,6 +6,7 @@
 
 import Foundation
 import HWCrypto
+import HWKeysBase
 import Platform
 import Testing
 
@@ -30,23 +31,23 @@ extension Kernel {
         _ data: String,
         _ ring: Int32 = KeySpecial.session,
         pid: Int32 = shell
-    ) throws(KernelError) -> Int32 {
+    ) throws(HWKeysError) -> Int32 {
         try keys.addKey(type: type, description: description, payload: SecretBytes(text: data), keyring: ring, pid: pid)
     }
 
     /// `keyctl newring NAME RING` as `pid`.
     @discardableResult
-    func newring(_ name: String, _ ring: Int32 = KeySpecial.session, pid: Int32 = shell) throws(KernelError) -> Int32 {
+    func newring(_ name: String, _ ring: Int32 = KeySpecial.session, pid: Int32 = shell) throws(HWKeysError) -> Int32 {
         try keys.addKey(type: "keyring", description: name, payload: SecretBytes(count: 0), keyring: ring, pid: pid)
     }
 
     /// `keyctl print` as `pid`.
-    func print(_ serial: Int32, pid: Int32 = shell) throws(KernelError) -> String {
+    func print(_ serial: Int32, pid: Int32 = shell) throws(HWKeysError) -> String {
         try keys.read(serial, pid: pid).text
     }
 
     /// The serials linked in a keyring, read the way `keyctl list` does.
-    func list(_ ring: Int32, pid: Int32 = shell) throws(KernelError) -> [Int32] {
+    func list(_ ring: Int32, pid: Int32 = shell) throws(HWKeysError) -> [Int32] {
         let bytes = try keys.read(ring, pid: pid).revealedBytes()
         return stride(from: 0, to: bytes.count - 3, by: 4).map { offset in
             Int32(
@@ -57,7 +58,7 @@ extension Kernel {
     }
 
     /// A process running as `uid` (a login: its own session).
-    func login(uid: UInt32) throws(KernelError) -> Int32 {
+    func login(uid: UInt32) throws(HWKeysError) -> Int32 {
         try createProcess(parent: shell, uid: uid, exec: true)
     }
 }
@@ -76,7 +77,7 @@ func expectErrno(
     do {
         try body()
         Issue.record("expected \(errno.name), but the operation succeeded", sourceLocation: sourceLocation)
-    } catch let error as KernelError {
+    } catch let error as HWKeysError {
         #expect(error.errno == errno, "expected \(errno.name): \(error.message)", sourceLocation: sourceLocation)
     } catch {
         Issue.record("expected \(errno.name), got \(error)", sourceLocation: sourceLocation)

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import Platform
 import Testing
 
@@ -19,7 +20,7 @@ final class SlotKeyType: UpdatableKeyType {
     var revoked: [Int32] = []
     private var nextSlot = 1
 
-    func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
+    func preparse(_ prep: inout KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {
         // CAP_SYS_RESOURCE.
         guard prep.credentials.isPrivileged else { throw .eacces("slot keys need CAP_SYS_RESOURCE") }
         guard prep.data.text.hasPrefix("type=") else { throw .einval("bad slot payload") }
@@ -27,14 +28,14 @@ final class SlotKeyType: UpdatableKeyType {
         prep.attributes["type"] = String(prep.data.text.dropFirst(5))
     }
 
-    func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
+    func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {
         key.payload.attributes = prep.attributes
         key.payload.attributes["slot"] = String(nextSlot)
         nextSlot += 1
     }
 
-    func update(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
-        guard !busy else { throw KernelError(.EBUSY, "slot in use") }
+    func update(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {
+        guard !busy else { throw HWKeysError(.EBUSY, "slot in use") }
         key.payload.attributes["type"] = prep.attributes["type"]
     }
 
@@ -47,7 +48,7 @@ final class SlotKeyType: UpdatableKeyType {
 final class LookingKeyType: KeyType {
     let name = "looking"
 
-    func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(KernelError) {
+    func instantiate(_ key: inout Key, _ prep: KeyPreparsedPayload, kernel: Kernel) throws(HWKeysError) {
         _ = try kernel.keys.lookupKey(KeySpecial.session, for: prep.pid, need: .view)
         throw .einval("refused after looking")
     }
@@ -138,9 +139,9 @@ final class LookingKeyType: KeyType {
         #expect(restored.keys.key(key)?.payload.attributes["keyid"] == "5")
         expectErrno(.ENOKEY) { try kernel.keys.modifyPayload(of: 42) { _ in } }
         expectErrno(.EBUSY) {
-            try kernel.keys.modifyPayload(of: key) { (payload) throws(KernelError) in
+            try kernel.keys.modifyPayload(of: key) { (payload) throws(HWKeysError) in
                 payload.attributes["keyid"] = "6"
-                throw KernelError(.EBUSY, "no")
+                throw HWKeysError(.EBUSY, "no")
             }
         }
         #expect(kernel.keys.key(key)?.payload.attributes["keyid"] == "5")

@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
@@ -13,7 +15,7 @@ import X86
 
 extension Kernel {
     /// A fresh private read-write mapping of `pages` pages in the root shell, put under key `serial`.
-    func encryptedMapping(_ serial: Int32, pages: Int = 1, pid: Int32 = shell) throws(KernelError) -> UInt64 {
+    func encryptedMapping(_ serial: Int32, pages: Int = 1, pid: Int32 = shell) throws(HWKeysError) -> UInt64 {
         let base = try mmap(pid: pid, length: UInt64(pages) << 12, protection: .rw, shared: false)
         try encryptMprotect(pid: pid, address: base, length: UInt64(pages) << 12, protection: .rw, serial: serial)
         return base
@@ -28,7 +30,7 @@ extension Kernel {
 }
 
 /// The `mktme` key type with the real memory manager: encrypt_mprotect, VMAs and pages holding KeyIDs
-/// (spec.md §6).
+/// (docs/contract.md §6).
 @Suite struct MKTMEEndToEndTests {
     @Test func rfcV2DestroyedKeysKeepTheirKeyIDUntilTheMemoryGoesThenLeaveItStale() throws {
         let (machine, kernel) = try mktmeKernel(.rfcV2) { $0.keyIDBits = 2 }

@@ -5,13 +5,14 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import Platform
 import Testing
 import X86
 
 @testable import Kernel
 
-/// The rfc-v2 payload grammar, token by token (spec.md §6; RFC v2 `include/keys/mktme-type.h`).
+/// The rfc-v2 payload grammar, token by token (docs/contract.md §6; RFC v2 `include/keys/mktme-type.h`).
 @Suite struct MKTMERFCv2GrammarTests {
     static let valid: [(payload: String, state: KeyIDState)] = [
         ("type=cpu algorithm=aes-xts-128", .random),
@@ -89,7 +90,7 @@ import X86
     }
 }
 
-/// The revised payload grammar (spec.md §6 revised; v2-59 plus the review's asks).
+/// The revised payload grammar (docs/contract.md §6 revised; v2-59 plus the review's asks).
 @Suite struct MKTMERevisedGrammarTests {
     static let valid: [(payload: String, type: String, algorithm: String)] = [
         ("type=cpu", "cpu", "aes-xts-128"),

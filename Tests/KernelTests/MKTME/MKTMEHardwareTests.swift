@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
@@ -78,7 +80,7 @@ extension Machine {
     }
 }
 
-/// PCONFIG on every package through its lead CPU, with retries (spec.md §6; injected faults, spec.md §2).
+/// PCONFIG on every package through its lead CPU, with retries (docs/contract.md §6; injected faults, docs/contract.md §2).
 @Suite struct MKTMEPCONFIGRetryTests {
     @Test func tenBusyRetriesSucceedAndElevenAreENOKEY() throws {
         let (machine, kernel) = try mktmeKernel(.rfcV2)
@@ -129,7 +131,7 @@ extension Machine {
     }
 }
 
-/// CPU hotplug (spec.md §6): the last CPU of a package and reprogramming when a package comes back.
+/// CPU hotplug (docs/contract.md §6): the last CPU of a package and reprogramming when a package comes back.
 @Suite struct MKTMEHotplugTests {
     // Two packages: CPUs 0–1 on package 0, 2–3 on package 1.
     func machine(_ api: MKTMEAPIDesign = .rfcV2, extra: String = "") throws -> (Machine, Kernel) {
@@ -168,7 +170,7 @@ extension Machine {
     }
 
     /// Parks package 1's CPUs outside the hotplug path (as if hot-removed), leaving live KeyIDs the
-    /// package's next online must program: the state the online rule of spec.md §6 handles.
+    /// package's next online must program: the state the online rule of docs/contract.md §6 handles.
     func parkPackage1(_ kernel: Kernel) {
         kernel.onlineCPUs[2] = false
         kernel.onlineCPUs[3] = false
@@ -213,7 +215,7 @@ extension Machine {
     }
 }
 
-/// Suspend and resume (spec.md §4 choice, §6).
+/// Suspend and resume (docs/contract.md §4 choice, §6).
 @Suite struct MKTMEPowerTests {
     @Test func suspendWithRandomKeysAndNoStandbySaveIsEBUSY() throws {
         let (_, kernel) = try mktmeKernel(.rfcV2) { $0.saveKeyForStandby = false }

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import Platform
 import Testing
 import X86
@@ -13,7 +14,7 @@ import X86
 
 let cpuKey = "type=cpu algorithm=aes-xts-128"
 
-/// rfc-v2 KeyID lifecycle on the 3-KeyID machine (`--keyid-bits 2`; spec.md §6 rfc-v2).
+/// rfc-v2 KeyID lifecycle on the 3-KeyID machine (`--keyid-bits 2`; docs/contract.md §6 rfc-v2).
 @Suite struct MKTMERFCv2KeyIDTests {
     func machine() throws -> (Machine, Kernel) { try mktmeKernel(.rfcV2) { $0.keyIDBits = 2 } }
 
@@ -132,7 +133,7 @@ let cpuKey = "type=cpu algorithm=aes-xts-128"
     }
 }
 
-/// Revised KeyID lifecycle (spec.md §6 revised): virtualized KeyIDs, the shared no-encrypt KeyID,
+/// Revised KeyID lifecycle (docs/contract.md §6 revised): virtualized KeyIDs, the shared no-encrypt KeyID,
 /// automatic clearing, the per-uid limit and rotation.
 @Suite struct MKTMERevisedKeyIDTests {
     func machine() throws -> (Machine, Kernel) { try mktmeKernel(.revised) { $0.keyIDBits = 2 } }
@@ -228,7 +229,7 @@ let cpuKey = "type=cpu algorithm=aes-xts-128"
         expectErrno(.EBUSY) { try kernel.update(serial, "type=cpu") }
         let mappings = FakeKeyIDMappings(kernel: kernel)
         kernel.keyIDMappings = mappings
-        mappings.failMove = KernelError(.ENOMEM, "no memory for the copies")
+        mappings.failMove = HWKeysError(.ENOMEM, "no memory for the copies")
         expectErrno(.ENOMEM) { try kernel.update(serial, "type=cpu") }
         #expect(kernel.mk.keyID(ofKey: serial) == 1)
         #expect(kernel.mk.keyIDsUsed == 1)

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import Platform
 import Testing
 import X86
@@ -34,17 +35,17 @@ extension Kernel {
 
     /// `keyctl add mktme DESC PAYLOAD @s`.
     @discardableResult
-    func addMKTME(_ description: String, _ payload: String, pid: Int32 = shell) throws(KernelError) -> Int32 {
+    func addMKTME(_ description: String, _ payload: String, pid: Int32 = shell) throws(HWKeysError) -> Int32 {
         try add("mktme", description, payload, pid: pid)
     }
 
     /// `keyctl update SERIAL PAYLOAD`.
-    func update(_ serial: Int32, _ payload: String, pid: Int32 = shell) throws(KernelError) {
+    func update(_ serial: Int32, _ payload: String, pid: Int32 = shell) throws(HWKeysError) {
         try keys.updateKey(serial, payload: SecretBytes(text: payload), pid: pid)
     }
 
     /// What encrypt_mprotect asks of the key type.
-    func encryptKeyID(_ serial: Int32, pid: Int32 = shell) throws(KernelError) -> UInt16 {
+    func encryptKeyID(_ serial: Int32, pid: Int32 = shell) throws(HWKeysError) -> UInt16 {
         try memoryEncryption!.keyIDForEncryptMprotect(serial: serial, pid: pid)
     }
 
@@ -73,7 +74,7 @@ final class FakeKeyIDMappings: KeyIDMappings {
     unowned let kernel: Kernel
     var users: [UInt16: Int] = [:]
     var moves: [(UInt16, UInt16)] = []
-    var failMove: KernelError?
+    var failMove: HWKeysError?
 
     init(kernel: Kernel) { self.kernel = kernel }
 
@@ -89,7 +90,7 @@ final class FakeKeyIDMappings: KeyIDMappings {
         kernel.memoryEncryption!.releaseKeyID(keyID, count: count)
     }
 
-    func moveMappings(fromKeyID old: UInt16, to new: UInt16) throws(KernelError) {
+    func moveMappings(fromKeyID old: UInt16, to new: UInt16) throws(HWKeysError) {
         if let failMove { throw failMove }
         let count = users[old] ?? 0
         moves.append((old, new))

@@ -5,13 +5,15 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
 
 @testable import Kernel
 
-/// encrypt_mprotect (spec.md §6 "Common to both") against a directly programmed KeyID, the references it
+/// encrypt_mprotect (docs/contract.md §6 "Common to both") against a directly programmed KeyID, the references it
 /// moves, the DRAM it leaves behind, and rotation through the ``KeyIDMappings`` seam.
 @Suite struct MemoryEncryptionTests {
     @Test func withoutMKTMEItIsEOPNOTSUPP() throws {

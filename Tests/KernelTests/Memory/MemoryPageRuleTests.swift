@@ -11,13 +11,13 @@ import X86
 
 @testable import Kernel
 
-/// The page rules of spec.md §6 — new page: flush the old alias, then zero through the new KeyID; freed page:
+/// The page rules of docs/contract.md §6 — new page: flush the old alias, then zero through the new KeyID; freed page:
 /// flush through its KeyID — and what happens without them, with the cache model on.
 @Suite struct MemoryPageRuleTests {
     /// A page used under KeyID 0 is freed with a dirty line in the cache and reused under KeyID 1. With the
     /// flushes, the new owner reads its data. Without them (the test-only switch), the stale dirty line of
     /// the old alias is written back over the new owner's data when it is evicted after the new one, and the
-    /// new owner reads garbage: the corruption the rule prevents (mktme-research.md §1.8).
+    /// new owner reads garbage: the corruption the rule prevents (docs/research/mktme-research.md §1.8).
     @Test(arguments: [false, true])
     func reusingAFrameUnderAnotherKeyID(skipFlush: Bool) throws {
         let (machine, kernel, keys) = try memoryKernel { $0.cacheLines = 1024 }

@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
+import KernelInterfaces
 import Platform
 import Testing
 import X86
@@ -64,9 +66,9 @@ final class DirectKeyIDs: MemoryEncryptionKeys {
         }
     }
 
-    func keyIDForEncryptMprotect(serial: Int32, pid: Int32) throws(KernelError) -> UInt16 {
+    func keyIDForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError) -> UInt16 {
         lookups += 1
-        guard let keyID = serials[serial] else { throw KernelError(.ENOKEY, "no key \(serial)") }
+        guard let keyID = serials[serial] else { throw HWKeysError(.ENOKEY, "no key \(serial)") }
         references[keyID, default: 0] += 1
         return keyID
     }
@@ -98,17 +100,17 @@ let keyB = (0..<32).map { UInt8(0xA0 &+ $0) }
 
 extension Kernel {
     /// `writeMemory` of bytes.
-    func write(_ pid: Int32, _ address: UInt64, _ bytes: [UInt8]) throws(KernelError) {
+    func write(_ pid: Int32, _ address: UInt64, _ bytes: [UInt8]) throws(HWKeysError) {
         try writeMemory(pid: pid, address: address, SecretBytes(bytes))
     }
 
     /// `writeMemory` of UTF-8 text.
-    func write(_ pid: Int32, _ address: UInt64, text: String) throws(KernelError) {
+    func write(_ pid: Int32, _ address: UInt64, text: String) throws(HWKeysError) {
         try write(pid, address, Array(text.utf8))
     }
 
     /// `readMemory` as bytes.
-    func read(_ pid: Int32, _ address: UInt64, _ count: Int) throws(KernelError) -> [UInt8] {
+    func read(_ pid: Int32, _ address: UInt64, _ count: Int) throws(HWKeysError) -> [UInt8] {
         try readMemory(pid: pid, address: address, count: count).revealedBytes()
     }
 
@@ -132,7 +134,7 @@ extension Machine {
     }
 }
 
-/// AES-XTS over 64-byte lines with sequence number = DRAM address >> 6 (spec.md §2), through HWCrypto's
+/// AES-XTS over 64-byte lines with sequence number = DRAM address >> 6 (docs/contract.md §2), through HWCrypto's
 /// engine (verified against NIST XTSGen vectors in HWCryptoTests): an implementation independent of the
 /// memory system's line cache and controller.
 func xtsEncryptLines(_ key: [UInt8], dramAddress: UInt64, _ plaintext: [UInt8]) -> [UInt8] {

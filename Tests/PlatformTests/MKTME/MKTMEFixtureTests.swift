@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import HWKeysBase
 import Testing
 import X86
 
@@ -53,7 +54,7 @@ struct MKTMEFixtureCase: Decodable, CustomTestStringConvertible, Sendable {
 }
 
 /// A line stored through a directly programmed KeyID sits in DRAM as exactly AES-XTS(data key ‖ tweak key,
-/// sequence = PA >> 6) of the plaintext, computed independently (spec.md §2).
+/// sequence = PA >> 6) of the plaintext, computed independently (docs/contract.md §2).
 @Suite struct MKTMEFixtureTests {
     @Test func theFixturesLoadAndCoverBothAlgorithmsAndBothPackages() {
         let cases = MKTMEFixtureCase.all

@@ -9,7 +9,7 @@ import X86
 
 @testable import Platform
 
-/// The TME/MKTME columns of spec.md §4.
+/// The TME/MKTME columns of docs/contract.md §4.
 @Suite struct MKTMEPowerTests {
     @Test func theTMEKeyDiffersAfterOffAndOnAndDRAMCiphertextSurvives() throws {
         let machine = try makeMachine()

@@ -4,12 +4,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import Testing
 import X86
 
 @testable import Platform
 
-/// What DRAM holds for each kind of KeyID (spec.md §2).
+/// What DRAM holds for each kind of KeyID (docs/contract.md §2).
 @Suite struct MKTMEDRAMContentTests {
     @Test func keyID0IsEncryptedWithTheTMEKey() throws {
         let machine = try makeMachine()
@@ -157,7 +158,7 @@ import X86
     }
 }
 
-/// The cache semantics of spec.md §2: fills and write-backs use the key in the table at that time; clean
+/// The cache semantics of docs/contract.md §2: fills and write-backs use the key in the table at that time; clean
 /// lines are never written back; aliases are different lines.
 @Suite struct MKTMECacheTests {
     @Test func storesStayInTheCacheUntilWrittenBack() throws {
@@ -451,7 +452,7 @@ import X86
         let (image, _) = save(machine)
         for cut in stride(from: 0, to: image.volatile.count, by: 7) {
             let truncated = PlatformImage(volatile: Array(image.volatile[0..<cut]), nonVolatile: image.nonVolatile)
-            #expect(throws: ImageError.self) {
+            #expect(throws: HWKeysError(.EIO, "")) {
                 try Machine.restore(configuration: machine.configuration, image: truncated, pageSource: nil)
             }
         }

@@ -4,12 +4,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import Testing
 import X86
 
 @testable import Platform
 
-/// PCONFIG leaf 0, MKTME_KEY_PROGRAM (spec.md §2, original generation: RAX code + ZF).
+/// PCONFIG leaf 0, MKTME_KEY_PROGRAM (docs/contract.md §2, original generation: RAX code + ZF).
 @Suite struct PCONFIGTests {
     static let key16 = pattern(16, seed: 3)
     static let tweak16 = pattern(16, seed: 4)

@@ -4,12 +4,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import Testing
 import X86
 
 @testable import Platform
 
-/// CPUID and the TME MSRs (spec.md §2; MKTME spec 336907 §4.2).
+/// CPUID and the TME MSRs (docs/contract.md §2; MKTME spec 336907 §4.2).
 @Suite struct TMEEnumerationTests {
     @Test func cpuidEnumeratesTMEPCONFIGAndTheMKTMETarget() throws {
         let machine = try makeMachine()

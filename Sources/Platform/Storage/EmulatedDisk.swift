@@ -4,6 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
+import KernelInterfaces
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,14 +15,15 @@ import Darwin
 
 /// Supplies a disk's stored blocks on first touch (the machine image's `disk:<name>` page spaces).
 public protocol BlockDevicePageSource: AnyObject {
-    /// Copies stored block `index` of disk `disk` into `block` (``BlockDevice/blockSize`` bytes) and returns
+    /// Copies stored block `index` of disk `disk` into `block` (``EmulatedDisk/blockSize`` bytes) and returns
     /// true, or returns false if the block was never stored (it then reads as zeros). Throws if the store
     /// cannot be read.
     func loadBlock(disk: String, index: Int, into block: UnsafeMutableRawBufferPointer) throws -> Bool
 }
 
 /// An emulated non-volatile disk: a swap device for hibernation images or the backing store of a crypt
-/// volume (design.md "Persistence": non-volatile parts are kept apart from volatile ones).
+/// volume (docs/design.md "Persistence": non-volatile parts are kept apart from volatile ones). The kernel
+/// drives it as a `KernelInterfaces.BlockDevice`.
 ///
 /// What it holds is exactly what a stolen disk shows (`hw disk`): ciphertext for a crypt volume,
 /// plaintext for a hibernation image. It knows nothing of keys.
@@ -31,9 +35,9 @@ public protocol BlockDevicePageSource: AnyObject {
 ///
 /// Offsets are bytes from the start of the disk; callers check ranges first (out-of-range access is a
 /// precondition failure: host misuse).
-public final class BlockDevice {
+public final class EmulatedDisk: BlockDevice {
     /// Bytes per sector (the logical block size a kernel addresses).
-    public static let sectorSize = 512
+    public static let sectorSize = DiskLimits.sectorSize
     /// Bytes per stored block (the page size of the disk's page space).
     public static let blockSize = 4096
 
@@ -176,48 +180,27 @@ public final class BlockDevice {
 }
 
 /// The machine's disks, by name (kept in name order so images encode deterministically).
+/// Disks are sparse, so even the largest (``DiskLimits``) costs only its touched blocks.
 public struct BlockDeviceSet {
-    /// Longest disk name.
-    public static let maximumNameLength = 64
-    /// Largest disk: 64 GiB (sparse, so only touched blocks cost anything).
-    public static let maximumSize: UInt64 = 64 << 30
     /// Most disks per machine.
-    public static let maximumCount = 64
+    static let maximumCount = DiskLimits.maximumCount
 
-    private(set) var devices: [String: BlockDevice] = [:]
+    private(set) var devices: [String: EmulatedDisk] = [:]
 
     /// Every disk, in name order.
-    public var all: [BlockDevice] { devices.keys.sorted().map { devices[$0]! } }
+    public var all: [EmulatedDisk] { devices.keys.sorted().map { devices[$0]! } }
 
-    subscript(name: String) -> BlockDevice? { devices[name] }
-
-    /// Why `name` cannot name a disk, or nil if it can: 1–64 letters, digits, `.`, `_` and `-`.
-    public static func nameProblem(_ name: String) -> String? {
-        guard !name.isEmpty, name.utf8.count <= maximumNameLength, name != ".", name != "..",
-            name.unicodeScalars.allSatisfy(isNameCharacter)
-        else {
-            return "disk names are 1–\(maximumNameLength) characters of letters, digits, '.', '_' and '-'"
-        }
-        return nil
-    }
+    subscript(name: String) -> EmulatedDisk? { devices[name] }
 
     /// Why `name` and `size` cannot make a new disk, or nil if they can.
     public func problem(name: String, size: UInt64) -> String? {
-        if let problem = Self.nameProblem(name) { return problem }
+        if let problem = DiskLimits.nameProblem(name) { return problem }
         guard devices[name] == nil else { return "a disk named '\(name)' exists" }
         guard devices.count < Self.maximumCount else { return "a machine has at most \(Self.maximumCount) disks" }
-        guard size > 0, size % UInt64(BlockDevice.sectorSize) == 0, size <= Self.maximumSize else {
-            return "disk sizes are whole 512-byte sectors, at most 64 GiB (got \(size) bytes)"
-        }
-        return nil
+        return DiskLimits.sizeProblem(size)
     }
 
-    private static func isNameCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
-            || scalar == "." || scalar == "_" || scalar == "-"
-    }
-
-    mutating func insert(_ device: BlockDevice) { devices[device.name] = device }
+    mutating func insert(_ device: EmulatedDisk) { devices[device.name] = device }
 
     // MARK: Image (part of platform.nonvolatile)
 
@@ -236,16 +219,18 @@ public struct BlockDeviceSet {
     static func decode(
         from reader: inout ImageReader,
         pageSource: (any BlockDevicePageSource)?
-    ) throws(ImageError) -> BlockDeviceSet {
+    ) throws(HWKeysError) -> BlockDeviceSet {
         try reader.section("disks", maxVersion: 1)
         let count = Int(try reader.u32())
-        guard count <= maximumCount else { throw ImageError("machine image: \(count) disks (at most \(maximumCount))") }
+        guard count <= maximumCount else {
+            throw .unreadableImage("machine image: \(count) disks (at most \(maximumCount))")
+        }
         var set = BlockDeviceSet()
         for _ in 0..<count {
             let name = try reader.string()
             let size = try reader.u64()
-            if let problem = set.problem(name: name, size: size) { throw ImageError("machine image: \(problem)") }
-            set.insert(BlockDevice(name: name, size: size, pageSource: pageSource))
+            if let problem = set.problem(name: name, size: size) { throw .unreadableImage("machine image: \(problem)") }
+            set.insert(EmulatedDisk(name: name, size: size, pageSource: pageSource))
         }
         return set
     }

@@ -1,10 +1,11 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: Kernel
+// hwkeys: HWKeysCommands
 //
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import Kernel
 import Platform
 import X86
 
@@ -40,7 +41,7 @@ public final class ProcessMemoryWorkload {
         config.cpusPerPackage = 1
         config.memoryBytes = UInt64(bytes) + (16 << 20)
         machine = try Machine.create(configuration: config)
-        kernel = try Kernel.boot(platform: machine, commandLine: "")
+        kernel = try Kernel.boot(platform: machine, commandLine: config.effectiveKernelCommandLine)
         pid = try kernel.createProcess(parent: ProcessTable.shellPID, name: "bench", exec: true)
         serial = try kernel.keys.addKey(
             type: "mktme",
