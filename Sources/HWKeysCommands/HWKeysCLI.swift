@@ -107,6 +107,16 @@ public enum HWKeysCLI {
                 try execute(leaf, in: cli)
             }
         }
+        if let leaf = command as? any LegacyCommand {
+            let cli = CLIEnvironment(options: leaf.global, environment: environment, emit: emit)
+            return finish(cli, leaf.global.format, collected: { collected }) { () throws(HWKeysError) in
+                try cli.workspace().run(
+                    LegacyRequest(command: leaf, emit: emit),
+                    machine: cli.machineName,
+                    vm: leaf.global.vm
+                )
+            }
+        }
         if let leaf = command as? any CLICommand {
             let cli = CLIEnvironment(options: leaf.global, environment: environment, emit: emit)
             return finish(cli, leaf.global.format, collected: { collected }) { () throws(HWKeysError) in

@@ -6,6 +6,7 @@
 
 import HWKeysBase
 import Kernel
+import KernelInterfaces
 import Platform
 
 extension RequestContext {
@@ -67,14 +68,16 @@ extension RequestContext {
         loaded.pendingKernelState = nil
         let machine = loaded.machine
         guard machine.configuration.bootKernel else { return }
+        // The booting kernel looks for the image on its `resume=` device.
+        let commandLine = machine.configuration.effectiveKernelCommandLine
         do {
-            if let resumed = try Kernel.resumeFromHibernation(platform: machine) {
+            if let resumed = try Kernel.resumeFromHibernation(platform: machine, commandLine: commandLine) {
                 loaded.kernel = resumed
                 loaded.kernelStopped = false
                 return
             }
         } catch {
-            Kernel.discardHibernationImage(on: machine)
+            Kernel.discardHibernationImage(on: machine, commandLine: commandLine)
             try machine.power(.reset)
             try bootKernelIfConfigured(loaded)
             loaded.kernel?.printk("PM", "Failed to load the hibernation image, recovering with a fresh boot: \(error)")

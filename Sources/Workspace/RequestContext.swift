@@ -108,17 +108,12 @@ public final class RequestContext {
             nonVolatile: Array(stored.components[ComponentName.platformNonVolatile] ?? Data())
         )
         let source = WorkspacePageSource(workspace: workspace, machine: name)
-        let machine: Machine
-        do {
-            machine = try Machine.restore(
-                configuration: configuration,
-                image: image,
-                pageSource: source,
-                diskSource: source
-            )
-        } catch {
-            throw HWKeysError(error, as: .EIO, "cannot restore machine '\(name)'")
-        }
+        let machine = try Machine.restore(
+            configuration: configuration,
+            image: image,
+            pageSource: source,
+            diskSource: source
+        )
         let loaded = LoadedMachine(name: name, machine: machine)
         loaded.revision = stored.revision
         loaded.pendingKernelState = stored.components[ComponentName.kernel]
@@ -154,7 +149,7 @@ public final class RequestContext {
         do {
             kernel = try Kernel.restore(platform: loaded.machine, state: state)
         } catch {
-            throw HWKeysError(error, as: .EIO, "cannot restore the kernel of machine '\(name)'")
+            throw HWKeysError(.EIO, "cannot restore the kernel of machine '\(name)': \(error)")
         }
         loaded.kernel = kernel
         loaded.pendingKernelState = nil
@@ -192,12 +187,7 @@ public final class RequestContext {
                 "machine '\(name)' already exists in \(storeLocation); use --force to replace it"
             )
         }
-        let machine: Machine
-        do {
-            machine = try Machine.create(configuration: configuration)
-        } catch {
-            throw HWKeysError(error, as: .EINVAL, "cannot create machine '\(name)'")
-        }
+        let machine = try Machine.create(configuration: configuration)
         let loaded = LoadedMachine(name: name, machine: machine)
         loaded.createdPending = true
         loaded.replacePending = replace
@@ -235,14 +225,10 @@ public final class RequestContext {
         loaded.kernel = nil
         loaded.pendingKernelState = nil
         guard loaded.machine.configuration.bootKernel else { return }
-        do {
-            loaded.kernel = try Kernel.boot(
-                platform: loaded.machine,
-                commandLine: loaded.machine.configuration.kernelCommandLine
-            )
-        } catch {
-            throw HWKeysError(error, as: .EINVAL, "the kernel did not boot")
-        }
+        loaded.kernel = try Kernel.boot(
+            platform: loaded.machine,
+            commandLine: loaded.machine.configuration.effectiveKernelCommandLine
+        )
         loaded.kernelStopped = false
         if let kernel = loaded.kernel { logMarks[loaded.name] = (0, kernel.log.dropped) }
     }
@@ -268,10 +254,10 @@ public final class RequestContext {
     private func commit(_ loaded: LoadedMachine, _ transaction: any StoreTransaction) throws(HWKeysError) {
         let machine = loaded.machine
         if let error = machine.dram.pageSourceError {
-            throw HWKeysError(error, as: .EIO, "reading stored DRAM failed; nothing saved")
+            throw HWKeysError(.EIO, "reading stored DRAM failed; nothing saved: \(error)")
         }
         if let error = machine.diskPageSourceError {
-            throw HWKeysError(error, as: .EIO, "reading a stored disk block failed; nothing saved")
+            throw HWKeysError(.EIO, "reading a stored disk block failed; nothing saved: \(error)")
         }
         let image = machine.makeImage()
         var changes: MachineChanges
@@ -307,11 +293,11 @@ public final class RequestContext {
                 changes.writePage(Int(frame), in: PageSpace.dram, bytes: Data(page))
             }
         }
-        for disk in machine.disks {
+        for disk in machine.emulatedDisks {
             let dirty = disk.dirtyBlocks
             guard loaded.createdPending || !dirty.isEmpty else { continue }
             // Declaring an existing space with the same block size changes nothing.
-            changes.declarePageSpace(PageSpace.disk(disk.name), pageSize: BlockDevice.blockSize)
+            changes.declarePageSpace(PageSpace.disk(disk.name), pageSize: EmulatedDisk.blockSize)
             for index in dirty {
                 disk.withBlock(index) { block in
                     changes.writePage(index, in: PageSpace.disk(disk.name), bytes: Data(block))
@@ -328,7 +314,7 @@ public final class RequestContext {
             guard let loaded = workspace.loaded[name] else { continue }
             if access == .write {
                 loaded.machine.dram.clearDirty()
-                for disk in loaded.machine.disks { disk.clearDirty() }
+                for disk in loaded.machine.emulatedDisks { disk.clearDirty() }
                 loaded.createdPending = false
                 loaded.replacePending = false
                 loaded.kernelStopped = false

@@ -6,13 +6,7 @@
 
 import ArgumentParser
 import HWKeysBase
-<<<<<<< HEAD
 import Workspace
-=======
-import Kernel
-import KernelInterfaces
-import Platform
->>>>>>> main
 
 /// `--pid P` [100]: the process a command acts as.
 public struct ProcessOptions: ParsableArguments, Sendable {

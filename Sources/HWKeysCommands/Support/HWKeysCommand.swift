@@ -27,7 +27,7 @@ public struct GlobalOptions: ParsableArguments, Sendable {
 }
 
 /// `--format text|json`.
-public enum OutputFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
+public enum OutputFormat: String, CaseIterable, Sendable {
     case text
     case json
 }

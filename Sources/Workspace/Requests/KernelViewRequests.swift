@@ -7,6 +7,8 @@
 import Foundation
 import HWKeysBase
 import Kernel
+import KernelInterfaces
+import Platform
 
 /// `dmesg`: the kernel log.
 public struct ReadKernelLog: WorkspaceRequest {
@@ -18,7 +20,8 @@ public struct ReadKernelLog: WorkspaceRequest {
         let log = try context.kernel().log
         return KernelLog(
             lines: log.lines.map { KernelLog.Line(timeNanoseconds: $0.time, facility: $0.facility, text: $0.text) },
-            dropped: log.dropped
+            dropped: log.dropped,
+            formatted: log.lines.map(DmesgLog.format)
         )
     }
 }
@@ -38,11 +41,12 @@ public struct KernelLog: CommandResult {
 
     public var lines: [Line]
     public var dropped: Int
+    /// The lines as `dmesg` prints them (text only).
+    var formatted: [String]
 
-    public var text: String {
-        lines.map { DmesgLog.format(DmesgLog.Line(time: $0.timeNanoseconds, facility: $0.facility, text: $0.text)) }
-            .joined(separator: "\n")
-    }
+    enum CodingKeys: String, CodingKey { case lines, dropped }
+
+    public var text: String { formatted.joined(separator: "\n") }
 }
 
 /// `sysfs read PATH`: a pseudo-file under /proc or /sys.

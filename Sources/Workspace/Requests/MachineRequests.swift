@@ -138,7 +138,7 @@ public struct MachineDescription: CommandResult {
         }
         self.cycles = cycles
         configuration = ConfigurationDescription(config)
-        disks = machine.disks.map { Disk(name: $0.name, size: $0.size) }
+        disks = machine.emulatedDisks.map { Disk(name: $0.name, size: $0.size) }
     }
 
 

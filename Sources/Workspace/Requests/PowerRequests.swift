@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import Foundation
 import HWKeysBase
 import Platform
 

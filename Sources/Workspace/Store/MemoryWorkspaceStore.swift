@@ -48,7 +48,7 @@ public final class MemoryWorkspaceStore: WorkspaceStore, @unchecked Sendable {
         transaction.isOpen = false
         if access == .write {
             stateLock.withLock {
-                machines = transaction.machines
+                machines = transaction.records
                 nextID = transaction.nextID
             }
         }
@@ -56,25 +56,25 @@ public final class MemoryWorkspaceStore: WorkspaceStore, @unchecked Sendable {
     }
 
     final class Transaction: StoreTransaction {
-        var machines: [String: Record]
+        var records: [String: Record]
         var nextID: Int64
         let writable: Bool
         var isOpen = true
 
         init(machines: [String: Record], nextID: Int64, writable: Bool) {
-            self.machines = machines
+            self.records = machines
             self.nextID = nextID
             self.writable = writable
         }
 
         func machines() throws(HWKeysError) -> [StoredMachineSummary] {
-            machines.keys.sorted().map { StoredMachineSummary(name: $0, configuration: machines[$0]!.configuration) }
+            records.keys.sorted().map { StoredMachineSummary(name: $0, configuration: records[$0]!.configuration) }
         }
 
-        func machineExists(_ name: String) throws(HWKeysError) -> Bool { machines[name] != nil }
+        func machineExists(_ name: String) throws(HWKeysError) -> Bool { records[name] != nil }
 
         func loadMachine(_ name: String) throws(HWKeysError) -> StoredMachine {
-            guard let record = machines[name] else { throw HWKeysError(.ENOENT, "no machine named '\(name)'") }
+            guard let record = records[name] else { throw HWKeysError(.ENOENT, "no machine named '\(name)'") }
             return StoredMachine(
                 name: name,
                 configuration: record.configuration,
@@ -84,11 +84,11 @@ public final class MemoryWorkspaceStore: WorkspaceStore, @unchecked Sendable {
         }
 
         func revision(of name: String) throws(HWKeysError) -> StoredRevision? {
-            machines[name].map { StoredRevision(machineID: $0.id, generation: $0.generation) }
+            records[name].map { StoredRevision(machineID: $0.id, generation: $0.generation) }
         }
 
         func page(_ index: Int, in space: String, of machine: String) throws(HWKeysError) -> Data? {
-            guard let record = machines[machine] else { throw HWKeysError(.ENOENT, "no machine named '\(machine)'") }
+            guard let record = records[machine] else { throw HWKeysError(.ENOENT, "no machine named '\(machine)'") }
             return record.pages[space]?[index]
         }
 
@@ -97,7 +97,7 @@ public final class MemoryWorkspaceStore: WorkspaceStore, @unchecked Sendable {
             var record: Record
             switch changes.mode {
             case .create, .replace:
-                if machines[changes.machine] != nil, changes.mode == .create {
+                if records[changes.machine] != nil, changes.mode == .create {
                     throw HWKeysError(.EEXIST, "machine '\(changes.machine)' already exists")
                 }
                 guard let configuration = changes.configuration else {
@@ -113,7 +113,7 @@ public final class MemoryWorkspaceStore: WorkspaceStore, @unchecked Sendable {
                 )
                 nextID += 1
             case .modify(let expected):
-                guard let existing = machines[changes.machine] else {
+                guard let existing = records[changes.machine] else {
                     throw HWKeysError(.ENOENT, "no machine named '\(changes.machine)'")
                 }
                 if let expected, expected != StoredRevision(machineID: existing.id, generation: existing.generation) {
@@ -143,13 +143,13 @@ public final class MemoryWorkspaceStore: WorkspaceStore, @unchecked Sendable {
                     record.pages[space, default: [:]][index] = bytes.allSatisfy { $0 == 0 } ? nil : bytes
                 }
             }
-            machines[changes.machine] = record
+            records[changes.machine] = record
             return StoredRevision(machineID: record.id, generation: record.generation)
         }
 
         func deleteMachine(_ name: String) throws(HWKeysError) {
             guard writable, isOpen else { throw HWKeysError(.EINVAL, "delete outside a write transaction") }
-            guard machines.removeValue(forKey: name) != nil else {
+            guard records.removeValue(forKey: name) != nil else {
                 throw HWKeysError(.ENOENT, "no machine named '\(name)'")
             }
         }
