@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "Kernel", targets: ["Kernel"]),
         .library(name: "HWKeysStore", targets: ["HWKeysStore"]),
+        .library(name: "Workspace", targets: ["Workspace"]),
         .library(name: "HWKeysCommands", targets: ["HWKeysCommands"]),
     ],
     dependencies: [
@@ -73,10 +74,16 @@ let package = Package(
             dependencies: ["HWKeysBase", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        // The runtime every front end shares (docs/workspace.md): store-free, no server dependency.
+        .target(
+            name: "Workspace",
+            dependencies: ["HWKeysBase", "Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HWKeysCommands",
             dependencies: [
-                "HWKeysBase", "HWKeysStore", "Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto",
+                "HWKeysBase", "HWKeysStore", "Kernel", "KernelInterfaces", "Platform", "Workspace", "X86", "HWCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -119,6 +126,11 @@ let package = Package(
         ),
         // Checks the repository itself: every file and section that code, tests and docs cite exists here.
         .testTarget(name: "RepositoryTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkspaceTests",
+            dependencies: ["Workspace", "HWKeysBase", "Platform", "Kernel"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HWKeysCommandsTests",
             dependencies: [

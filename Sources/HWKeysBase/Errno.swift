@@ -8,7 +8,7 @@
 /// hwkeys errors (docs/design.md rule 2: kernel results carry errno codes).
 ///
 /// The case name is the errno name and the raw value the Linux x86-64 number
-/// (`include/uapi/asm-generic/errno-base.h`, `errno.h`), so name and number cannot disagree. Each number has
+/// (Linux `include/uapi/asm-generic/errno-base.h` and `include/uapi/asm-generic/errno.h`), so name and number cannot disagree. Each number has
 /// one spelling: `EOPNOTSUPP` (95), never its alias `ENOTSUP`; `EAGAIN` (11), never `EWOULDBLOCK`; `EDEADLK`
 /// (35), never `EDEADLOCK`. ``strerror`` is glibc's message, as `strerror(3)` and `keyctl`'s `%m` print it.
 ///

@@ -7,6 +7,7 @@
 import ArgumentParser
 import Foundation
 import HWKeysBase
+import Workspace
 
 /// The `hwkeys` command tree. The executable's `@main` only calls ``HWKeysCLI/main(_:)``; the tree lives
 /// here so that `hwkeys run FILE` and the tests can parse and run commands in-process.
@@ -62,7 +63,7 @@ private final class OutputCollector {
 /// Entry points of the `hwkeys` CLI.
 public enum HWKeysCLI {
     /// Global options that may appear before the subcommand; moved behind it before parsing.
-    static let globalOptionNames: Set<String> = ["--state", "--machine", "--format"]
+    static let globalOptionNames: Set<String> = ["--state", "--machine", "--vm", "--format"]
 
     /// Runs `arguments` (without the program name), printing as it goes. Returns the exit status.
     public static func main(_ arguments: [String]) -> Int32 {
@@ -100,47 +101,93 @@ public enum HWKeysCLI {
             let failure = HWKeysError.usage(HWKeys.message(for: error))
             return CLIResult(stdout: collected.joined(separator: "\n"), stderr: render(failure, format), exitCode: 2)
         }
-        guard let leaf = command as? any HWKeysCommand else {
-            let commandType = type(of: command)
-            if !commandType.configuration.subcommands.isEmpty {
-                // A command group given without a subcommand: a usage error that shows its help.
-                let failure = HWKeysError.usage("missing subcommand\n\(HWKeys.helpMessage(for: commandType))")
-                return CLIResult(stdout: "", stderr: render(failure, format), exitCode: 2)
-            }
-            // ArgumentParser's own commands (`help`, `--help`) report through a clean exit.
-            do {
-                var builtin = command
-                try builtin.run()
-                return CLIResult(stdout: collected.joined(separator: "\n"), stderr: "", exitCode: 0)
-            } catch {
-                let status = HWKeys.exitCode(for: error)
-                if status == .success {
-                    emit(HWKeys.fullMessage(for: error))
-                    return CLIResult(stdout: collected.joined(separator: "\n"), stderr: "", exitCode: 0)
-                }
-                return CLIResult(stdout: "", stderr: render(.usage(HWKeys.message(for: error)), format), exitCode: 2)
+        if let leaf = command as? any HWKeysCommand {
+            let cli = CLIEnvironment(options: leaf.global, environment: environment, emit: emit)
+            return finish(cli, leaf.global.format, collected: { collected }) { () throws(HWKeysError) in
+                try execute(leaf, in: cli)
             }
         }
-        let session = Session(options: leaf.global, environment: environment, emit: emit)
-        defer { session.close() }
+        if let leaf = command as? any LegacyCommand {
+            let cli = CLIEnvironment(options: leaf.global, environment: environment, emit: emit)
+            return finish(cli, leaf.global.format, collected: { collected }) { () throws(HWKeysError) in
+                try cli.workspace().run(
+                    LegacyRequest(command: leaf, emit: emit),
+                    machine: cli.machineName,
+                    vm: leaf.global.vm
+                )
+            }
+        }
+        if let leaf = command as? any CLICommand {
+            let cli = CLIEnvironment(options: leaf.global, environment: environment, emit: emit)
+            return finish(cli, leaf.global.format, collected: { collected }) { () throws(HWKeysError) in
+                try leaf.execute(in: cli)
+            }
+        }
+        let commandType = type(of: command)
+        if !commandType.configuration.subcommands.isEmpty {
+            // A command group given without a subcommand: a usage error that shows its help.
+            let failure = HWKeysError.usage("missing subcommand\n\(HWKeys.helpMessage(for: commandType))")
+            return CLIResult(stdout: "", stderr: render(failure, format), exitCode: 2)
+        }
+        // ArgumentParser's own commands (`help`, `--help`) report through a clean exit.
         do {
-            let output = try session.perform(leaf)
-            let rendered = output.rendered(leaf.global.format)
-            if !rendered.isEmpty { emit(rendered) }
+            var builtin = command
+            try builtin.run()
             return CLIResult(stdout: collected.joined(separator: "\n"), stderr: "", exitCode: 0)
         } catch {
-            let failure = HWKeysError(mapping: error)
-            return CLIResult(
-                stdout: collected.joined(separator: "\n"),
-                stderr: render(failure, leaf.global.format),
-                exitCode: failure.exitCode
-            )
+            let status = HWKeys.exitCode(for: error)
+            if status == .success {
+                emit(HWKeys.fullMessage(for: error))
+                return CLIResult(stdout: collected.joined(separator: "\n"), stderr: "", exitCode: 0)
+            }
+            return CLIResult(stdout: "", stderr: render(.usage(HWKeys.message(for: error)), format), exitCode: 2)
         }
+    }
+
+    /// Runs a request command in the invocation's workspace.
+    static func execute<Command: HWKeysCommand>(_ command: Command, in cli: CLIEnvironment) throws(HWKeysError)
+        -> any CommandResult
+    {
+        let request = try command.request()
+        return try cli.workspace().run(request, machine: cli.machineName, vm: command.global.vm)
+    }
+
+    /// Prints a command's result (or error) and the warnings it raised.
+    private static func finish(
+        _ cli: CLIEnvironment,
+        _ format: OutputFormat,
+        collected: () -> [String],
+        _ body: () throws(HWKeysError) -> any CommandResult
+    ) -> CLIResult {
+        var stderr: [String] = []
+        let exitCode: Int32
+        do {
+            let result = try body()
+            let rendered = render(result, format)
+            if !rendered.isEmpty { cli.emit(rendered) }
+            exitCode = 0
+        } catch {
+            stderr.append(render(error, format))
+            exitCode = error.isUsage ? 2 : 1
+        }
+        stderr = cli.warnings.map { "hwkeys: warning: \($0)" } + stderr
+        return CLIResult(
+            stdout: collected().joined(separator: "\n"),
+            stderr: stderr.joined(separator: "\n"),
+            exitCode: exitCode
+        )
+    }
+
+    /// A result as stdout shows it: its Codable encoding in JSON mode, its text otherwise.
+    static func render(_ result: any CommandResult, _ format: OutputFormat) -> String {
+        format == .json ? ResultEncoding.json(result) : result.text
     }
 
     /// An error as stderr shows it: `{"error": …, "message": …}` in JSON mode, `hwkeys: CODE: message` otherwise.
     static func render(_ error: HWKeysError, _ format: OutputFormat) -> String {
-        format == .json ? error.json.serialized() : "hwkeys: \(error.code.name): \(error.message)"
+        format == .json
+            ? ResultEncoding.json(ErrorReport(error))
+            : "hwkeys: \(error.code.name): \(error.message)"
     }
 
     /// Moves global options found before the first subcommand word to the end, so

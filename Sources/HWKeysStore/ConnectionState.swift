@@ -39,7 +39,7 @@ final class ConnectionState: Sendable {
 
     private let busyWait = Mutex(BusyWait())
 
-    /// SQLite's own busy-timeout back-off, in milliseconds (`sqliteDefaultBusyCallback` in main.c).
+    /// SQLite's own busy-timeout back-off, in milliseconds (`sqliteDefaultBusyCallback` in `sqlite/src/main.c`).
     private static let backoff: [Int] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 
     init(busyTimeout: Duration) {

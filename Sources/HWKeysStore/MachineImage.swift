@@ -15,9 +15,15 @@ import Foundation
 public struct MachineRevision: Sendable, Hashable {
     /// The machine's row id. `AUTOINCREMENT` guarantees ids are never reused, so a replaced machine
     /// never matches a revision of its predecessor.
-    let machineID: Int64
+    public let machineID: Int64
     /// Raised by one on every commit (see ``generation(after:)``).
-    let generation: Int64
+    public let generation: Int64
+
+    /// A revision from its parts (for layers that keep revisions in their own types).
+    public init(machineID: Int64, generation: Int64) {
+        self.machineID = machineID
+        self.generation = generation
+    }
 
     /// The generation a commit gives a machine stored at `generation`: one more, wrapping from
     /// `Int64.max` to 1 (never trapping, whatever a damaged or crafted file holds; a value below 1

@@ -12,14 +12,25 @@ import Testing
 /// A scratch directory with a state file path, removed at the end of a test.
 final class Scratch {
     let directory: URL
-    var statePath: String { directory.appendingPathComponent("state.sqlite").path }
+    let statePath: String
+    /// Whether this scratch made (and removes) its directory.
+    private let owned: Bool
 
     init() {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("hwkeys-test-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        statePath = directory.appendingPathComponent("state.sqlite").path
+        owned = true
     }
 
-    deinit { try? FileManager.default.removeItem(at: directory) }
+    /// Another view of an existing scratch's state file (for use on another thread); removes nothing.
+    init(statePath: String) {
+        self.statePath = statePath
+        directory = URL(fileURLWithPath: statePath).deletingLastPathComponent()
+        owned = false
+    }
+
+    deinit { if owned { try? FileManager.default.removeItem(at: directory) } }
 
     /// Runs `hwkeys --state <scratch> <words>` in-process.
     @discardableResult

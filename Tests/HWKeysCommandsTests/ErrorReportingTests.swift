@@ -8,6 +8,7 @@ import Foundation
 import HWKeysBase
 import HWKeysStore
 import Testing
+import Workspace
 import X86
 
 @testable import HWKeysCommands

@@ -168,3 +168,76 @@ import Testing
         )
     }
 }
+
+/// Assertion lines (docs/scripts.md): each checks the previous command's output and can fail.
+@Suite struct RunAssertionTests {
+    @Test func passingAssertionsLetTheScriptFinish() throws {
+        let scratch = Scratch()
+        let script = scratch.write(
+            "ok.hwk",
+            """
+            machine create --seed 1 --memory 16M --force
+            keyctl add user greeting "hello,   world" @u
+            keyctl print %user:greeting
+            expect-output "hello,   world"
+            expect-no-output goodbye
+            machine show
+            expect-json power_state running
+            expect-json configuration.keyid_bits 6
+            expect-json disks [1]
+            expect-json-not seed 2
+            expect-error ENOKEY keyctl print %user:nothing
+            expect-output ENOKEY
+            """
+        )
+        let result = scratch.run("run", script, "--quiet")
+        #expect(result.exitCode == 0, "\(result.stderr)")
+    }
+
+    @Test(arguments: [
+        ("expect-output goodbye", "does not contain"),
+        ("expect-no-output running", "contains"),
+        ("expect-json power_state off", "expected off, got running"),
+        ("expect-json-not power_state running", "expected anything but running"),
+        ("expect-json no.such.path 1", "no value at no.such.path"),
+        ("expect-output", "takes TEXT"),
+    ])
+    func failingAssertionsStopTheScriptAndNameTheLine(assertion: String, message: String) throws {
+        let scratch = Scratch()
+        let script = scratch.write(
+            "bad.hwk",
+            """
+            machine create --seed 1 --memory 16M --force
+            keyctl add user greeting hello @u
+            keyctl print %user:greeting
+            machine show
+            \(assertion)
+            keyctl add user after x @u
+            """
+        )
+        let result = scratch.run("run", script, "--quiet")
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("bad.hwk:5"), "\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(scratch.run("keyctl", "print", "%user:after").exitCode != 0)
+    }
+
+    @Test func anAssertionNeedsACommandBeforeIt() {
+        let scratch = Scratch()
+        let script = scratch.write("first.hwk", "expect-output x\n")
+        let result = scratch.run("run", script)
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("needs a command before it"))
+    }
+
+    @Test func scriptsThatAreDirectoriesOrBinaryAreRefusedClearly() throws {
+        let scratch = Scratch()
+        let directory = scratch.directory.path
+        let asDirectory = scratch.run("run", directory, "--format", "json")
+        #expect(asDirectory.stderr.contains("EISDIR"), "\(asDirectory.stderr)")
+        let binary = scratch.directory.appendingPathComponent("bin.hwk").path
+        FileManager.default.createFile(atPath: binary, contents: Data([0x7F, 0x45, 0x4C, 0x46, 0, 1, 2]))
+        let asBinary = scratch.run("run", binary)
+        #expect(asBinary.stderr.contains("not a text file"), "\(asBinary.stderr)")
+    }
+}

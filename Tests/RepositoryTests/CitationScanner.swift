@@ -35,10 +35,10 @@ struct CitationScanner {
     /// Extensions of the files a citation may name.
     static let citedExtensions: Set<String> = ["md", "py", "hwk", "sh", "swift", "c", "h", "json", "txt", "rsp"]
 
-    /// Files of other projects, cited by their path there: Linux, OpenSSL, PyPI `cryptography-vectors`.
+    /// Files of other projects, cited by their path there: Linux, OpenSSL, PyPI `cryptography-vectors`, SQLite.
     static let externalPrefixes = [
         "security/", "include/", "fs/", "mm/", "arch/", "kernel/", "drivers/", "crypto/", "Documentation/",
-        "openssl/", "vectors/cryptography_vectors/",
+        "openssl/", "vectors/cryptography_vectors/", "sqlite/src/",
     ]
 
     /// Files of other projects cited by bare name: Linux `security/keys/*.c` beside the Swift files that model

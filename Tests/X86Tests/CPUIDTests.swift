@@ -8,7 +8,7 @@ import Testing
 import X86
 
 /// CPUID leaves and feature bits: docs/contract.md §2 "Enumeration" and §3 "Enumeration"; docs/research/mktme-research.md §1.2;
-/// docs/research/keylocker-research.md §1.1 (CPUID.19H bit by bit, Linux `keylocker.h` constants).
+/// docs/research/keylocker-research.md §1.1 (CPUID.19H bit by bit, Linux `arch/x86/include/asm/keylocker.h` constants).
 @Suite struct CPUIDTests {
     /// Leaf numbers: 07H structured features, 19H Key Locker, 1BH PCONFIG information, 80000008H address
     /// sizes (MAXPHYADDR), and the basic / extended maximum leaves 0 and 80000000H.

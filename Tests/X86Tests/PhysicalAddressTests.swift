@@ -207,7 +207,7 @@ import X86
 
 /// `PhysicalAddress` as a value.
 @Suite struct PhysicalAddressTests {
-    /// Addresses print as lower-case hexadecimal with `0x` (decisions.md: addresses are `"0x…"` strings).
+    /// Addresses print as lower-case hexadecimal with `0x` (docs/design.md "Persistence and the command line": addresses are `"0x…"` strings).
     @Test func describesItselfInHexadecimal() {
         #expect(PhysicalAddress(0x100_0000_5000).description == "0x10000005000")
         #expect(PhysicalAddress(0).description == "0x0")

@@ -9,13 +9,14 @@ import Foundation
 import HWCrypto
 import HWKeysBase
 import Kernel
+import Workspace
 import X86
 
 /// `hwkeys benchmark`: host throughput of the hot paths, each beside a reference measured in the same run
 /// (OpenSSL's EVP AES-XTS, or the raw line engine for the memory path), the way `openssl speed` and
 /// `cryptsetup benchmark` report. Emulated cycles, where reported, are the modelled costs (`hwkeys costs`),
 /// kept apart from host time. Needs no machine; builds its own in memory.
-public struct BenchmarkCommand: HWKeysCommand {
+public struct BenchmarkCommand: CLICommand {
     public static let configuration = CommandConfiguration(
         commandName: "benchmark",
         abstract:
@@ -42,7 +43,16 @@ public struct BenchmarkCommand: HWKeysCommand {
     var only: String?
     public init() {}
 
-    public func execute(in session: Session) throws -> CommandOutput {
+    public func execute(in cli: CLIEnvironment) throws(HWKeysError) -> any CommandResult {
+        do {
+            return LegacyResult(output: try measure())
+        } catch {
+            throw HWKeysError(mapping: error)
+        }
+    }
+
+    /// Runs the selected groups.
+    private func measure() throws -> CommandOutput {
         guard seconds > 0, seconds <= 600 else { throw HWKeysError.usage("--seconds must be in (0, 600]") }
         var groups = Group.allCases
         if let only {

@@ -62,7 +62,7 @@ public struct CryptCommand: ParsableCommand {
     // MARK: Verbs
 
     /// `crypt create NAME --size SIZE --cipher C (--key HEX | --key-file F)`.
-    public struct Create: HWKeysCommand {
+    public struct Create: LegacyCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Create a volume on a new disk (header + SIZE bytes) and open it with the key."
         )
@@ -88,7 +88,7 @@ public struct CryptCommand: ParsableCommand {
     }
 
     /// `crypt open NAME (--key HEX | --key-file F)`.
-    public struct Open: HWKeysCommand {
+    public struct Open: LegacyCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Open (map) a volume with its key; on an open volume, replace its key material."
         )
@@ -109,7 +109,7 @@ public struct CryptCommand: ParsableCommand {
     }
 
     /// `crypt close NAME`.
-    public struct Close: HWKeysCommand {
+    public struct Close: LegacyCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Close a volume: its key or handles are wiped from kernel memory."
         )
@@ -127,7 +127,7 @@ public struct CryptCommand: ParsableCommand {
     }
 
     /// `crypt write NAME OFFSET HEX`.
-    public struct Write: HWKeysCommand {
+    public struct Write: LegacyCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Write plaintext bytes into an open volume at OFFSET (any alignment: read-modify-write)."
         )
@@ -155,7 +155,7 @@ public struct CryptCommand: ParsableCommand {
     }
 
     /// `crypt read NAME OFFSET LEN`.
-    public struct Read: HWKeysCommand {
+    public struct Read: LegacyCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Read (decrypt) LEN bytes of an open volume from OFFSET."
         )
@@ -178,7 +178,7 @@ public struct CryptCommand: ParsableCommand {
     }
 
     /// `crypt status NAME`.
-    public struct Status: HWKeysCommand {
+    public struct Status: LegacyCommand {
         public static let configuration = CommandConfiguration(
             abstract:
                 "Show a volume: cipher, size, open or closed, whether a key or handles are held (never key bytes)."
@@ -194,7 +194,7 @@ public struct CryptCommand: ParsableCommand {
     }
 
     /// `crypt list`.
-    public struct List: HWKeysCommand {
+    public struct List: LegacyCommand {
         public static let configuration = CommandConfiguration(abstract: "List crypt volumes.")
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var process: ProcessOptions

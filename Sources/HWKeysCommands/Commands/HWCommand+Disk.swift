@@ -25,7 +25,7 @@ extension HWCommand {
     }
 
     /// `hw disks`: every disk with its size.
-    public struct Disks: HWKeysCommand {
+    public struct Disks: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "disks",
             abstract: "List the machine's non-volatile disks (swap, crypt backing devices)."
@@ -48,7 +48,7 @@ extension HWCommand {
     }
 
     /// `hw disk NAME OFFSET LEN`: raw disk bytes.
-    public struct DiskRead: HWKeysCommand {
+    public struct DiskRead: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "disk",
             abstract:
@@ -79,7 +79,7 @@ extension HWCommand {
     }
 
     /// `hw poke-disk NAME OFFSET HEX`: write raw disk bytes (tampering with a stolen disk).
-    public struct PokeDisk: HWKeysCommand {
+    public struct PokeDisk: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "poke-disk",
             abstract: "Write raw disk bytes, bypassing the kernel (for attack experiments)."

@@ -30,7 +30,7 @@ extension HWCommand {
     // MARK: CR4
 
     /// `hw rdcr4` → `{"value": "0x…"}`.
-    public struct RDCR4: HWKeysCommand {
+    public struct RDCR4: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "rdcr4",
             abstract: "Execute MOV from CR4 (CR4.KL is bit 19)."
@@ -46,7 +46,7 @@ extension HWCommand {
     }
 
     /// `hw wrcr4 VALUE` → `{"value": "0x…"}`.
-    public struct WRCR4: HWKeysCommand {
+    public struct WRCR4: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "wrcr4",
             abstract: "Execute MOV to CR4 (0x80000 sets CR4.KL; #GP(0) without Key Locker)."
@@ -68,7 +68,7 @@ extension HWCommand {
     ///
     /// XMM0 = the integrity key, XMM1 = encryption key bytes 0–15 (SRC2, IWKey bits 127:0), XMM2 = bytes
     /// 16–31 (SRC1, bits 255:128), then `loadiwkey %xmm1, %xmm2` as Linux encodes it; XMM0–2 are zeroed after.
-    public struct LOADIWKEY: HWKeysCommand {
+    public struct LOADIWKEY: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "loadiwkey",
             abstract: "Execute LOADIWKEY (CPL0): load this CPU's IWKey from --enc (32 bytes, low half first) and --int."
@@ -121,7 +121,7 @@ extension HWCommand {
     ///
     /// The key goes to XMM0 (AES-128) or XMM0 (bytes 0–15) and XMM1 (bytes 16–31); the handle is read back
     /// from XMM0–2 or XMM0–3.
-    public struct ENCODEKEY<Size: KeyLockerKeySize>: HWKeysCommand {
+    public struct ENCODEKEY<Size: KeyLockerKeySize>: LegacyCommand {
         public static var configuration: CommandConfiguration {
             CommandConfiguration(
                 commandName: Size.aes256 ? "encodekey256" : "encodekey128",
@@ -169,7 +169,7 @@ extension HWCommand {
     ///
     /// The block goes to XMM0, the handle is the m384/m512 memory operand; the block is read back from XMM0
     /// (unchanged when ZF = 1).
-    public struct AESKL<Kind: AESKLKind>: HWKeysCommand {
+    public struct AESKL<Kind: AESKLKind>: LegacyCommand {
         public static var configuration: CommandConfiguration {
             CommandConfiguration(
                 commandName: Kind.operation.rawValue,
@@ -198,7 +198,7 @@ extension HWCommand {
     }
 
     /// `hw aesencwide128kl|… --handle HEX --blocks HEX(128 bytes)` → `{"zf": 0|1, "blocks": "…"}` (XMM0–7).
-    public struct AESWIDEKL<Kind: AESKLKind>: HWKeysCommand {
+    public struct AESWIDEKL<Kind: AESKLKind>: LegacyCommand {
         public static var configuration: CommandConfiguration {
             CommandConfiguration(
                 commandName: Kind.operation.wideMnemonic,

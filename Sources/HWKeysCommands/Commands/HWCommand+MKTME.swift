@@ -53,7 +53,7 @@ struct KeyIDOption: ParsableArguments, Sendable {
 extension HWCommand {
     /// `hw pconfig`: PCONFIG leaf 0 (MKTME_KEY_PROGRAM) on one CPU, with the structure given by value (it is
     /// never written to emulated DRAM).
-    public struct PCONFIG: HWKeysCommand {
+    public struct PCONFIG: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "pconfig",
             abstract: "Execute PCONFIG MKTME_KEY_PROGRAM on one CPU (programs that CPU's package only).",
@@ -119,7 +119,7 @@ extension HWCommand {
     }
 
     /// `hw store PA HEX [--keyid N]`: a CPU store through the package cache.
-    public struct Store: HWKeysCommand {
+    public struct Store: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "store",
             abstract: "Store bytes through the CPU's cache (KeyID from --keyid or from PA's KeyID bits)."
@@ -150,7 +150,7 @@ extension HWCommand {
     }
 
     /// `hw load PA LEN [--keyid N]`: a CPU load through the package cache.
-    public struct Load: HWKeysCommand {
+    public struct Load: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "load",
             abstract: "Load bytes through the CPU's cache (KeyID from --keyid or from PA's KeyID bits)."
@@ -180,7 +180,7 @@ extension HWCommand {
     }
 
     /// `hw clflush PA [--keyid N]`: CLFLUSH of one alias.
-    public struct CLFLUSH: HWKeysCommand {
+    public struct CLFLUSH: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "clflush",
             abstract: "Execute CLFLUSH: write back this alias's line if dirty and invalidate it in every cache."
@@ -208,7 +208,7 @@ extension HWCommand {
     }
 
     /// `hw wbinvd`: WBINVD on one CPU (its package's cache).
-    public struct WBINVD: HWKeysCommand {
+    public struct WBINVD: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "wbinvd",
             abstract: "Execute WBINVD: write back and invalidate the CPU's package cache."
@@ -230,7 +230,7 @@ extension HWCommand {
     }
 
     /// `hw keytable [--package P]`: the state of every KeyID in one package's key table, never key bytes.
-    public struct KeyTable: HWKeysCommand {
+    public struct KeyTable: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "keytable",
             abstract: "Show the state of every KeyID of a package's MKTME key table (never key bytes)."

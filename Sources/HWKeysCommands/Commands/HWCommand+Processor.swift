@@ -41,7 +41,7 @@ public struct CPUOptions: ParsableArguments, Sendable {
 
 extension HWCommand {
     /// `hw cpuid LEAF [SUBLEAF]`.
-    public struct CPUID: HWKeysCommand {
+    public struct CPUID: LegacyCommand {
         public static let configuration = CommandConfiguration(commandName: "cpuid", abstract: "Execute CPUID.")
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var cpu: CPUOptions
@@ -65,7 +65,7 @@ extension HWCommand {
     }
 
     /// `hw rdmsr MSR`.
-    public struct RDMSR: HWKeysCommand {
+    public struct RDMSR: LegacyCommand {
         public static let configuration = CommandConfiguration(commandName: "rdmsr", abstract: "Execute RDMSR.")
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var cpu: CPUOptions
@@ -84,7 +84,7 @@ extension HWCommand {
     }
 
     /// `hw wrmsr MSR VALUE`.
-    public struct WRMSR: HWKeysCommand {
+    public struct WRMSR: LegacyCommand {
         public static let configuration = CommandConfiguration(commandName: "wrmsr", abstract: "Execute WRMSR.")
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var cpu: CPUOptions
@@ -103,7 +103,7 @@ extension HWCommand {
     }
 
     /// `hw inject KIND [N] [--package P]`: arm a hardware failure.
-    public struct Inject: HWKeysCommand {
+    public struct Inject: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "inject",
             abstract:

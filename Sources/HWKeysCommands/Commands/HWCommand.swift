@@ -34,7 +34,7 @@ public struct HWCommand: ParsableCommand {
         ] + keyLockerCommands + diskCommands
 
     /// `hw dram PA LEN`: raw DRAM bytes; KeyID bits of PA are ignored.
-    public struct DRAMRead: HWKeysCommand {
+    public struct DRAMRead: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "dram",
             abstract: "Show raw DRAM (the bus / DIMM view: ciphertext unless bypassed); KeyID bits of PA are ignored."
@@ -64,7 +64,7 @@ public struct HWCommand: ParsableCommand {
     }
 
     /// `hw poke-dram PA HEX`: write raw DRAM, bypassing caches and encryption.
-    public struct PokeDRAM: HWKeysCommand {
+    public struct PokeDRAM: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "poke-dram",
             abstract: "Write raw DRAM, bypassing caches and encryption (for attack experiments)."

@@ -6,9 +6,7 @@
 
 import ArgumentParser
 import HWKeysBase
-import Kernel
-import KernelInterfaces
-import Platform
+import Workspace
 
 /// `--pid P` [100]: the process a command acts as.
 public struct ProcessOptions: ParsableArguments, Sendable {
@@ -18,7 +16,7 @@ public struct ProcessOptions: ParsableArguments, Sendable {
     public init() {}
 
     /// The pid, checked for range.
-    public func value() throws -> Int32 {
+    public func value() throws(HWKeysError) -> Int32 {
         guard let pid = Int32(exactly: self.pid.value), pid > 0 else {
             throw HWKeysError.usage("--pid must be a positive pid")
         }
@@ -32,23 +30,7 @@ public struct DmesgCommand: HWKeysCommand {
     @OptionGroup public var global: GlobalOptions
     public init() {}
 
-    public func execute(in session: Session) throws -> CommandOutput {
-        let log = try session.kernel().log
-        let json = JSON.object([
-            (
-                "lines",
-                .array(
-                    log.lines.map {
-                        .object([
-                            ("time_ns", .uint($0.time)), ("facility", .string($0.facility)), ("text", .string($0.text)),
-                        ])
-                    }
-                )
-            ),
-            ("dropped", .count(log.dropped)),
-        ])
-        return CommandOutput(json: json, text: log.lines.map(DmesgLog.format).joined(separator: "\n"))
-    }
+    public func request() -> ReadKernelLog { ReadKernelLog() }
 }
 
 /// `hwkeys sysfs read|write|ls PATH`: the kernel's pseudo-files under /proc and /sys.
@@ -66,10 +48,7 @@ public struct SysfsCommand: ParsableCommand {
         @Argument(help: "Absolute path, e.g. /proc/sys/kernel/keys/gc_delay.") var path: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let value = try session.kernel().sysfsRead(path)
-            return CommandOutput(json: .object([("path", .string(path)), ("value", .string(value))]), text: value)
-        }
+        public func request() -> ReadPseudoFile { ReadPseudoFile(path: path) }
     }
 
     public struct Write: HWKeysCommand {
@@ -83,14 +62,8 @@ public struct SysfsCommand: ParsableCommand {
         @Argument(help: "The value to write.") var value: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let kernel = try session.kernel()
-            try kernel.sysfsWrite(path, value, as: try process.value())
-            let now = (try? kernel.sysfsRead(path)) ?? value
-            return CommandOutput(
-                json: .object([("path", .string(path)), ("value", .string(now))]),
-                text: "\(path) = \(now)"
-            )
+        public func request() throws(HWKeysError) -> WritePseudoFile {
+            WritePseudoFile(path: path, value: value, pid: try process.value())
         }
     }
 
@@ -100,13 +73,7 @@ public struct SysfsCommand: ParsableCommand {
         @Argument(help: "Absolute directory path.") var path: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let entries = try session.kernel().sysfsList(path)
-            return CommandOutput(
-                json: .object([("path", .string(path)), ("entries", .array(entries.map { .string($0) }))]),
-                text: entries.joined(separator: "\n")
-            )
-        }
+        public func request() -> ListPseudoDirectory { ListPseudoDirectory(path: path) }
     }
 }
 
@@ -124,10 +91,7 @@ public struct ClockCommand: ParsableCommand {
         @OptionGroup public var global: GlobalOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let machine = try session.machine()
-            return CommandOutput(fields: [("emulated_ns", .uint(machine.nanoseconds))])
-        }
+        public func request() -> ShowClock { ShowClock() }
     }
 
     public struct Advance: HWKeysCommand {
@@ -139,7 +103,7 @@ public struct ClockCommand: ParsableCommand {
         @Argument(help: "Seconds (decimals allowed), or a duration such as 500ms.") var seconds: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> AdvanceClock {
             let nanoseconds: UInt64
             if let value = Double(seconds), value >= 0, value < 1.8e10 {
                 nanoseconds = UInt64((value * 1e9).rounded())
@@ -148,13 +112,7 @@ public struct ClockCommand: ParsableCommand {
             } else {
                 throw HWKeysError.usage("clock advance takes seconds (e.g. 301 or 1.5) or a duration (e.g. 500ms)")
             }
-            let machine = try session.machine()
-            machine.advance(nanoseconds: nanoseconds)
-            // The kernel's timers fire as time passes (the key gc, and the KeyIDs it releases).
-            if session.kernelIsRunning { try session.kernel().runDueWork() }
-            return CommandOutput(
-                fields: [("advanced_ns", .uint(nanoseconds)), ("emulated_ns", .uint(machine.nanoseconds))]
-            )
+            return AdvanceClock(nanoseconds: nanoseconds)
         }
     }
 }
@@ -168,22 +126,13 @@ public struct CPUCommand: ParsableCommand {
     )
     public init() {}
 
-    static func set(_ session: Session, _ cpu: Number, online: Bool) throws -> CommandOutput {
-        let kernel = try session.kernel()
-        try kernel.setCPU(try cpu.int("CPU"), online: online)
-        return CommandOutput(
-            json: .object([("cpu", .count(Int(cpu.value))), ("online", .bool(online))]),
-            text: "CPU\(cpu.value) is \(online ? "online" : "offline")"
-        )
-    }
-
     public struct Online: HWKeysCommand {
         public static let configuration = CommandConfiguration(commandName: "online", abstract: "Bring CPU N online.")
         @OptionGroup public var global: GlobalOptions
         @Argument(help: "CPU number.") var cpu: Number
         public init() {}
-        public func execute(in session: Session) throws -> CommandOutput {
-            try CPUCommand.set(session, cpu, online: true)
+        public func request() throws(HWKeysError) -> SetCPUOnline {
+            SetCPUOnline(cpu: try cpu.int("CPU"), online: true)
         }
     }
 
@@ -192,8 +141,8 @@ public struct CPUCommand: ParsableCommand {
         @OptionGroup public var global: GlobalOptions
         @Argument(help: "CPU number.") var cpu: Number
         public init() {}
-        public func execute(in session: Session) throws -> CommandOutput {
-            try CPUCommand.set(session, cpu, online: false)
+        public func request() throws(HWKeysError) -> SetCPUOnline {
+            SetCPUOnline(cpu: try cpu.int("CPU"), online: false)
         }
     }
 
@@ -205,24 +154,6 @@ public struct CPUCommand: ParsableCommand {
         @OptionGroup public var global: GlobalOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let kernel = try session.kernel()
-            let rows = kernel.onlineCPUs.enumerated().map { cpu, online in
-                (cpu, kernel.platform.package(ofCPU: cpu), online)
-            }
-            return CommandOutput(
-                json: .object([
-                    (
-                        "cpus",
-                        .array(
-                            rows.map {
-                                .object([("cpu", .count($0.0)), ("package", .count($0.1)), ("online", .bool($0.2))])
-                            }
-                        )
-                    )
-                ]),
-                text: rows.map { "cpu\($0.0)\tpackage \($0.1)\t\($0.2 ? "online" : "offline")" }.joined(separator: "\n")
-            )
-        }
+        public func request() -> ListCPUs { ListCPUs() }
     }
 }

@@ -36,7 +36,7 @@ public struct KeyctlCommand: ParsableCommand {
     // MARK: add, padd, newring, update, pupdate
 
     /// `keyctl add TYPE DESC DATA KEYRING` → the new key's serial.
-    public struct Add: HWKeysCommand {
+    public struct Add: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "add",
             abstract: "Add a key (or update one of the same type and description) and print its serial."
@@ -63,7 +63,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl padd TYPE DESC KEYRING` with the payload on standard input (or `--input FILE`).
-    public struct Padd: HWKeysCommand {
+    public struct Padd: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "padd",
             abstract: "Add a key whose payload is read from standard input and print its serial."
@@ -90,7 +90,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl newring NAME KEYRING` → the new keyring's serial.
-    public struct Newring: HWKeysCommand {
+    public struct Newring: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "newring",
             abstract: "Create a keyring inside KEYRING and print its serial."
@@ -114,7 +114,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl update KEY DATA`.
-    public struct Update: HWKeysCommand {
+    public struct Update: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "update",
             abstract: "Replace a key's payload."
@@ -137,7 +137,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl pupdate KEY` with the payload on standard input (or `--input FILE`).
-    public struct Pupdate: HWKeysCommand {
+    public struct Pupdate: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "pupdate",
             abstract: "Replace a key's payload with standard input."
@@ -162,7 +162,7 @@ public struct KeyctlCommand: ParsableCommand {
     // MARK: describe, rdescribe, read, print
 
     /// `keyctl describe KEY` → `<serial>: <perm> <uid> <gid> <type>: <desc>`.
-    public struct Describe: HWKeysCommand {
+    public struct Describe: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "describe",
             abstract: "Describe a key: permissions, owner, group, type and description."
@@ -182,7 +182,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl rdescribe KEY [SEP]` → `type;uid;gid;perm;description`.
-    public struct RDescribe: HWKeysCommand {
+    public struct RDescribe: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "rdescribe",
             abstract: "Describe a key in the kernel's raw form, type;uid;gid;perm;description."
@@ -206,7 +206,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl read KEY` → `N bytes of data in key:` and a hex dump in groups of 4 bytes, 32 per line.
-    public struct Read: HWKeysCommand {
+    public struct Read: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "read",
             abstract: "Read a key's payload as a hex dump."
@@ -234,7 +234,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl print KEY` → the payload if every byte is printable, else `:hex:` and hex digits.
-    public struct Print: HWKeysCommand {
+    public struct Print: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "print",
             abstract: "Print a key's payload: as text if printable, else as :hex:…."
@@ -260,7 +260,7 @@ public struct KeyctlCommand: ParsableCommand {
     // MARK: list, rlist, show
 
     /// `keyctl list KEYRING` → `N keys in keyring:` and one described line per key.
-    public struct List: HWKeysCommand {
+    public struct List: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List the keys in a keyring."
@@ -303,7 +303,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl rlist KEYRING` → the serials, space-separated.
-    public struct RList: HWKeysCommand {
+    public struct RList: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "rlist",
             abstract: "List the serials in a keyring, space-separated."
@@ -330,7 +330,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl show [-x] [KEYRING]` → the tree under the session keyring (or KEYRING).
-    public struct Show: HWKeysCommand {
+    public struct Show: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "show",
             abstract: "Show the tree of keys under the session keyring, or under KEYRING."
@@ -366,7 +366,7 @@ public struct KeyctlCommand: ParsableCommand {
     // MARK: search, link, unlink, clear
 
     /// `keyctl search KEYRING TYPE DESC [DEST_KEYRING]` → the serial found.
-    public struct Search: HWKeysCommand {
+    public struct Search: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "search",
             abstract: "Search a keyring tree for a key; optionally link it into DEST_KEYRING."
@@ -395,7 +395,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl link KEY KEYRING`.
-    public struct Link: HWKeysCommand {
+    public struct Link: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "link",
             abstract: "Link a key into a keyring."
@@ -418,7 +418,7 @@ public struct KeyctlCommand: ParsableCommand {
 
     /// `keyctl unlink KEY [KEYRING]`; without KEYRING, removes every link to KEY found in the session
     /// keyring tree and prints `N links removed`.
-    public struct Unlink: HWKeysCommand {
+    public struct Unlink: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "unlink",
             abstract: "Unlink a key from a keyring, or from everywhere in the session keyring tree."
@@ -451,7 +451,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl clear KEYRING`.
-    public struct Clear: HWKeysCommand {
+    public struct Clear: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "clear",
             abstract: "Unlink every key from a keyring."
@@ -470,7 +470,7 @@ public struct KeyctlCommand: ParsableCommand {
     // MARK: revoke, invalidate, timeout, setperm, chown, chgrp
 
     /// `keyctl revoke KEY`.
-    public struct Revoke: HWKeysCommand {
+    public struct Revoke: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "revoke",
             abstract: "Revoke a key: everything but unlink fails with EKEYREVOKED until it is collected."
@@ -488,7 +488,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl invalidate KEY`.
-    public struct Invalidate: HWKeysCommand {
+    public struct Invalidate: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "invalidate",
             abstract: "Invalidate a key: it disappears at once and is collected immediately."
@@ -506,7 +506,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl timeout KEY SECONDS` (0 removes the timeout).
-    public struct Timeout: HWKeysCommand {
+    public struct Timeout: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "timeout",
             abstract: "Make a key expire SECONDS from now (0: never)."
@@ -531,7 +531,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl setperm KEY MASK` (MASK as `strtoul(…, 0)` reads it: `0x3f010000`).
-    public struct Setperm: HWKeysCommand {
+    public struct Setperm: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "setperm",
             abstract: "Set a key's permission mask, e.g. 0x3f010000."
@@ -552,7 +552,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl chown KEY UID` (root only for another uid; -1 leaves it).
-    public struct Chown: HWKeysCommand {
+    public struct Chown: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "chown",
             abstract: "Give a key to another user (root only); the new owner is charged for it."
@@ -576,7 +576,7 @@ public struct KeyctlCommand: ParsableCommand {
     }
 
     /// `keyctl chgrp KEY GID` (a group the caller is not in needs root; -1 leaves it).
-    public struct Chgrp: HWKeysCommand {
+    public struct Chgrp: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "chgrp",
             abstract: "Change a key's group."

@@ -7,6 +7,7 @@
 import ArgumentParser
 import HWKeysBase
 import Platform
+import Workspace
 import X86
 
 /// `hwkeys machine …`: create, inspect, list and delete machines.
@@ -80,7 +81,7 @@ public struct MachineCommand: ParsableCommand {
         public init() {}
 
         /// The configuration these options describe.
-        func makeConfiguration() throws -> MachineConfiguration {
+        func makeConfiguration() throws(HWKeysError) -> MachineConfiguration {
             var config = MachineConfiguration()
             config.packages = try packages.int("packages")
             config.cpusPerPackage = try cpusPerPackage.int("cpus-per-package")
@@ -97,13 +98,14 @@ public struct MachineCommand: ParsableCommand {
             if let maxKeys { config.maxKeys = try maxKeys.int("max-keys") }
             if let tmePolicy { config.tmePolicy = tmePolicy }
             if let mkAlgorithms {
-                config.mkAlgorithms = try mkAlgorithms.split(separator: ",").filter { !$0.isEmpty && $0 != "none" }.map
-                { name in
+                var algorithms: [TMEAlgorithm] = []
+                for name in mkAlgorithms.split(separator: ",") where !name.isEmpty && name != "none" {
                     guard let algorithm = TMEAlgorithm(name: String(name)) else {
                         throw HWKeysError.usage("unknown algorithm '\(name)' (aes-xts-128, aes-xts-256)")
                     }
-                    return algorithm
+                    algorithms.append(algorithm)
                 }
+                config.mkAlgorithms = algorithms
             }
             config.tmeBypass = tmeBypass
             if let tmeExclude {
@@ -129,11 +131,8 @@ public struct MachineCommand: ParsableCommand {
             return config
         }
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let machine = try session.createMachine(try makeConfiguration(), replace: force)
-            var output = MachineCommand.describe(machine, name: session.machineName)
-            output.text = "created machine '\(session.machineName)' in \(session.statePath)\n" + output.text
-            return output
+        public func request() throws(HWKeysError) -> CreateMachine {
+            CreateMachine(configuration: try makeConfiguration(), replace: force)
         }
     }
 
@@ -145,9 +144,7 @@ public struct MachineCommand: ParsableCommand {
         @OptionGroup public var global: GlobalOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            MachineCommand.describe(try session.machine(), name: session.machineName)
-        }
+        public func request() -> ShowMachine { ShowMachine() }
     }
 
     /// `machine list`: every machine in the state file.
@@ -156,20 +153,7 @@ public struct MachineCommand: ParsableCommand {
         @OptionGroup public var global: GlobalOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let machines = try session.listMachines()
-            let json = JSON.object([
-                (
-                    "machines",
-                    .array(machines.map { .object([("name", .string($0.name)), ("summary", .string($0.summary))]) })
-                )
-            ])
-            let text =
-                machines.isEmpty
-                ? "no machines in \(session.statePath)"
-                : machines.map { "\($0.name)\t\($0.summary)" }.joined(separator: "\n")
-            return CommandOutput(json: json, text: text)
-        }
+        public func request() -> ListMachines { ListMachines() }
     }
 
     /// `machine delete`: remove a machine and all its data.
@@ -178,98 +162,12 @@ public struct MachineCommand: ParsableCommand {
         @OptionGroup public var global: GlobalOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            try session.deleteMachine()
-            return CommandOutput(
-                json: .object([("deleted", .string(session.machineName))]),
-                text: "deleted machine '\(session.machineName)'"
-            )
-        }
-    }
-
-    /// The `machine show` output of `machine`.
-    static func describe(_ machine: Machine, name: String) -> CommandOutput {
-        let config = machine.configuration
-        let counters = machine.counters
-        let cycles = CostItem.allCases.compactMap { item -> (String, JSON)? in
-            guard let count = counters.counts[item] else { return nil }
-            return (item.rawValue, .object([("count", .uint(count)), ("cycles", .uint(counters.cycles[item] ?? 0))]))
-        }
-        let json = JSON.object([
-            ("name", .string(name)),
-            ("packages", .count(config.packages)),
-            ("cpus_per_package", .count(config.cpusPerPackage)),
-            ("memory_bytes", .uint(config.memoryBytes)),
-            ("seed", config.seed.map { .uint($0) } ?? .null),
-            ("power_state", .string(machine.powerState.rawValue)),
-            ("emulated_ns", .uint(machine.nanoseconds)),
-            ("total_cycles", .uint(counters.total)),
-            ("cycles", .object(cycles)),
-            ("configuration", configurationJSON(config)),
-            (
-                "disks",
-                .array(machine.emulatedDisks.map { .object([("name", .string($0.name)), ("size", .uint($0.size))]) })
-            ),
-        ])
-        let diskNames: [String] = machine.emulatedDisks.map { disk in "\(disk.name) (\(disk.size >> 20) MiB)" }
-        let diskSummary = diskNames.isEmpty ? "none" : diskNames.joined(separator: ", ")
-        var lines = [
-            "machine \(name): \(config.packages) package(s) × \(config.cpusPerPackage) CPU(s), "
-                + "\(config.memoryBytes >> 20) MiB DRAM, \(machine.powerState.rawValue)",
-            "seed: \(config.seed.map(String.init) ?? "none (host CSPRNG)")",
-            "TME: \(config.tmeEnabled ? "on" : "off"), KeyID bits \(config.keyIDLayout.keyIDBits), MAXPHYADDR \(config.maxPhysAddr), "
-                + "max keys \(config.maxKeys), cache \(config.cacheLines) lines/package",
-            "Key Locker: \(config.keyLocker ? "present" : "absent")",
-            "disks: \(diskSummary)",
-            "emulated time: \(machine.nanoseconds) ns, modelled cycles: \(counters.total)",
-        ]
-        for item in CostItem.allCases {
-            if let count = counters.counts[item] {
-                lines.append("  \(item.rawValue): \(count) × = \(counters.cycles[item] ?? 0) cycles")
-            }
-        }
-        return CommandOutput(json: json, text: lines.joined(separator: "\n"))
-    }
-
-    /// Every configuration field, snake_case.
-    static func configurationJSON(_ config: MachineConfiguration) -> JSON {
-        .object([
-            ("maxphyaddr", .count(config.maxPhysAddr)),
-            ("keyid_bits", .count(config.keyIDLayout.keyIDBits)),
-            ("max_keys", .count(config.maxKeys)),
-            ("tme", .bool(config.tmeEnabled)),
-            ("tme_policy", .string(config.tmePolicy.name)),
-            ("mk_algorithms", .array(config.mkAlgorithms.map { .string($0.name) })),
-            ("tme_bypass", .bool(config.tmeBypass)),
-            (
-                "tme_exclude",
-                config.tmeExclude.map { .object([("base", .hex($0.base)), ("mask", .hex($0.mask))]) } ?? .null
-            ),
-            ("save_key_for_standby", .bool(config.saveKeyForStandby)),
-            ("cache_lines", .count(config.cacheLines)),
-            ("pconfig", .bool(config.pconfig)),
-            ("keylocker", .bool(config.keyLocker)),
-            ("wide_kl", .bool(config.wideKL)),
-            ("kl_backup", .bool(config.klBackup)),
-            ("kl_random", .bool(config.klRandom)),
-            ("kl_nobackup", .bool(config.klNoBackup)),
-            (
-                "kl_restrictions",
-                .array(
-                    KeyLockerRestrictions.names.filter { config.klRestrictions.contains($0.1) }.map { .string($0.0) }
-                )
-            ),
-            ("kl_backup_latency_ns", .uint(config.klBackupLatencyNanoseconds)),
-            ("swap_bytes", .uint(config.effectiveSwapBytes)),
-            ("cpu_frequency_mhz", .count(config.cpuFrequencyMHz)),
-            ("kernel", .bool(config.bootKernel)),
-            ("cmdline", .string(config.kernelCommandLine)),
-        ])
+        public func request() -> DeleteMachine { DeleteMachine() }
     }
 }
 
 /// Parses a comma-separated Key Locker restriction list (`cpl0,no-encrypt,no-decrypt` or `none`).
-func parseRestrictions(_ text: String) throws -> KeyLockerRestrictions {
+func parseRestrictions(_ text: String) throws(HWKeysError) -> KeyLockerRestrictions {
     var result: KeyLockerRestrictions = []
     for word in text.split(separator: ",") where word != "none" {
         guard let match = KeyLockerRestrictions.names.first(where: { $0.0 == word }) else {

@@ -6,6 +6,7 @@
 
 import ArgumentParser
 import Platform
+import Workspace
 
 /// `hwkeys power off|on|reset|suspend|resume|hibernate` (docs/contract.md §4).
 public struct PowerCommand: HWKeysCommand {
@@ -18,19 +19,7 @@ public struct PowerCommand: HWKeysCommand {
     @Argument(help: "off, on, reset, suspend, resume or hibernate.") var action: PowerActionArgument
     public init() {}
 
-    public func execute(in session: Session) throws -> CommandOutput {
-        let machine = try session.machine()
-        let before = machine.powerState
-        try session.powerTransition(action.action)
-        return CommandOutput(
-            json: .object([
-                ("action", .string(action.action.rawValue)),
-                ("from", .string(before.rawValue)),
-                ("power_state", .string(machine.powerState.rawValue)),
-            ]),
-            text: "\(action.action.rawValue): \(before.rawValue) → \(machine.powerState.rawValue)"
-        )
-    }
+    public func request() -> Power { Power(action.action) }
 }
 
 /// A power action on the command line.

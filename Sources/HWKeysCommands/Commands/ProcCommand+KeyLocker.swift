@@ -24,7 +24,7 @@ extension ProcCommand {
     }
 
     /// `proc kl-encode P --key HEX [--restrict LIST] [--cpu N]` → `{"eax": "0x…", "handle": "…"}`.
-    public struct KLEncode: HWKeysCommand {
+    public struct KLEncode: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "kl-encode",
             abstract: "Process P runs ENCODEKEY128 (16-byte key) or ENCODEKEY256 (32-byte key) at CPL3."
@@ -60,7 +60,7 @@ extension ProcCommand {
     }
 
     /// `proc kl-encrypt P --handle HEX|--key HEX [--restrict LIST] --block HEX [--cpu N]` → `{"zf": 0|1, "block": "…"}`.
-    public struct KLEncrypt: HWKeysCommand {
+    public struct KLEncrypt: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "kl-encrypt",
             abstract: "Process P runs AESENC128KL/AESENC256KL (by handle size) on one block at CPL3."
@@ -75,7 +75,7 @@ extension ProcCommand {
     }
 
     /// `proc kl-decrypt P --handle HEX|--key HEX [--restrict LIST] --block HEX [--cpu N]` → `{"zf": 0|1, "block": "…"}`.
-    public struct KLDecrypt: HWKeysCommand {
+    public struct KLDecrypt: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "kl-decrypt",
             abstract: "Process P runs AESDEC128KL/AESDEC256KL (by handle size) on one block at CPL3."

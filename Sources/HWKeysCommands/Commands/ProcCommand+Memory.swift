@@ -32,7 +32,7 @@ extension ProcCommand {
     }
 
     /// `proc mmap P LEN [--prot none|r|rw|rwx] [--shared]` → `{"addr": "0x…"}`.
-    public struct Mmap: HWKeysCommand {
+    public struct Mmap: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "mmap",
             abstract: "Map LEN bytes of anonymous memory into process P (pages are allocated on first write)."
@@ -56,7 +56,7 @@ extension ProcCommand {
     }
 
     /// `proc munmap P ADDR LEN`.
-    public struct Munmap: HWKeysCommand {
+    public struct Munmap: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "munmap",
             abstract: "Unmap [ADDR, ADDR+LEN) of process P (pages are flushed and freed)."
@@ -74,7 +74,7 @@ extension ProcCommand {
     }
 
     /// `proc mprotect P ADDR LEN PROT`.
-    public struct Mprotect: HWKeysCommand {
+    public struct Mprotect: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "mprotect",
             abstract: "Change the protection of [ADDR, ADDR+LEN) of process P (the KeyID is kept)."
@@ -100,7 +100,7 @@ extension ProcCommand {
     }
 
     /// `proc encrypt-mprotect P ADDR LEN PROT SERIAL`.
-    public struct EncryptMprotect: HWKeysCommand {
+    public struct EncryptMprotect: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "encrypt-mprotect",
             abstract: "encrypt_mprotect(): put [ADDR, ADDR+LEN) of process P under the KeyID of key SERIAL.",
@@ -154,7 +154,7 @@ extension ProcCommand {
     }
 
     /// `proc write P ADDR HEX` or `proc write P ADDR --text S`.
-    public struct Write: HWKeysCommand {
+    public struct Write: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "write",
             abstract: "Store bytes at ADDR in process P's memory (as the process would)."
@@ -179,7 +179,7 @@ extension ProcCommand {
     }
 
     /// `proc read P ADDR LEN` → `{"bytes": "…"}`.
-    public struct Read: HWKeysCommand {
+    public struct Read: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "read",
             abstract: "Load LEN bytes at ADDR from process P's memory (as the process would)."
@@ -206,7 +206,7 @@ extension ProcCommand {
     }
 
     /// `proc smaps P`: `/proc/P/smaps`, with a `KeyID:` line per VMA.
-    public struct Smaps: HWKeysCommand {
+    public struct Smaps: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "smaps",
             abstract: "Show process P's mappings like /proc/P/smaps, with the KeyID of each."
@@ -239,7 +239,7 @@ extension ProcCommand {
     }
 
     /// `proc translate P ADDR` → `{"pa": "0x…", "keyid": N}`.
-    public struct Translate: HWKeysCommand {
+    public struct Translate: LegacyCommand {
         public static let configuration = CommandConfiguration(
             commandName: "translate",
             abstract: "Walk process P's page tables for ADDR: the DRAM address and KeyID behind it."

@@ -29,7 +29,7 @@ public struct ProcCommand: ParsableCommand {
     }
 
     /// `proc spawn [--uid N] [--parent P]`: start a new program (fresh address space).
-    public struct Spawn: HWKeysCommand {
+    public struct Spawn: LegacyCommand {
         public static let configuration = CommandConfiguration(commandName: "spawn", abstract: "Start a new process.")
         @OptionGroup public var global: GlobalOptions
         @Option(help: "User id (a different uid needs a root parent).") var uid: Number?
@@ -57,7 +57,7 @@ public struct ProcCommand: ParsableCommand {
     }
 
     /// `proc fork P`: duplicate a process.
-    public struct Fork: HWKeysCommand {
+    public struct Fork: LegacyCommand {
         public static let configuration = CommandConfiguration(commandName: "fork", abstract: "Fork process P.")
         @OptionGroup public var global: GlobalOptions
         @Argument(help: "The process to fork.") var pid: Number
@@ -70,7 +70,7 @@ public struct ProcCommand: ParsableCommand {
     }
 
     /// `proc exit P`.
-    public struct Exit: HWKeysCommand {
+    public struct Exit: LegacyCommand {
         public static let configuration = CommandConfiguration(commandName: "exit", abstract: "End process P.")
         @OptionGroup public var global: GlobalOptions
         @Argument(help: "The process to end.") var pid: Number
@@ -84,7 +84,7 @@ public struct ProcCommand: ParsableCommand {
     }
 
     /// `proc list`.
-    public struct List: HWKeysCommand {
+    public struct List: LegacyCommand {
         public static let configuration = CommandConfiguration(commandName: "list", abstract: "List processes.")
         @OptionGroup public var global: GlobalOptions
         public init() {}

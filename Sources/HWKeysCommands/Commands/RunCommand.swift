@@ -7,18 +7,30 @@
 import ArgumentParser
 import Foundation
 import HWKeysBase
+import Workspace
+import HWKeysBase
 
 /// `hwkeys run FILE`: runs a script of commands in one process, against the machine given to `run` or, line
 /// by line, another machine of the same state file named with `--machine`.
 ///
 /// One command per line, without the leading `hwkeys`; `#` starts a comment; words may be quoted with
-/// `"…"` or `'…'`. Each line is its own transaction. The script stops at the first failing line and names
-/// it. `expect-error CODE <command>` succeeds only if the command fails with that code (its changes are
-/// discarded, as for any failed command).
-public struct RunCommand: HWKeysCommand {
+/// `"…"` or `'…'`. Each line is its own transaction; machines stay loaded between lines. The script stops at
+/// the first failing line and names it. Besides commands (docs/scripts.md):
+///
+/// - `expect-error CODE <command>` succeeds only if the command fails with that code (its changes are
+///   discarded, as for any failed command);
+/// - `expect-output TEXT` / `expect-no-output TEXT`: the previous command's text output contains TEXT / does
+///   not contain it;
+/// - `expect-json PATH VALUE` / `expect-json-not PATH VALUE`: the previous command's JSON value at PATH
+///   (dotted keys and array indices, e.g. `cells.0.outcome`) equals VALUE / differs from it.
+public struct RunCommand: CLICommand {
     public static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a script of hwkeys commands against one machine (one command per line, # comments)."
+        abstract: "Run a script of hwkeys commands against one machine (one command per line, # comments).",
+        discussion: """
+            Assertion lines check the previous command: expect-output TEXT, expect-no-output TEXT, \
+            expect-json PATH VALUE, expect-json-not PATH VALUE; expect-error CODE COMMAND expects a failure.
+            """
     )
 
     @OptionGroup public var global: GlobalOptions
@@ -26,32 +38,46 @@ public struct RunCommand: HWKeysCommand {
     @Flag(help: "Do not echo each command before its output (text mode).") var quiet = false
     public init() {}
 
-    public func execute(in session: Session) throws -> CommandOutput {
-        let script: String
-        do {
-            script = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw HWKeysError(.ENOENT, "cannot read script \(file): \(error.localizedDescription)")
-        }
-        var results: [JSON] = []
+    /// What the previous command printed, for assertion lines.
+    private struct Previous {
+        var text: String
+        var json: JSONValue?
+    }
+
+    public func execute(in cli: CLIEnvironment) throws(HWKeysError) -> any CommandResult {
+        let script = try Self.readScript(file)
+        let workspace = cli.workspace(keepingMachinesLoaded: true)
+        var results: [ScriptLineResult] = []
         var executed = 0
-        // Other machines of the same state file, named by `--machine` on a line, each with its own session.
-        var others: [String: Session] = [:]
-        defer { for other in others.values { other.close() } }
+        var previous: Previous?
         for (index, rawLine) in script.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNumber = index + 1
+            let location = "\(file):\(lineNumber)"
             let words: [String]
             do {
                 words = try ScriptLexer.words(of: String(rawLine))
             } catch {
-                throw HWKeysError(.EINVAL, "\(file):\(lineNumber): \(error.message)")
+                throw HWKeysError(.EINVAL, "\(location): \(error.message)")
             }
             guard !words.isEmpty else { continue }
+            if let assertion = Assertion(words) {
+                guard let previous else {
+                    throw HWKeysError(.EINVAL, "\(location): \(words[0]) needs a command before it")
+                }
+                try assertion.check(previous.text, previous.json, at: location)
+                continue
+            }
+            if words[0].hasPrefix("expect-"), words[0] != "expect-error" {
+                throw HWKeysError(
+                    .EINVAL,
+                    "\(location): \(words[0]) takes \(Assertion.usage[words[0]] ?? "arguments it did not get")"
+                )
+            }
             let expected: String?
             let commandWords: [String]
             if words[0] == "expect-error" {
                 guard words.count >= 3 else {
-                    throw HWKeysError(.EINVAL, "\(file):\(lineNumber): expect-error needs CODE and a command")
+                    throw HWKeysError(.EINVAL, "\(location): expect-error needs CODE and a command")
                 }
                 expected = words[1]
                 commandWords = Array(words[2...])
@@ -60,38 +86,60 @@ public struct RunCommand: HWKeysCommand {
                 commandWords = words
             }
             if global.format == .text && !quiet {
-                session.emit("$ " + Self.redacted(commandWords).joined(separator: " "))
+                cli.emit("$ " + Self.redacted(commandWords).joined(separator: " "))
             }
-            let outcome = runLine(commandWords, session: session, others: &others)
+            let outcome = runLine(commandWords, cli: cli, workspace: workspace)
             executed += 1
             switch (outcome, expected) {
-            case (.success(let output), nil):
+            case (.success(let result), nil):
+                let text = result.text
+                let json = ResultEncoding.json(result)
+                previous = Previous(text: text, json: JSONValue(parsing: json))
                 if global.format == .text {
-                    if !output.text.isEmpty { session.emit(output.text) }
+                    if !text.isEmpty { cli.emit(text) }
                 } else {
-                    results.append(.object([("line", .count(lineNumber)), ("output", output.json)]))
+                    results.append(ScriptLineResult(line: lineNumber, output: previous?.json, expectedError: nil))
                 }
             case (.failure(let error), let code?) where error.code.name == code:
+                previous = Previous(text: "\(error.code.name): \(error.message)", json: nil)
                 if global.format == .text {
-                    if !quiet { session.emit("(expected error) \(error.code.name): \(error.message)") }
+                    if !quiet { cli.emit("(expected error) \(error.code.name): \(error.message)") }
                 } else {
-                    results.append(.object([("line", .count(lineNumber)), ("expected_error", error.json)]))
+                    results.append(ScriptLineResult(line: lineNumber, output: nil, expectedError: ErrorReport(error)))
                 }
             case (.failure(let error), let code?):
                 throw HWKeysError(
                     error.code,
-                    "\(file):\(lineNumber): expected \(code) but got \(error.code.name): \(error.message)"
+                    "\(location): expected \(code) but got \(error.code.name): \(error.message)"
                 )
             case (.success, let code?):
-                throw HWKeysError(.EINVAL, "\(file):\(lineNumber): expected \(code) but the command succeeded")
+                throw HWKeysError(.EINVAL, "\(location): expected \(code) but the command succeeded")
             case (.failure(let error), nil):
-                throw HWKeysError(error.code, "\(file):\(lineNumber): \(error.message)")
+                throw HWKeysError(error.code, "\(location): \(error.message)", isUsage: false)
             }
         }
-        return CommandOutput(
-            json: .object([("file", .string(file)), ("commands", .count(executed)), ("results", .array(results))]),
-            text: global.format == .text && !quiet ? "ran \(executed) command(s) from \(file)" : ""
+        return ScriptResult(
+            file: file,
+            commands: executed,
+            results: results,
+            summary: global.format == .text && !quiet ? "ran \(executed) command(s) from \(file)" : ""
         )
+    }
+
+    /// The script's text: a clear error for a missing, unreadable, directory or binary file.
+    static func readScript(_ file: String) throws(HWKeysError) -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else {
+            throw HWKeysError(.ENOENT, "cannot read script \(file): no such file")
+        }
+        if isDirectory.boolValue { throw HWKeysError(.EISDIR, "cannot read script \(file): it is a directory") }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw HWKeysError(.EACCES, "cannot read script \(file): permission denied")
+        }
+        guard !data.contains(0), let text = String(data: data, encoding: .utf8) else {
+            throw HWKeysError(.EINVAL, "cannot read script \(file): not a text file (binary or not UTF-8)")
+        }
+        return text
     }
 
     /// Options whose value is key material.
@@ -128,41 +176,131 @@ public struct RunCommand: HWKeysCommand {
 
     private func runLine(
         _ words: [String],
-        session: Session,
-        others: inout [String: Session]
-    ) -> Result<CommandOutput, HWKeysError> {
+        cli: CLIEnvironment,
+        workspace: Workspace
+    ) -> Result<any CommandResult, HWKeysError> {
         let command: any ParsableCommand
         do {
-            command = try HWKeys.parseAsRoot(words)
+            command = try HWKeys.parseAsRoot(HWKeysCLI.hoistGlobalOptions(words))
         } catch {
             return .failure(.usage(HWKeys.message(for: error)))
         }
-        guard let leaf = command as? any HWKeysCommand else {
-            return .failure(.usage("'\(words.joined(separator: " "))' is not a command"))
-        }
-        if leaf is RunCommand { return .failure(.usage("scripts cannot run scripts")) }
-        if leaf.global.state != nil {
-            return .failure(.usage("a script runs against one state file: --state belongs on `hwkeys run`"))
-        }
+        if command is RunCommand { return .failure(.usage("scripts cannot run scripts")) }
         // `--machine NAME` on a line runs it against another machine of the same state file (so two
         // machines can be shown side by side); each line is still its own transaction.
-        var target = session
-        if let name = leaf.global.machine, name != session.machineName {
-            if let existing = others[name] {
-                target = existing
-            } else {
-                var options = GlobalOptions()
-                options.state = session.statePath
-                options.machine = name
-                let other = Session(options: options, environment: [:], emit: session.emit)
-                others[name] = other
-                target = other
+        func machine(_ global: GlobalOptions) -> Result<String, HWKeysError> {
+            if global.state != nil {
+                return .failure(.usage("a script runs against one state file: --state belongs on `hwkeys run`"))
             }
+            return .success(global.machine ?? cli.machineName)
         }
         do {
-            return .success(try target.perform(leaf))
+            if let leaf = command as? any HWKeysCommand {
+                let target = try machine(leaf.global).get()
+                return .success(try Self.run(leaf, in: workspace, machine: target))
+            }
+            if let leaf = command as? any LegacyCommand {
+                let target = try machine(leaf.global).get()
+                return .success(
+                    try workspace.run(LegacyRequest(command: leaf, emit: cli.emit), machine: target, vm: leaf.global.vm)
+                )
+            }
         } catch {
-            return .failure(HWKeysError(mapping: error))
+            return .failure(error)
+        }
+        return .failure(.usage("'\(words.joined(separator: " "))' is not a command"))
+    }
+
+    private static func run<Command: HWKeysCommand>(
+        _ command: Command,
+        in workspace: Workspace,
+        machine: String
+    ) throws(HWKeysError) -> any CommandResult {
+        try workspace.run(try command.request(), machine: machine, vm: command.global.vm)
+    }
+}
+
+/// What `run` returns: the script, how many commands ran, and (in JSON mode) each line's output.
+struct ScriptResult: CommandResult {
+    var file: String
+    var commands: Int
+    var results: [ScriptLineResult]
+    /// The text summary (text only).
+    var summary: String
+
+    enum CodingKeys: String, CodingKey { case file, commands, results }
+
+    var text: String { summary }
+}
+
+/// One line's output in a script's JSON.
+struct ScriptLineResult: Encodable, Sendable {
+    var line: Int
+    var output: JSONValue?
+    var expectedError: ErrorReport?
+
+    enum CodingKeys: String, CodingKey {
+        case line, output
+        case expectedError = "expected_error"
+    }
+}
+
+/// An assertion line about the previous command's output.
+struct Assertion {
+    enum Kind {
+        case output(contains: Bool)
+        case json(equal: Bool)
+    }
+
+    static let usage: [String: String] = [
+        "expect-output": "TEXT", "expect-no-output": "TEXT", "expect-json": "PATH VALUE", "expect-json-not": "PATH VALUE",
+    ]
+
+    let keyword: String
+    let kind: Kind
+    let arguments: [String]
+
+    init?(_ words: [String]) {
+        switch (words[0], words.count) {
+        case ("expect-output", 2...): kind = .output(contains: true)
+        case ("expect-no-output", 2...): kind = .output(contains: false)
+        case ("expect-json", 3...): kind = .json(equal: true)
+        case ("expect-json-not", 3...): kind = .json(equal: false)
+        default: return nil
+        }
+        keyword = words[0]
+        // The text (or VALUE) is the rest of the line, its words joined by single spaces.
+        switch kind {
+        case .output: arguments = [words.dropFirst().joined(separator: " ")]
+        case .json: arguments = [words[1], words.dropFirst(2).joined(separator: " ")]
+        }
+    }
+
+    func check(_ text: String, _ json: JSONValue?, at location: String) throws(HWKeysError) {
+        switch kind {
+        case .output(let contains):
+            guard text.contains(arguments[0]) == contains else {
+                throw HWKeysError(
+                    .EINVAL,
+                    "\(location): \(keyword): the previous output \(contains ? "does not contain" : "contains") "
+                        + "\(String(reflecting: arguments[0]))"
+                )
+            }
+        case .json(let equal):
+            guard let json else {
+                throw HWKeysError(.EINVAL, "\(location): \(keyword): the previous command printed no JSON")
+            }
+            guard let value = json.value(at: arguments[0]) else {
+                throw HWKeysError(.EINVAL, "\(location): \(keyword): no value at \(arguments[0])")
+            }
+            let actual = value.scalarText
+            guard (actual == arguments[1]) == equal else {
+                throw HWKeysError(
+                    .EINVAL,
+                    "\(location): \(keyword) \(arguments[0]): expected \(equal ? "" : "anything but ")"
+                        + "\(arguments[1]), got \(actual)"
+                )
+            }
         }
     }
 }

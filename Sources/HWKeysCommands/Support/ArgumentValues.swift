@@ -88,13 +88,13 @@ public struct Number: ExpressibleByArgument, Sendable, Hashable {
     public var defaultValueDescription: String { String(value) }
 
     /// The value as `Int`, or a usage error naming `what`.
-    public func int(_ what: String) throws -> Int {
+    public func int(_ what: String) throws(HWKeysError) -> Int {
         guard value <= UInt64(Int.max) else { throw HWKeysError.usage("\(what) is too large") }
         return Int(value)
     }
 
     /// The value as `UInt32`, or a usage error naming `what`.
-    public func uint32(_ what: String) throws -> UInt32 {
+    public func uint32(_ what: String) throws(HWKeysError) -> UInt32 {
         guard let narrow = UInt32(exactly: value) else { throw HWKeysError.usage("\(what) must fit in 32 bits") }
         return narrow
     }
@@ -119,7 +119,7 @@ public struct HexBytes: ExpressibleByArgument, Sendable, Hashable {
     }
 
     /// The bytes, which must be exactly `count` long.
-    public func exactly(_ count: Int, _ what: String) throws -> [UInt8] {
+    public func exactly(_ count: Int, _ what: String) throws(HWKeysError) -> [UInt8] {
         guard bytes.count == count else {
             throw HWKeysError.usage("\(what) must be \(count) bytes (\(2 * count) hex digits), got \(bytes.count)")
         }

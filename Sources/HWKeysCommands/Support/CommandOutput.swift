@@ -4,12 +4,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// `--format text|json`.
-public enum OutputFormat: String, CaseIterable, Sendable {
-    case text
-    case json
-}
-
 /// What a command produced: one JSON object and its human-readable rendering.
 public struct CommandOutput: Sendable {
     /// The JSON object printed with `--format json`.
