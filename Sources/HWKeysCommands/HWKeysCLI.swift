@@ -144,6 +144,62 @@ public enum HWKeysCLI {
         }
     }
 
+    /// Runs one command given as words (without `hwkeys`) in an existing workspace: how `hwkeys run` runs a
+    /// script line and how the server runs `POST /v1/run`. The words may name another machine of the
+    /// workspace's store (`--machine`) and a guest (`--vm`); they may not name another state file (`--state`),
+    /// nor be `run`, `benchmark` or `serve`.
+    ///
+    /// - Parameters:
+    ///   - words: The command's words.
+    ///   - workspace: The workspace to run it in.
+    ///   - defaultMachine: The machine when the words name none.
+    ///   - vm: The guest when the words name none.
+    ///   - emit: Where text streamed while the command runs goes.
+    /// - Returns: The command's result.
+    /// - Throws: `HWKeysError`: a usage error for words that do not parse or are not a workspace command,
+    ///   or the command's own error.
+    public static func perform(
+        _ words: [String],
+        in workspace: Workspace,
+        defaultMachine: String = Workspace.defaultMachineName,
+        vm defaultVM: String? = nil,
+        emit: @escaping (String) -> Void = { _ in }
+    ) throws(HWKeysError) -> any CommandResult {
+        let command: any ParsableCommand
+        do {
+            command = try HWKeys.parseAsRoot(hoistGlobalOptions(words))
+        } catch {
+            throw .usage(HWKeys.message(for: error))
+        }
+        func target(_ global: GlobalOptions) throws(HWKeysError) -> String {
+            if global.state != nil {
+                throw .usage("--state cannot change within a workspace: it runs against one state file")
+            }
+            return global.machine ?? defaultMachine
+        }
+        if let leaf = command as? any HWKeysCommand {
+            return try run(leaf, in: workspace, machine: try target(leaf.global), vm: leaf.global.vm ?? defaultVM)
+        }
+        if let leaf = command as? any LegacyCommand {
+            return try workspace.run(
+                LegacyRequest(command: leaf, emit: emit),
+                machine: try target(leaf.global),
+                vm: leaf.global.vm ?? defaultVM
+            )
+        }
+        if command is RunCommand { throw .usage("scripts cannot run scripts") }
+        throw .usage("'\(words.joined(separator: " "))' is not a command that runs in a workspace")
+    }
+
+    private static func run<Command: HWKeysCommand>(
+        _ command: Command,
+        in workspace: Workspace,
+        machine: String,
+        vm: String?
+    ) throws(HWKeysError) -> any CommandResult {
+        try workspace.run(try command.request(), machine: machine, vm: vm)
+    }
+
     /// Runs a request command in the invocation's workspace.
     static func execute<Command: HWKeysCommand>(_ command: Command, in cli: CLIEnvironment) throws(HWKeysError)
         -> any CommandResult

@@ -179,44 +179,13 @@ public struct RunCommand: CLICommand {
         cli: CLIEnvironment,
         workspace: Workspace
     ) -> Result<any CommandResult, HWKeysError> {
-        let command: any ParsableCommand
         do {
-            command = try HWKeys.parseAsRoot(HWKeysCLI.hoistGlobalOptions(words))
-        } catch {
-            return .failure(.usage(HWKeys.message(for: error)))
-        }
-        if command is RunCommand { return .failure(.usage("scripts cannot run scripts")) }
-        // `--machine NAME` on a line runs it against another machine of the same state file (so two
-        // machines can be shown side by side); each line is still its own transaction.
-        func machine(_ global: GlobalOptions) -> Result<String, HWKeysError> {
-            if global.state != nil {
-                return .failure(.usage("a script runs against one state file: --state belongs on `hwkeys run`"))
-            }
-            return .success(global.machine ?? cli.machineName)
-        }
-        do {
-            if let leaf = command as? any HWKeysCommand {
-                let target = try machine(leaf.global).get()
-                return .success(try Self.run(leaf, in: workspace, machine: target))
-            }
-            if let leaf = command as? any LegacyCommand {
-                let target = try machine(leaf.global).get()
-                return .success(
-                    try workspace.run(LegacyRequest(command: leaf, emit: cli.emit), machine: target, vm: leaf.global.vm)
-                )
-            }
+            return .success(
+                try HWKeysCLI.perform(words, in: workspace, defaultMachine: cli.machineName, emit: cli.emit)
+            )
         } catch {
             return .failure(error)
         }
-        return .failure(.usage("'\(words.joined(separator: " "))' is not a command"))
-    }
-
-    private static func run<Command: HWKeysCommand>(
-        _ command: Command,
-        in workspace: Workspace,
-        machine: String
-    ) throws(HWKeysError) -> any CommandResult {
-        try workspace.run(try command.request(), machine: machine, vm: command.global.vm)
     }
 }
 
