@@ -82,7 +82,7 @@ import X86
     }
 
     /// keyctl(1) reports a failed call with `perror`, so its error lines end with the C library's text for
-    /// the errno, and scripts match on it (keyutils' tests/toolbox.inc.sh `expect_error` looks for
+    /// the errno, and scripts match on it (keyutils' test toolbox's `expect_error` looks for
     /// `: Required key not available`). hwkeys ends every errno error line the same way; faults and PCONFIG
     /// statuses are no errnos and get no suffix.
     @Test func errnoErrorLinesEndWithTheCLibrarysText() {

@@ -10,7 +10,7 @@ import Testing
 @testable import HWKeysCommands
 
 /// keyctl(1) compatibility (issue 11), against keyutils' own command (`keyctl.c`, keyutils 1.6.3) and
-/// test suite (`tests/keyctl/<verb>/…`, `tests/toolbox.inc.sh`): the verbs `id`, `pipe` and `supports`,
+/// test suite (`tests/keyctl/<verb>/…` and its toolbox's `expect_error`): the verbs `id`, `pipe` and `supports`,
 /// hex payloads, negative special serials, `-1` for chown/chgrp, abbreviated verbs, `@t` and `@us`, and the
 /// output and error lines scripts match.
 @Suite struct KeyctlCompatibilityTests {
@@ -240,6 +240,30 @@ import Testing
         #expect(try errno(scratch, "describe", "\(ring)") == "ENOKEY")
         #expect(try errno(scratch, "describe", "\(key)") == "ENOKEY")
         #expect(try errno(scratch, "print", "\(key)") == "ENOKEY")
+    }
+
+    // MARK: Readers
+
+    /// docs/workspace.md: keyctl's inspections are readers — the state file is not written — while naming
+    /// `@us` the first time (the kernel creates the keyring) and reading a payload are writers.
+    @Test func inspectionsLeaveTheStateFileUntouched() throws {
+        let scratch = machine()
+        let key = try serial(scratch, "add", "user", "lizard", "gizzard", "@s")
+        let ring = try serial(scratch, "newring", "wibble", "@s")
+        let before = try Data(contentsOf: URL(fileURLWithPath: scratch.statePath))
+        for words in [
+            ["show"], ["show", "-x", "\(ring)"], ["describe", "\(key)"], ["rdescribe", "@s"], ["id", "@s"],
+            ["list", "@s"], ["rlist", "\(ring)"], ["supports"], ["search", "@s", "user", "lizard"],
+            ["describe", "%user:lizard"],
+        ] {
+            #expect(scratch.run(["keyctl"] + words).exitCode == 0, "\(words)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.statePath)) == before, "\(words) wrote")
+        }
+        #expect(scratch.run("keyctl", "id", "@us").exitCode == 0)
+        let afterUserSession = try Data(contentsOf: URL(fileURLWithPath: scratch.statePath))
+        #expect(afterUserSession != before)
+        #expect(scratch.run("keyctl", "print", "\(key)").exitCode == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.statePath)) != afterUserSession)
     }
 
     // MARK: Output lines
