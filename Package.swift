@@ -128,7 +128,8 @@ let package = Package(
         .testTarget(name: "RepositoryTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkspaceTests",
-            dependencies: ["Workspace", "HWKeysBase", "Platform", "Kernel"],
+            dependencies: ["Workspace", "HWKeysBase", "Platform", "Kernel", "X86"],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -6,26 +6,14 @@
 
 import ArgumentParser
 import HWKeysBase
-import Platform
+import Workspace
 
 extension HWCommand {
     /// The disk views of the debug monitor: what a stolen disk shows.
     static let diskCommands: [any ParsableCommand.Type] = [Disks.self, DiskRead.self, PokeDisk.self]
 
-    /// The named disk, or ENODEV.
-    static func disk(_ name: String, in machine: Machine) throws -> EmulatedDisk {
-        guard let disk = machine.emulatedDisk(named: name) else {
-            let names = machine.emulatedDisks.map(\.name)
-            throw HWKeysError(
-                .ENODEV,
-                "no disk named '\(name)' (disks: \(names.isEmpty ? "none" : names.joined(separator: ", ")))"
-            )
-        }
-        return disk
-    }
-
     /// `hw disks`: every disk with its size.
-    public struct Disks: LegacyCommand {
+    public struct Disks: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "disks",
             abstract: "List the machine's non-volatile disks (swap, crypt backing devices)."
@@ -33,22 +21,11 @@ extension HWCommand {
         @OptionGroup public var global: GlobalOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let disks = try session.machine().emulatedDisks
-            return CommandOutput(
-                json: .object([
-                    (
-                        "disks",
-                        .array(disks.map { .object([("name", .string($0.name)), ("size", .uint($0.size))]) })
-                    )
-                ]),
-                text: disks.isEmpty ? "no disks" : disks.map { "\($0.name)\t\($0.size) bytes" }.joined(separator: "\n")
-            )
-        }
+        public func request() -> ListDisks { ListDisks() }
     }
 
     /// `hw disk NAME OFFSET LEN`: raw disk bytes.
-    public struct DiskRead: LegacyCommand {
+    public struct DiskRead: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "disk",
             abstract:
@@ -60,26 +37,17 @@ extension HWCommand {
         @Argument(help: "Length in bytes (K/M suffixes allowed, at most 16 MiB).") var length: Size
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let count = try checkedLength(length.bytes, limit: 16 << 20)
-            let disk = try HWCommand.disk(name, in: try session.machine())
-            guard disk.contains(offset.value, count: count) else {
-                throw HWKeysError(
-                    .EFAULT,
-                    "range \(offset.value)+\(count) is outside disk '\(name)' (\(disk.size) bytes)"
-                )
-            }
-            var bytes = [UInt8](repeating: 0, count: count)
-            bytes.withUnsafeMutableBytes { disk.read(offset.value, into: $0) }
-            return CommandOutput(
-                json: .object([("disk", .string(name)), ("offset", .uint(offset.value)), ("bytes", .bytes(bytes))]),
-                text: hexDump(bytes, startingAt: offset.value)
+        public func request() throws(HWKeysError) -> ReadDisk {
+            ReadDisk(
+                name: name,
+                offset: offset.value,
+                length: try checkedLength(length.bytes, limit: UInt64(MonitorLimits.maximumRead))
             )
         }
     }
 
     /// `hw poke-disk NAME OFFSET HEX`: write raw disk bytes (tampering with a stolen disk).
-    public struct PokeDisk: LegacyCommand {
+    public struct PokeDisk: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "poke-disk",
             abstract: "Write raw disk bytes, bypassing the kernel (for attack experiments)."
@@ -90,22 +58,9 @@ extension HWCommand {
         @Argument(help: "Bytes to write, as hex.") var bytes: HexBytes
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> WriteDisk {
             guard !bytes.bytes.isEmpty else { throw HWKeysError.usage("nothing to write") }
-            let disk = try HWCommand.disk(name, in: try session.machine())
-            guard disk.contains(offset.value, count: bytes.bytes.count) else {
-                throw HWKeysError(
-                    .EFAULT,
-                    "range \(offset.value)+\(bytes.bytes.count) is outside disk '\(name)' (\(disk.size) bytes)"
-                )
-            }
-            bytes.bytes.withUnsafeBytes { disk.write(offset.value, from: $0) }
-            return CommandOutput(
-                json: .object([
-                    ("disk", .string(name)), ("offset", .uint(offset.value)), ("written", .count(bytes.bytes.count)),
-                ]),
-                text: "wrote \(bytes.bytes.count) raw bytes to disk '\(name)' at offset \(offset.value)"
-            )
+            return WriteDisk(name: name, offset: offset.value, bytes: bytes.bytes)
         }
     }
 }

@@ -6,7 +6,7 @@
 
 import ArgumentParser
 import HWKeysBase
-import Platform
+import Workspace
 import X86
 
 /// The Key Locker part of the debug monitor: CR4, LOADIWKEY, ENCODEKEY128/256, AES*KL and the WIDE forms,
@@ -30,7 +30,7 @@ extension HWCommand {
     // MARK: CR4
 
     /// `hw rdcr4` → `{"value": "0x…"}`.
-    public struct RDCR4: LegacyCommand {
+    public struct RDCR4: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "rdcr4",
             abstract: "Execute MOV from CR4 (CR4.KL is bit 19)."
@@ -39,14 +39,13 @@ extension HWCommand {
         @OptionGroup var cpu: CPUOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let value = try cpu.execute(on: try session.machine()) { try $0.readCR4() }
-            return CommandOutput(json: .object([("value", .hex(value))]), text: describeCR4(value))
+        public func request() throws(HWKeysError) -> ExecuteRDCR4 {
+            ExecuteRDCR4(processor: try cpu.selection())
         }
     }
 
     /// `hw wrcr4 VALUE` → `{"value": "0x…"}`.
-    public struct WRCR4: LegacyCommand {
+    public struct WRCR4: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "wrcr4",
             abstract: "Execute MOV to CR4 (0x80000 sets CR4.KL; #GP(0) without Key Locker)."
@@ -56,9 +55,8 @@ extension HWCommand {
         @Argument(help: "The new CR4 value.") var value: Number
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            try cpu.execute(on: try session.machine()) { try $0.writeCR4(value.value) }
-            return CommandOutput(json: .object([("value", .hex(value.value))]), text: describeCR4(value.value))
+        public func request() throws(HWKeysError) -> ExecuteWRCR4 {
+            ExecuteWRCR4(processor: try cpu.selection(), value: value.value)
         }
     }
 
@@ -68,7 +66,7 @@ extension HWCommand {
     ///
     /// XMM0 = the integrity key, XMM1 = encryption key bytes 0–15 (SRC2, IWKey bits 127:0), XMM2 = bytes
     /// 16–31 (SRC1, bits 255:128), then `loadiwkey %xmm1, %xmm2` as Linux encodes it; XMM0–2 are zeroed after.
-    public struct LOADIWKEY: LegacyCommand {
+    public struct LOADIWKEY: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "loadiwkey",
             abstract: "Execute LOADIWKEY (CPL0): load this CPU's IWKey from --enc (32 bytes, low half first) and --int."
@@ -83,7 +81,7 @@ extension HWCommand {
         @Option(help: "Raw EAX instead of --key-source/--no-backup (to exercise reserved bits).") var eax: Number?
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> ExecuteLOADIWKEY {
             let encryption = try enc.exactly(32, "--enc")
             let integrityKey = try integrity.exactly(16, "--int")
             let eaxValue: UInt32
@@ -97,21 +95,14 @@ extension HWCommand {
             } else {
                 let source = keySource?.value ?? 0
                 guard source <= 15 else { throw HWKeysError.usage("--key-source is a 4-bit field (0…15)") }
-                eaxValue = UInt32(source) << 1 | (noBackup ? 1 : 0)
+                eaxValue = ExecuteLOADIWKEY.eax(keySource: UInt32(source), noBackup: noBackup)
             }
-            let zf = try cpu.execute(on: try session.machine()) { processor in
-                processor.withXMMRegisters { file in
-                    file.copyBytes(from: integrityKey)
-                    UnsafeMutableRawBufferPointer(rebasing: file[16..<48]).copyBytes(from: encryption)
-                }
-                defer {
-                    processor.withXMMRegisters { file in
-                        for index in 0..<48 { file[index] = 0 }
-                    }
-                }
-                return try processor.loadiwkey(eax: eaxValue, src1: 2, src2: 1)
-            }
-            return CommandOutput(json: .object([("zf", .count(zf ? 1 : 0))]), text: zfText(zf))
+            return ExecuteLOADIWKEY(
+                processor: try cpu.selection(),
+                encryptionKey: encryption,
+                integrityKey: integrityKey,
+                eax: eaxValue
+            )
         }
     }
 
@@ -121,7 +112,7 @@ extension HWCommand {
     ///
     /// The key goes to XMM0 (AES-128) or XMM0 (bytes 0–15) and XMM1 (bytes 16–31); the handle is read back
     /// from XMM0–2 or XMM0–3.
-    public struct ENCODEKEY<Size: KeyLockerKeySize>: LegacyCommand {
+    public struct ENCODEKEY<Size: KeyLockerKeySize>: HWKeysCommand {
         public static var configuration: CommandConfiguration {
             CommandConfiguration(
                 commandName: Size.aes256 ? "encodekey256" : "encodekey128",
@@ -138,7 +129,7 @@ extension HWCommand {
         @Option(help: "Raw SRC instead of --restrict (to exercise reserved bits).") var src: Number?
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> ExecuteENCODEKEY {
             let keyBytes = try key.exactly(Size.aes256 ? 32 : 16, "--key")
             let source: UInt32
             if let src {
@@ -149,17 +140,7 @@ extension HWCommand {
             } else {
                 source = try restrict.map(parseRestrictions)?.rawValue ?? 0
             }
-            let handleSize = Size.aes256 ? 64 : 48
-            let (eax, handle) = try cpu.execute(on: try session.machine()) { processor in
-                processor.withXMMRegisters { $0.copyBytes(from: keyBytes) }
-                let eax =
-                    Size.aes256 ? try processor.encodekey256(src: source) : try processor.encodekey128(src: source)
-                return (eax, processor.withXMMRegisters { Array($0[0..<handleSize]) })
-            }
-            return CommandOutput(
-                json: .object([("eax", .hex(UInt64(eax))), ("handle", .bytes(handle))]),
-                text: "eax=0x\(String(eax, radix: 16)) handle=\(hexString(handle))"
-            )
+            return ExecuteENCODEKEY(processor: try cpu.selection(), key: keyBytes, source: source)
         }
     }
 
@@ -169,7 +150,7 @@ extension HWCommand {
     ///
     /// The block goes to XMM0, the handle is the m384/m512 memory operand; the block is read back from XMM0
     /// (unchanged when ZF = 1).
-    public struct AESKL<Kind: AESKLKind>: LegacyCommand {
+    public struct AESKL<Kind: AESKLKind>: HWKeysCommand {
         public static var configuration: CommandConfiguration {
             CommandConfiguration(
                 commandName: Kind.operation.rawValue,
@@ -184,21 +165,18 @@ extension HWCommand {
         @Option(help: "The 16-byte block, hex.") var block: HexBytes
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let handleBytes = try handle.exactly(Kind.operation.handleSize, "--handle")
-            let blockBytes = try block.exactly(16, "--block")
-            let (zf, result) = try runAESKL(cpu, session, handleBytes, blockBytes) { processor, operand in
-                try processor.aeskl(Kind.operation, xmm: 0, handle: operand)
-            }
-            return CommandOutput(
-                json: .object([("zf", .count(zf ? 1 : 0)), ("block", .bytes(result))]),
-                text: "\(zfText(zf)) block=\(hexString(result))"
+        public func request() throws(HWKeysError) -> ExecuteAESKL {
+            ExecuteAESKL(
+                processor: try cpu.selection(),
+                operation: Kind.operation,
+                handle: try handle.exactly(Kind.operation.handleSize, "--handle"),
+                block: try block.exactly(16, "--block")
             )
         }
     }
 
     /// `hw aesencwide128kl|… --handle HEX --blocks HEX(128 bytes)` → `{"zf": 0|1, "blocks": "…"}` (XMM0–7).
-    public struct AESWIDEKL<Kind: AESKLKind>: LegacyCommand {
+    public struct AESWIDEKL<Kind: AESKLKind>: HWKeysCommand {
         public static var configuration: CommandConfiguration {
             CommandConfiguration(
                 commandName: Kind.operation.wideMnemonic,
@@ -213,15 +191,12 @@ extension HWCommand {
         @Option(help: "Eight 16-byte blocks (128 bytes), hex.") var blocks: HexBytes
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let handleBytes = try handle.exactly(Kind.operation.handleSize, "--handle")
-            let blockBytes = try blocks.exactly(128, "--blocks")
-            let (zf, result) = try runAESKL(cpu, session, handleBytes, blockBytes) { processor, operand in
-                try processor.aeswidekl(Kind.operation, handle: operand)
-            }
-            return CommandOutput(
-                json: .object([("zf", .count(zf ? 1 : 0)), ("blocks", .bytes(result))]),
-                text: "\(zfText(zf)) blocks=\(hexString(result))"
+        public func request() throws(HWKeysError) -> ExecuteAESWIDEKL {
+            ExecuteAESWIDEKL(
+                processor: try cpu.selection(),
+                operation: Kind.operation,
+                handle: try handle.exactly(Kind.operation.handleSize, "--handle"),
+                blocks: try blocks.exactly(128, "--blocks")
             )
         }
     }
@@ -251,24 +226,3 @@ public enum Encrypt128: AESKLKind { public static let operation = AESKLOperation
 public enum Decrypt128: AESKLKind { public static let operation = AESKLOperation.decrypt128 }
 public enum Encrypt256: AESKLKind { public static let operation = AESKLOperation.encrypt256 }
 public enum Decrypt256: AESKLKind { public static let operation = AESKLOperation.decrypt256 }
-
-/// Loads `data` into XMM0…, runs `instruction` with `handle` as its memory operand, reads the same registers back.
-private func runAESKL(
-    _ cpu: CPUOptions,
-    _ session: Session,
-    _ handle: [UInt8],
-    _ data: [UInt8],
-    _ instruction: (LogicalProcessor, UnsafeRawBufferPointer) throws -> Bool
-) throws -> (Bool, [UInt8]) {
-    try cpu.execute(on: try session.machine()) { processor in
-        processor.withXMMRegisters { $0.copyBytes(from: data) }
-        let zf = try handle.withUnsafeBytes { try instruction(processor, $0) }
-        return (zf, processor.withXMMRegisters { Array($0[0..<data.count]) })
-    }
-}
-
-private func zfText(_ zf: Bool) -> String { "zf=\(zf ? 1 : 0)" }
-
-private func describeCR4(_ value: UInt64) -> String {
-    "CR4 = 0x\(String(value, radix: 16)) (KL=\(value & CR4.keyLocker != 0 ? 1 : 0))"
-}

@@ -5,9 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
-import HWCrypto
 import HWKeysBase
-import Platform
+import Workspace
 import X86
 
 /// `--keyid N`: the KeyID of a CPU access, when the physical address does not carry it in its KeyID bits.
@@ -17,43 +16,16 @@ struct KeyIDOption: ParsableArguments, Sendable {
 
     init() {}
 
-    /// `pa` with the KeyID from `--keyid` (PA's own KeyID bits must then be zero), checked against MAXPHYADDR,
-    /// the activated KeyID bits, and DRAM (`count` bytes).
-    func address(_ pa: Number, count: Int, machine: Machine) throws -> PhysicalAddress {
-        let layout = machine.keyIDLayout
-        guard pa.value >> UInt64(layout.maxPhysAddr) == 0 else {
-            throw HWKeysError.usage(
-                "PA 0x\(String(pa.value, radix: 16)) is above MAXPHYADDR (\(layout.maxPhysAddr) bits)"
-            )
-        }
-        var address = PhysicalAddress(pa.value)
-        if let keyID {
-            guard keyID.value < UInt64(layout.keyIDCount) else {
-                throw HWKeysError.usage(
-                    "KeyID \(keyID.value) does not fit in the \(layout.keyIDBits) activated KeyID bits"
-                )
-            }
-            let carried = layout.keyID(of: address)
-            guard carried == 0 || carried == UInt16(keyID.value) else {
-                throw HWKeysError.usage("PA already carries KeyID \(carried); give the KeyID once")
-            }
-            address = layout.address(address, withKeyID: UInt16(keyID.value))
-        }
-        let dram = layout.stripKeyID(address).rawValue
-        guard machine.dram.contains(dram, count: count) else {
-            throw HWKeysError(
-                .EFAULT,
-                "range 0x\(String(dram, radix: 16))+\(count) is outside DRAM (\(machine.dram.size) bytes)"
-            )
-        }
-        return address
+    /// `pa` with the KeyID from `--keyid`, if given (PA's own KeyID bits must then be zero or the same).
+    func address(_ pa: Number) -> MonitorAddress {
+        MonitorAddress(pa: pa.value, keyID: keyID?.value)
     }
 }
 
 extension HWCommand {
     /// `hw pconfig`: PCONFIG leaf 0 (MKTME_KEY_PROGRAM) on one CPU, with the structure given by value (it is
     /// never written to emulated DRAM).
-    public struct PCONFIG: LegacyCommand {
+    public struct PCONFIG: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "pconfig",
             abstract: "Execute PCONFIG MKTME_KEY_PROGRAM on one CPU (programs that CPU's package only).",
@@ -74,7 +46,7 @@ extension HWCommand {
         @Option(help: "EAX, the PCONFIG leaf.") var leaf: Number = Number(0)
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> ExecutePCONFIG {
             guard let keyID = UInt16(exactly: keyID.value) else {
                 throw HWKeysError.usage("--keyid must fit in 16 bits")
             }
@@ -91,35 +63,19 @@ extension HWCommand {
             let field2 = tweak?.bytes ?? []
             guard field1.count <= MKTMEKeyProgramLayout.keyFieldSize, field2.count <= MKTMEKeyProgramLayout.keyFieldSize
             else { throw HWKeysError.usage("--key and --tweak are at most 64 bytes each") }
-
-            let structure = SecretBytes(count: MKTMEKeyProgramLayout.size)
-            structure.withUnsafeMutableBytes { out in
-                field1.withUnsafeBytes { k in
-                    field2.withUnsafeBytes { t in
-                        MKTMEKeyProgramLayout.encode(
-                            keyID: keyID,
-                            keyIDControl: control,
-                            keyField1: k,
-                            keyField2: t,
-                            into: out
-                        )
-                    }
-                }
-            }
-            let result = try cpu.execute(on: try session.machine()) { processor in
-                try structure.withUnsafeBytes { bytes in try processor.pconfig(leaf: leaf, structureBytes: bytes) }
-            }
-            let zf = result.zf ? 1 : 0
-            return CommandOutput(
-                json: .object([("rax", .uint(result.rax)), ("zf", .count(zf)), ("status", .string(result.status.name))]
-                ),
-                text: "PCONFIG: \(result.status.name) (RAX=\(result.rax), ZF=\(zf))"
+            return ExecutePCONFIG(
+                processor: try cpu.selection(),
+                leaf: leaf,
+                keyID: keyID,
+                keyIDControl: control,
+                keyField1: field1,
+                keyField2: field2
             )
         }
     }
 
     /// `hw store PA HEX [--keyid N]`: a CPU store through the package cache.
-    public struct Store: LegacyCommand {
+    public struct Store: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "store",
             abstract: "Store bytes through the CPU's cache (KeyID from --keyid or from PA's KeyID bits)."
@@ -131,26 +87,14 @@ extension HWCommand {
         @Argument(help: "Bytes to store, as hex.") var bytes: HexBytes
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> StoreThroughCache {
             guard !bytes.bytes.isEmpty else { throw HWKeysError.usage("nothing to store") }
-            let machine = try session.machine()
-            try machine.requireRunning()
-            let address = try keyID.address(pa, count: bytes.bytes.count, machine: machine)
-            try cpu.execute(on: machine) { processor in
-                bytes.bytes.withUnsafeBytes { processor.store(address, from: $0) }
-            }
-            let id = machine.keyIDLayout.keyID(of: address)
-            return CommandOutput(
-                json: .object([
-                    ("pa", .hex(address.rawValue)), ("keyid", .count(Int(id))), ("written", .count(bytes.bytes.count)),
-                ]),
-                text: "stored \(bytes.bytes.count) bytes at \(address) (KeyID \(id))"
-            )
+            return StoreThroughCache(processor: try cpu.selection(), address: keyID.address(pa), bytes: bytes.bytes)
         }
     }
 
     /// `hw load PA LEN [--keyid N]`: a CPU load through the package cache.
-    public struct Load: LegacyCommand {
+    public struct Load: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "load",
             abstract: "Load bytes through the CPU's cache (KeyID from --keyid or from PA's KeyID bits)."
@@ -162,25 +106,17 @@ extension HWCommand {
         @Argument(help: "Length in bytes (K/M suffixes allowed, at most 16 MiB).") var length: Size
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let count = try checkedLength(length.bytes, limit: 16 << 20)
-            let machine = try session.machine()
-            try machine.requireRunning()
-            let address = try keyID.address(pa, count: count, machine: machine)
-            var bytes = [UInt8](repeating: 0, count: count)
-            try cpu.execute(on: machine) { processor in
-                bytes.withUnsafeMutableBytes { processor.load(address, into: $0) }
-            }
-            let id = machine.keyIDLayout.keyID(of: address)
-            return CommandOutput(
-                json: .object([("pa", .hex(address.rawValue)), ("keyid", .count(Int(id))), ("bytes", .bytes(bytes))]),
-                text: hexDump(bytes, startingAt: address.rawValue)
+        public func request() throws(HWKeysError) -> LoadThroughCache {
+            LoadThroughCache(
+                processor: try cpu.selection(),
+                address: keyID.address(pa),
+                length: try checkedLength(length.bytes, limit: UInt64(MonitorLimits.maximumRead))
             )
         }
     }
 
     /// `hw clflush PA [--keyid N]`: CLFLUSH of one alias.
-    public struct CLFLUSH: LegacyCommand {
+    public struct CLFLUSH: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "clflush",
             abstract: "Execute CLFLUSH: write back this alias's line if dirty and invalidate it in every cache."
@@ -191,24 +127,13 @@ extension HWCommand {
         @Argument(help: "Physical address.") var pa: Number
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let machine = try session.machine()
-            try machine.requireRunning()
-            let address = try keyID.address(pa, count: 1, machine: machine)
-            let dirty = machine.cachedCopies(of: address).contains { $0.dirty }
-            try cpu.execute(on: machine) { $0.clflush(address) }
-            let id = machine.keyIDLayout.keyID(of: address)
-            return CommandOutput(
-                json: .object([
-                    ("pa", .hex(address.rawValue)), ("keyid", .count(Int(id))), ("written_back", .bool(dirty)),
-                ]),
-                text: "flushed the line of \(address) (KeyID \(id))\(dirty ? ", written back" : "")"
-            )
+        public func request() throws(HWKeysError) -> ExecuteCLFLUSH {
+            ExecuteCLFLUSH(processor: try cpu.selection(), address: keyID.address(pa))
         }
     }
 
     /// `hw wbinvd`: WBINVD on one CPU (its package's cache).
-    public struct WBINVD: LegacyCommand {
+    public struct WBINVD: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "wbinvd",
             abstract: "Execute WBINVD: write back and invalidate the CPU's package cache."
@@ -217,20 +142,13 @@ extension HWCommand {
         @OptionGroup var cpu: CPUOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let machine = try session.machine()
-            let processor = try cpu.processor(of: machine)
-            let dirty = machine.dirtyLineCount(package: processor.packageID)
-            try cpu.execute(on: machine) { try $0.wbinvd() }
-            return CommandOutput(
-                json: .object([("package", .count(processor.packageID)), ("lines_written_back", .count(dirty))]),
-                text: "WBINVD on package \(processor.packageID): \(dirty) line(s) written back"
-            )
+        public func request() throws(HWKeysError) -> ExecuteWBINVD {
+            ExecuteWBINVD(processor: try cpu.selection())
         }
     }
 
     /// `hw keytable [--package P]`: the state of every KeyID in one package's key table, never key bytes.
-    public struct KeyTable: LegacyCommand {
+    public struct KeyTable: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "keytable",
             abstract: "Show the state of every KeyID of a package's MKTME key table (never key bytes)."
@@ -239,52 +157,8 @@ extension HWCommand {
         @Option(help: "Package (socket).") var package: Number = Number(0)
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let machine = try session.machine()
-            let package = try self.package.int("package")
-            guard package < machine.configuration.packages else {
-                throw HWKeysError.usage(
-                    "no package \(package): the machine has packages 0…\(machine.configuration.packages - 1)"
-                )
-            }
-            let tme = machine.tmeStatus
-            let tmeState =
-                tme.standbyKeysSaved
-                ? "saved" : !tme.locked ? "unlocked" : !tme.active ? "disabled" : tme.bypass ? "bypass" : "active"
-            let entries = machine.keyTableStatus(package: package)
-            let json = JSON.object([
-                ("package", .count(package)),
-                (
-                    "tme",
-                    .object([
-                        ("state", .string(tmeState)),
-                        ("alg", tme.policy.map { .string($0.name) } ?? .null),
-                        ("keyid_bits", .count(tme.keyIDBits)),
-                        ("standby_keys_saved", .bool(tme.standbyKeysSaved)),
-                    ])
-                ),
-                (
-                    "keyids",
-                    .array(
-                        entries.map {
-                            .object([
-                                ("keyid", .count($0.keyID)),
-                                ("state", .string($0.state.rawValue)),
-                                ("alg", $0.algorithm.map { .string($0.name) } ?? .null),
-                            ])
-                        }
-                    )
-                ),
-            ])
-            var lines = [
-                "package \(package): TME \(tmeState)\(tme.policy.map { " (\($0.name))" } ?? ""), KeyID bits \(tme.keyIDBits)"
-            ]
-            let programmed = entries.filter { $0.state != .unprogrammed }
-            for entry in programmed {
-                lines.append("  KeyID \(entry.keyID): \(entry.state.rawValue) \(entry.algorithm?.name ?? "")")
-            }
-            lines.append("  \(entries.count - programmed.count) of \(entries.count) KeyIDs unprogrammed")
-            return CommandOutput(json: json, text: lines.joined(separator: "\n"))
+        public func request() throws(HWKeysError) -> ShowKeyTable {
+            ShowKeyTable(package: try self.package.int("package"))
         }
     }
 }

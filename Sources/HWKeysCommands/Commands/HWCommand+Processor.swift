@@ -6,8 +6,7 @@
 
 import ArgumentParser
 import HWKeysBase
-import Platform
-import X86
+import Workspace
 
 /// `--cpu N` [0] and `--cpl 0|3` [0]: which logical processor runs a monitor instruction, and at which
 /// privilege level (the monitor behaves like a bare-metal test kernel that can drop to user mode).
@@ -20,28 +19,16 @@ public struct CPUOptions: ParsableArguments, Sendable {
 
     public init() {}
 
-    /// The selected processor of a running machine.
-    public func processor(of machine: Machine) throws -> LogicalProcessor {
-        try machine.requireRunning()
-        guard cpu.value < UInt64(machine.processors.count), let processor = machine.processor(Int(cpu.value)) else {
-            throw HWKeysError.usage("no CPU \(cpu.value): the machine has CPUs 0…\(machine.processors.count - 1)")
-        }
-        return processor
-    }
-
-    /// Runs `body` on the selected processor at the selected CPL, restoring CPL0 afterwards.
-    public func execute<R>(on machine: Machine, _ body: (LogicalProcessor) throws -> R) throws -> R {
+    /// The processor selection these options give.
+    public func selection() throws(HWKeysError) -> ProcessorSelection {
         guard cpl.value == 0 || cpl.value == 3 else { throw HWKeysError.usage("--cpl must be 0 or 3") }
-        let processor = try processor(of: machine)
-        processor.cpl = Int(cpl.value)
-        defer { processor.cpl = 0 }
-        return try body(processor)
+        return ProcessorSelection(cpu: try cpu.int("--cpu"), cpl: Int(cpl.value))
     }
 }
 
 extension HWCommand {
     /// `hw cpuid LEAF [SUBLEAF]`.
-    public struct CPUID: LegacyCommand {
+    public struct CPUID: HWKeysCommand {
         public static let configuration = CommandConfiguration(commandName: "cpuid", abstract: "Execute CPUID.")
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var cpu: CPUOptions
@@ -49,42 +36,30 @@ extension HWCommand {
         @Argument(help: "ECX (sub-leaf).") var subleaf: Number = Number(0)
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let leaf = try self.leaf.uint32("LEAF")
-            let subleaf = try self.subleaf.uint32("SUBLEAF")
-            let result = try cpu.execute(on: try session.machine()) { $0.cpuid(leaf: leaf, subleaf: subleaf) }
-            let fields: [(String, JSON)] = [
-                ("eax", .hex(UInt64(result.eax))), ("ebx", .hex(UInt64(result.ebx))),
-                ("ecx", .hex(UInt64(result.ecx))), ("edx", .hex(UInt64(result.edx))),
-            ]
-            return CommandOutput(
-                json: .object(fields),
-                text: fields.map { "\($0.0)=\(CommandOutput.plain($0.1))" }.joined(separator: " ")
+        public func request() throws(HWKeysError) -> ExecuteCPUID {
+            ExecuteCPUID(
+                processor: try cpu.selection(),
+                leaf: try leaf.uint32("LEAF"),
+                subleaf: try subleaf.uint32("SUBLEAF")
             )
         }
     }
 
     /// `hw rdmsr MSR`.
-    public struct RDMSR: LegacyCommand {
+    public struct RDMSR: HWKeysCommand {
         public static let configuration = CommandConfiguration(commandName: "rdmsr", abstract: "Execute RDMSR.")
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var cpu: CPUOptions
         @Argument(help: "MSR address (ECX).") var msr: Number
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let address = try msr.uint32("MSR")
-            let value = try cpu.execute(on: try session.machine()) { try $0.rdmsr(address) }
-            let name = MSR.name(of: address).map { " (\($0))" } ?? ""
-            return CommandOutput(
-                json: .object([("msr", .hex(UInt64(address))), ("value", .hex(value))]),
-                text: "MSR 0x\(String(address, radix: 16))\(name) = 0x\(String(value, radix: 16))"
-            )
+        public func request() throws(HWKeysError) -> ExecuteRDMSR {
+            ExecuteRDMSR(processor: try cpu.selection(), msr: try msr.uint32("MSR"))
         }
     }
 
     /// `hw wrmsr MSR VALUE`.
-    public struct WRMSR: LegacyCommand {
+    public struct WRMSR: HWKeysCommand {
         public static let configuration = CommandConfiguration(commandName: "wrmsr", abstract: "Execute WRMSR.")
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var cpu: CPUOptions
@@ -92,18 +67,13 @@ extension HWCommand {
         @Argument(help: "Value (EDX:EAX).") var value: Number
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let address = try msr.uint32("MSR")
-            try cpu.execute(on: try session.machine()) { try $0.wrmsr(address, value.value) }
-            return CommandOutput(
-                json: .object([("msr", .hex(UInt64(address))), ("value", .hex(value.value))]),
-                text: "wrote 0x\(String(value.value, radix: 16)) to MSR 0x\(String(address, radix: 16))"
-            )
+        public func request() throws(HWKeysError) -> ExecuteWRMSR {
+            ExecuteWRMSR(processor: try cpu.selection(), msr: try msr.uint32("MSR"), value: value.value)
         }
     }
 
     /// `hw inject KIND [N] [--package P]`: arm a hardware failure.
-    public struct Inject: LegacyCommand {
+    public struct Inject: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "inject",
             abstract:
@@ -115,9 +85,8 @@ extension HWCommand {
         @Option(help: "Package for PCONFIG failures.") var package: Number = Number(0)
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let machine = try session.machine()
-            func number() throws -> Int {
+        public func request() throws(HWKeysError) -> InjectHardwareFault {
+            func number() throws(HWKeysError) -> Int {
                 guard let text = count, let value = ValueParser.number(text), value <= UInt64(Int32.max) else {
                     throw HWKeysError.usage("\(kind) needs a count N (0…\(Int32.max))")
                 }
@@ -125,41 +94,14 @@ extension HWCommand {
             }
             let package = try self.package.int("package")
             switch kind {
-            case "pconfig-busy", "pconfig-entropy":
-                guard package < machine.configuration.packages else {
-                    throw HWKeysError.usage(
-                        "no package \(package): the machine has packages 0…\(machine.configuration.packages - 1)"
-                    )
-                }
-                let n = try number()
-                if kind == "pconfig-busy" {
-                    machine.faults.pconfigBusy[package] = n
-                } else {
-                    machine.faults.pconfigEntropy[package] = n
-                }
-                return CommandOutput(
-                    json: .object([("kind", .string(kind)), ("package", .count(package)), ("count", .count(n))]),
-                    text:
-                        "the next \(n) PCONFIG(s) on package \(package) will fail with \(kind == "pconfig-busy" ? "DEVICE_BUSY" : "ENTROPY_ERROR")"
-                )
-            case "rdseed-fail":
-                let n = try number()
-                machine.faults.rdseedFailures = n
-                return CommandOutput(
-                    json: .object([("kind", .string(kind)), ("count", .count(n))]),
-                    text: "the next \(n) on-chip random-number request(s) will fail"
-                )
+            case "pconfig-busy": return InjectHardwareFault(.pconfigBusy(package: package, count: try number()))
+            case "pconfig-entropy": return InjectHardwareFault(.pconfigEntropy(package: package, count: try number()))
+            case "rdseed-fail": return InjectHardwareFault(.rdseedFailures(count: try number()))
             case "iwkey-backup-error":
-                let armed = count != "clear"
                 if let count, count != "clear" {
                     throw HWKeysError.usage("iwkey-backup-error takes no count (or 'clear')")
                 }
-                machine.faults.iwkeyBackupError = armed
-                return CommandOutput(
-                    json: .object([("kind", .string(kind)), ("armed", .bool(armed))]),
-                    text: armed
-                        ? "IWKey backup storage now reports a read/write error" : "IWKey backup storage error cleared"
-                )
+                return InjectHardwareFault(.iwkeyBackupError(armed: count != "clear"))
             default:
                 throw HWKeysError.usage(
                     "unknown injection '\(kind)' (pconfig-busy, pconfig-entropy, rdseed-fail, iwkey-backup-error)"

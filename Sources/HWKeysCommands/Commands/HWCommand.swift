@@ -6,8 +6,7 @@
 
 import ArgumentParser
 import HWKeysBase
-import Platform
-import X86
+import Workspace
 
 /// `hwkeys hw …`: the debug monitor. Runs single instructions on one logical processor, reads and writes
 /// raw DRAM (what a bus snooper or a stolen DIMM sees) and arms fault injection. Its purpose is to show
@@ -34,7 +33,7 @@ public struct HWCommand: ParsableCommand {
         ] + keyLockerCommands + diskCommands
 
     /// `hw dram PA LEN`: raw DRAM bytes; KeyID bits of PA are ignored.
-    public struct DRAMRead: LegacyCommand {
+    public struct DRAMRead: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "dram",
             abstract: "Show raw DRAM (the bus / DIMM view: ciphertext unless bypassed); KeyID bits of PA are ignored."
@@ -44,27 +43,16 @@ public struct HWCommand: ParsableCommand {
         @Argument(help: "Length in bytes (K/M suffixes allowed, at most 16 MiB).") var length: Size
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let machine = try session.machine()
-            let address = machine.keyIDLayout.stripKeyID(PhysicalAddress(pa.value)).rawValue
-            let count = try checkedLength(length.bytes, limit: 16 << 20)
-            guard machine.dram.contains(address, count: count) else {
-                throw HWKeysError(
-                    .EFAULT,
-                    "range 0x\(String(address, radix: 16))+\(count) is outside DRAM (\(machine.dram.size) bytes)"
-                )
-            }
-            var bytes = [UInt8](repeating: 0, count: count)
-            bytes.withUnsafeMutableBytes { machine.dram.read(address, into: $0) }
-            return CommandOutput(
-                json: .object([("pa", .hex(address)), ("bytes", .bytes(bytes))]),
-                text: hexDump(bytes, startingAt: address)
+        public func request() throws(HWKeysError) -> ReadDRAM {
+            ReadDRAM(
+                address: pa.value,
+                length: try checkedLength(length.bytes, limit: UInt64(MonitorLimits.maximumRead))
             )
         }
     }
 
     /// `hw poke-dram PA HEX`: write raw DRAM, bypassing caches and encryption.
-    public struct PokeDRAM: LegacyCommand {
+    public struct PokeDRAM: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "poke-dram",
             abstract: "Write raw DRAM, bypassing caches and encryption (for attack experiments)."
@@ -74,27 +62,15 @@ public struct HWCommand: ParsableCommand {
         @Argument(help: "Bytes to write, as hex.") var bytes: HexBytes
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let machine = try session.machine()
-            let address = machine.keyIDLayout.stripKeyID(PhysicalAddress(pa.value)).rawValue
+        public func request() throws(HWKeysError) -> WriteDRAM {
             guard !bytes.bytes.isEmpty else { throw HWKeysError.usage("nothing to write") }
-            guard machine.dram.contains(address, count: bytes.bytes.count) else {
-                throw HWKeysError(
-                    .EFAULT,
-                    "range 0x\(String(address, radix: 16))+\(bytes.bytes.count) is outside DRAM"
-                )
-            }
-            bytes.bytes.withUnsafeBytes { machine.dram.write(address, from: $0) }
-            return CommandOutput(
-                json: .object([("pa", .hex(address)), ("written", .count(bytes.bytes.count))]),
-                text: "wrote \(bytes.bytes.count) bytes of raw DRAM at 0x\(String(address, radix: 16))"
-            )
+            return WriteDRAM(address: pa.value, bytes: bytes.bytes)
         }
     }
 }
 
 /// A length that must be positive and at most `limit`.
-func checkedLength(_ length: UInt64, limit: UInt64) throws -> Int {
+func checkedLength(_ length: UInt64, limit: UInt64) throws(HWKeysError) -> Int {
     guard length > 0 else { throw HWKeysError.usage("length must be positive") }
     guard length <= limit else { throw HWKeysError.usage("length must be at most \(limit) bytes") }
     return Int(length)
