@@ -63,20 +63,21 @@ public final class Workspace: @unchecked Sendable {
         requestLock.lock()
         defer { requestLock.unlock() }
 
-        let context = RequestContext(workspace: self, machineName: machine, vm: vm, access: R.access)
+        let access = R.access == .write ? .write : request.requiredAccess
+        let context = RequestContext(workspace: self, machineName: machine, vm: vm, access: access)
         let result: R.Result
         do {
-            if !store.exists, !(R.access == .write && R.createsStore) {
+            if !store.exists, !(access == .write && R.createsStore) {
                 // No store yet: requests that need a machine report ENOENT, `machine list` an empty list.
                 result = try request.run(in: context)
             } else {
-                result = try store.transaction(R.access, createIfMissing: R.createsStore) {
+                result = try store.transaction(access, createIfMissing: R.createsStore) {
                     (transaction) throws(HWKeysError) -> R.Result in
                     activeTransaction = transaction
                     defer { activeTransaction = nil }
                     try dropMachinesChangedElsewhere(transaction)
                     let result = try request.run(in: context)
-                    if R.access == .write { try context.commit(transaction) }
+                    if access == .write { try context.commit(transaction) }
                     return result
                 }
             }

@@ -22,6 +22,12 @@ public protocol WorkspaceRequest: Sendable {
     /// tables, power, machines, VMs) answer EINVAL there (contract §8).
     static var runsInGuest: Bool { get }
 
+    /// The access this request needs given its arguments: ``access``, unless a reader knows that these
+    /// arguments may make it change the machine (a `keyctl` inspection naming `@u` or `@us`, keyrings
+    /// Linux creates on first use — a serial drawn with RDRAND — runs as a writer). Never `.read` for a
+    /// writer.
+    var requiredAccess: RequestAccess { get }
+
     /// Runs the request. Throws ``HWKeysError``; a writer's changes are then discarded.
     func run(in context: RequestContext) throws(HWKeysError) -> Result
 }
@@ -29,6 +35,7 @@ public protocol WorkspaceRequest: Sendable {
 extension WorkspaceRequest {
     public static var createsStore: Bool { false }
     public static var runsInGuest: Bool { true }
+    public var requiredAccess: RequestAccess { Self.access }
 }
 
 /// A request's result: Codable for `--format json` and the HTTP API, plus the human rendering the CLI
@@ -40,4 +47,13 @@ extension WorkspaceRequest {
 public protocol CommandResult: Encodable, Sendable {
     /// The text the CLI prints (may be empty).
     var text: String { get }
+
+    /// Bytes the CLI writes to stdout exactly as they are, instead of ``text`` and a newline, in text
+    /// mode; nil (the default) prints ``text``. For output that is not lines of text: a payload piped
+    /// out raw (`keyctl pipe`), or one empty line (`keyctl print` and `rlist` of nothing, as keyctl(1)).
+    var rawOutput: [UInt8]? { get }
+}
+
+extension CommandResult {
+    public var rawOutput: [UInt8]? { nil }
 }

@@ -51,6 +51,17 @@ import Testing
             (["keyctl", "update", "12", "newsecret"], ["keyctl", "update", "12", "<redacted>"]),
             (["keyctl", "update", "12", "type=clear"], ["keyctl", "update", "12", "type=clear"]),
             (["keyctl", "add"], ["keyctl", "add"]),
+            // keyctl's ways of writing the same: options first, an abbreviated verb, a hex payload.
+            (
+                ["keyctl", "add", "--pid", "101", "user", "k", "secret", "@s"],
+                ["keyctl", "add", "--pid", "101", "user", "k", "<redacted>", "@s"]
+            ),
+            (["keyctl", "a", "user", "k", "secret", "@s"], ["keyctl", "a", "user", "k", "<redacted>", "@s"]),
+            (
+                ["keyctl", "add", "-x", "mktme", "t", "747970653d63707520", "@s"],
+                ["keyctl", "add", "-x", "mktme", "t", "<redacted>", "@s"]
+            ),
+            (["keyctl", "upd", "-x", "12", "6b6579"], ["keyctl", "upd", "-x", "12", "<redacted>"]),
             (["proc", "read", "100", "0x1000", "16"], ["proc", "read", "100", "0x1000", "16"]),
         ]
         for (words, echoed) in cases { #expect(RunCommand.redacted(words) == echoed) }

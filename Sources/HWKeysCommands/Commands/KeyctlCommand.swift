@@ -9,25 +9,32 @@ import Foundation
 import HWCrypto
 import HWKeysBase
 import Kernel
+import Workspace
 
 /// `hwkeys keyctl …`: the key retention service, with keyctl(1)'s verbs, argument order and output
 /// (keyutils `keyctl.c`). Every verb acts as `--pid P` [100, the root shell]. Keys are named by serial
-/// (decimal, `0x` hex or `0` octal, as `strtoul(…, 0)` reads them) or as `@u`, `@s`, `@p`.
+/// (decimal, `0x` hex or `0` octal, as `strtoul(…, 0)` reads them; negative for the special `KEY_SPEC_*`
+/// serials), as `@t`, `@p`, `@s`, `@u`, `@us`, `@g`, `@a`, or as `%type:description`. A verb may be
+/// abbreviated to a prefix keyctl(1) finds unambiguous (``KeyctlCommand/normalize(_:)``).
 ///
-/// With `--format json` each verb prints one object; payload bytes appear (as hex) only in `read` and
-/// `print`, whose purpose is to show them.
+/// With `--format json` each verb prints one object; payload bytes appear (as hex) only in `read`,
+/// `print` and `pipe`, whose purpose is to show them. The requests are in
+/// `Sources/Workspace/Requests/Keyctl*.swift`.
 public struct KeyctlCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "keyctl",
         abstract: "Key retention service: add, read, revoke, link, search and list keys (keyctl(1)).",
         discussion: """
-            Keys are named by serial or as @u (user keyring), @s (session keyring), @p (process keyring). \
-            Every verb acts as --pid P (default 100, the root shell).
+            Keys are named by serial (negative for the special keyrings: -1 thread … -5 user session) or as \
+            @t (thread keyring), @p (process keyring), @s (session keyring), @u (user keyring), @us (user \
+            session keyring), or %type:description. Every verb acts as --pid P (default 100, the root \
+            shell). Verbs may be abbreviated as keyctl(1) allows (a unique prefix).
             """,
         subcommands: [
             Add.self, Padd.self, Newring.self, Update.self, Pupdate.self, Describe.self, RDescribe.self,
-            Read.self, Print.self, List.self, RList.self, Show.self, Search.self, Link.self, Unlink.self,
-            Clear.self, Revoke.self, Invalidate.self, Timeout.self, Setperm.self, Chown.self, Chgrp.self,
+            Read.self, Pipe.self, Print.self, List.self, RList.self, Show.self, Search.self, Link.self,
+            Unlink.self, Clear.self, Revoke.self, Invalidate.self, Timeout.self, Setperm.self, Chown.self,
+            Chgrp.self, ID.self, Supports.self,
         ]
     )
 
@@ -35,35 +42,34 @@ public struct KeyctlCommand: ParsableCommand {
 
     // MARK: add, padd, newring, update, pupdate
 
-    /// `keyctl add TYPE DESC DATA KEYRING` → the new key's serial.
-    public struct Add: LegacyCommand {
+    /// `keyctl add [-x] TYPE DESC DATA KEYRING` → the new key's serial.
+    public struct Add: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "add",
             abstract: "Add a key (or update one of the same type and description) and print its serial."
         )
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var process: ProcessOptions
+        @Flag(name: .customShort("x"), help: "DATA is hex (whitespace between byte pairs ignored).") var hex = false
         @Argument(help: "Key type: user, logon, keyring, …") var type: String
         @Argument(help: "Description.") var desc: String
         @Argument(help: "Payload (its bytes, as keyctl passes its argument).") var data: String
         @Argument(help: "Destination keyring.") var keyring: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let kernel = try session.kernel()
-            let serial = try kernel.keys.addKey(
+        public func request() throws(HWKeysError) -> AddKey {
+            AddKey(
                 type: type,
                 description: desc,
-                payload: SecretBytes(Array(data.utf8)),
-                keyring: try keyring.serial(session, process),
+                payload: try KeyctlCommand.payload(Array(data.utf8), hex: hex),
+                keyring: keyring.spec,
                 pid: try process.value()
             )
-            return .serial(serial)
         }
     }
 
-    /// `keyctl padd TYPE DESC KEYRING` with the payload on standard input (or `--input FILE`).
-    public struct Padd: LegacyCommand {
+    /// `keyctl padd [-x] TYPE DESC KEYRING` with the payload on standard input (or `--input FILE`).
+    public struct Padd: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "padd",
             abstract: "Add a key whose payload is read from standard input and print its serial."
@@ -71,26 +77,26 @@ public struct KeyctlCommand: ParsableCommand {
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var process: ProcessOptions
         @Option(help: "Read the payload from this file instead of standard input.") var input: String?
+        @Flag(name: .customShort("x"), help: "The payload is hex (whitespace between byte pairs ignored).")
+        var hex = false
         @Argument(help: "Key type.") var type: String
         @Argument(help: "Description.") var desc: String
         @Argument(help: "Destination keyring.") var keyring: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let payload = try KeyctlCommand.readInput(input)
-            let serial = try session.kernel().keys.addKey(
+        public func request() throws(HWKeysError) -> AddKey {
+            AddKey(
                 type: type,
                 description: desc,
-                payload: payload,
-                keyring: try keyring.serial(session, process),
+                payload: try KeyctlCommand.payload(try KeyctlCommand.readInput(input), hex: hex),
+                keyring: keyring.spec,
                 pid: try process.value()
             )
-            return .serial(serial)
         }
     }
 
     /// `keyctl newring NAME KEYRING` → the new keyring's serial.
-    public struct Newring: LegacyCommand {
+    public struct Newring: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "newring",
             abstract: "Create a keyring inside KEYRING and print its serial."
@@ -101,43 +107,41 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "Destination keyring.") var keyring: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let serial = try session.kernel().keys.addKey(
+        public func request() throws(HWKeysError) -> AddKey {
+            AddKey(
                 type: "keyring",
                 description: name,
                 payload: SecretBytes(count: 0),
-                keyring: try keyring.serial(session, process),
+                keyring: keyring.spec,
                 pid: try process.value()
             )
-            return .serial(serial)
         }
     }
 
-    /// `keyctl update KEY DATA`.
-    public struct Update: LegacyCommand {
+    /// `keyctl update [-x] KEY DATA`.
+    public struct Update: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "update",
             abstract: "Replace a key's payload."
         )
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var process: ProcessOptions
+        @Flag(name: .customShort("x"), help: "DATA is hex (whitespace between byte pairs ignored).") var hex = false
         @Argument(help: "The key.") var key: KeyID
         @Argument(help: "The new payload.") var data: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let payload = SecretBytes(Array(data.utf8))
-            try session.kernel().keys.updateKey(
-                try key.serial(session, process),
-                payload: payload,
+        public func request() throws(HWKeysError) -> UpdateKey {
+            UpdateKey(
+                key: key.spec,
+                payload: try KeyctlCommand.payload(Array(data.utf8), hex: hex),
                 pid: try process.value()
             )
-            return .silent([("serial", key.json(session, process)), ("length", .count(payload.count))])
         }
     }
 
-    /// `keyctl pupdate KEY` with the payload on standard input (or `--input FILE`).
-    public struct Pupdate: LegacyCommand {
+    /// `keyctl pupdate [-x] KEY` with the payload on standard input (or `--input FILE`).
+    public struct Pupdate: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "pupdate",
             abstract: "Replace a key's payload with standard input."
@@ -145,24 +149,24 @@ public struct KeyctlCommand: ParsableCommand {
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var process: ProcessOptions
         @Option(help: "Read the payload from this file instead of standard input.") var input: String?
+        @Flag(name: .customShort("x"), help: "The payload is hex (whitespace between byte pairs ignored).")
+        var hex = false
         @Argument(help: "The key.") var key: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let payload = try KeyctlCommand.readInput(input)
-            try session.kernel().keys.updateKey(
-                try key.serial(session, process),
-                payload: payload,
+        public func request() throws(HWKeysError) -> UpdateKey {
+            UpdateKey(
+                key: key.spec,
+                payload: try KeyctlCommand.payload(try KeyctlCommand.readInput(input), hex: hex),
                 pid: try process.value()
             )
-            return .silent([("serial", key.json(session, process)), ("length", .count(payload.count))])
         }
     }
 
-    // MARK: describe, rdescribe, read, print
+    // MARK: describe, rdescribe, read, pipe, print
 
     /// `keyctl describe KEY` → `<serial>: <perm> <uid> <gid> <type>: <desc>`.
-    public struct Describe: LegacyCommand {
+    public struct Describe: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "describe",
             abstract: "Describe a key: permissions, owner, group, type and description."
@@ -172,17 +176,13 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The key.") var key: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let info = try session.kernel().keys.describe(try key.serial(session, process), pid: try process.value())
-            let text =
-                String(format: "%9d: ", info.serial) + info.permissions.description
-                + String(format: " %5d %5d ", Int(info.uid), Int(info.gid)) + "\(info.type): \(info.description)"
-            return CommandOutput(json: KeyctlCommand.json(info), text: text)
+        public func request() throws(HWKeysError) -> DescribeKey {
+            DescribeKey(key: key.spec, pid: try process.value())
         }
     }
 
     /// `keyctl rdescribe KEY [SEP]` → `type;uid;gid;perm;description`.
-    public struct RDescribe: LegacyCommand {
+    public struct RDescribe: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "rdescribe",
             abstract: "Describe a key in the kernel's raw form, type;uid;gid;perm;description."
@@ -193,20 +193,14 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "A separator to use instead of ';'.") var separator: String?
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> DescribeKeyRaw {
             if let separator, separator.isEmpty { throw HWKeysError.usage("the separator must not be empty") }
-            let info = try session.kernel().keys.describe(try key.serial(session, process), pid: try process.value())
-            var raw = info.raw
-            if let first = separator?.first { raw = raw.replacingOccurrences(of: ";", with: String(first)) }
-            return CommandOutput(
-                json: .object([("serial", .int(Int64(info.serial))), ("raw", .string(raw))]),
-                text: raw
-            )
+            return DescribeKeyRaw(key: key.spec, separator: separator?.first, pid: try process.value())
         }
     }
 
     /// `keyctl read KEY` → `N bytes of data in key:` and a hex dump in groups of 4 bytes, 32 per line.
-    public struct Read: LegacyCommand {
+    public struct Read: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "read",
             abstract: "Read a key's payload as a hex dump."
@@ -216,25 +210,29 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The key.") var key: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let bytes = try session.kernel().keys.read(try key.serial(session, process), pid: try process.value())
-                .revealedBytes()
-            var text = bytes.isEmpty ? "No data in key" : "\(bytes.count) bytes of data in key:\n"
-            for (index, byte) in bytes.enumerated() {
-                if index > 0 { text += index % 32 == 0 ? "\n" : (index % 4 == 0 ? " " : "") }
-                text += String(format: "%02x", byte)
-            }
-            return CommandOutput(
-                json: .object([
-                    ("serial", key.json(session, process)), ("length", .count(bytes.count)), ("bytes", .bytes(bytes)),
-                ]),
-                text: text
-            )
+        public func request() throws(HWKeysError) -> ReadKeyPayload {
+            ReadKeyPayload(key: key.spec, form: .hexDump, pid: try process.value())
+        }
+    }
+
+    /// `keyctl pipe KEY` → the payload's raw bytes on standard output, nothing added.
+    public struct Pipe: HWKeysCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "pipe",
+            abstract: "Write a key's payload, raw, to standard output."
+        )
+        @OptionGroup public var global: GlobalOptions
+        @OptionGroup var process: ProcessOptions
+        @Argument(help: "The key.") var key: KeyID
+        public init() {}
+
+        public func request() throws(HWKeysError) -> ReadKeyPayload {
+            ReadKeyPayload(key: key.spec, form: .raw, pid: try process.value())
         }
     }
 
     /// `keyctl print KEY` → the payload if every byte is printable, else `:hex:` and hex digits.
-    public struct Print: LegacyCommand {
+    public struct Print: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "print",
             abstract: "Print a key's payload: as text if printable, else as :hex:…."
@@ -244,23 +242,15 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The key.") var key: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let bytes = try session.kernel().keys.read(try key.serial(session, process), pid: try process.value())
-                .revealedBytes()
-            let printable = bytes.allSatisfy { (0x20...0x7E).contains($0) }
-            return CommandOutput(
-                json: .object([
-                    ("serial", key.json(session, process)), ("printable", .bool(printable)), ("bytes", .bytes(bytes)),
-                ]),
-                text: printable ? String(decoding: bytes, as: UTF8.self) : ":hex:" + hexString(bytes)
-            )
+        public func request() throws(HWKeysError) -> ReadKeyPayload {
+            ReadKeyPayload(key: key.spec, form: .printable, pid: try process.value())
         }
     }
 
     // MARK: list, rlist, show
 
     /// `keyctl list KEYRING` → `N keys in keyring:` and one described line per key.
-    public struct List: LegacyCommand {
+    public struct List: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List the keys in a keyring."
@@ -270,40 +260,13 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The keyring.") var keyring: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let kernel = try session.kernel()
-            let pid = try process.value()
-            let serials = try KeyctlCommand.links(kernel, try keyring.serial(session, process), pid: pid)
-            let viewer = try kernel.processes.process(pid).credentials
-            var lines = [
-                serials.isEmpty
-                    ? "keyring is empty"
-                    : serials.count == 1 ? "1 key in keyring:" : "\(serials.count) keys in keyring:"
-            ]
-            var entries: [JSON] = []
-            for serial in serials {
-                do {
-                    let info = try kernel.keys.describe(serial, pid: pid)
-                    lines.append(
-                        String(format: "%9d: ", serial) + KeyctlCommand.effectivePermissions(info, viewer)
-                            + String(format: " %5d %5d ", Int(info.uid), Int(info.gid))
-                            + "\(info.type): \(info.description)"
-                    )
-                    entries.append(KeyctlCommand.json(info))
-                } catch {
-                    lines.append(String(format: "%9d: ", serial) + "key inaccessible (\(strerror(error)))")
-                    entries.append(.object([("serial", .int(Int64(serial))), ("error", .string(error.code.name))]))
-                }
-            }
-            return CommandOutput(
-                json: .object([("keyring", keyring.json(session, process)), ("keys", .array(entries))]),
-                text: lines.joined(separator: "\n")
-            )
+        public func request() throws(HWKeysError) -> ListKeyring {
+            ListKeyring(keyring: keyring.spec, pid: try process.value())
         }
     }
 
     /// `keyctl rlist KEYRING` → the serials, space-separated.
-    public struct RList: LegacyCommand {
+    public struct RList: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "rlist",
             abstract: "List the serials in a keyring, space-separated."
@@ -313,24 +276,13 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The keyring.") var keyring: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let serials = try KeyctlCommand.links(
-                try session.kernel(),
-                try keyring.serial(session, process),
-                pid: try process.value()
-            )
-            return CommandOutput(
-                json: .object([
-                    ("keyring", keyring.json(session, process)),
-                    ("serials", .array(serials.map { .int(Int64($0)) })),
-                ]),
-                text: serials.map(String.init).joined(separator: " ")
-            )
+        public func request() throws(HWKeysError) -> ListKeyringSerials {
+            ListKeyringSerials(keyring: keyring.spec, pid: try process.value())
         }
     }
 
     /// `keyctl show [-x] [KEYRING]` → the tree under the session keyring (or KEYRING).
-    public struct Show: LegacyCommand {
+    public struct Show: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "show",
             abstract: "Show the tree of keys under the session keyring, or under KEYRING."
@@ -341,32 +293,15 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The keyring (default @s).") var keyring: KeyID?
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let kernel = try session.kernel()
-            let pid = try process.value()
-            let root = try kernel.keys.keyringID(
-                try keyring?.serial(session, process) ?? KeySpecial.session,
-                create: false,
-                pid: pid
-            )
-            var dumper = TreeDumper(
-                kernel: kernel,
-                pid: pid,
-                viewer: try kernel.processes.process(pid).credentials,
-                hex: hex
-            )
-            let tree = try dumper.dump(root, depth: 0, more: false)
-            return CommandOutput(
-                json: .object([("keyring", .int(Int64(root))), ("tree", tree)]),
-                text: ([keyring == nil ? "Session Keyring" : "Keyring"] + dumper.lines).joined(separator: "\n")
-            )
+        public func request() throws(HWKeysError) -> ShowKeyTree {
+            ShowKeyTree(keyring: keyring?.spec, hexSerials: hex, pid: try process.value())
         }
     }
 
     // MARK: search, link, unlink, clear
 
     /// `keyctl search KEYRING TYPE DESC [DEST_KEYRING]` → the serial found.
-    public struct Search: LegacyCommand {
+    public struct Search: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "search",
             abstract: "Search a keyring tree for a key; optionally link it into DEST_KEYRING."
@@ -379,23 +314,19 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "Keyring to link the key into.") var destination: KeyID?
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            // keyctl passes 0 for no destination; so does a serial of 0 here.
-            var destination = try self.destination?.serial(session, process)
-            if destination == 0 { destination = nil }
-            let serial = try session.kernel().keys.search(
-                try keyring.serial(session, process),
+        public func request() throws(HWKeysError) -> SearchKey {
+            SearchKey(
+                keyring: keyring.spec,
                 type: type,
                 description: desc,
-                destination: destination,
+                destination: destination?.spec,
                 pid: try process.value()
             )
-            return .serial(serial)
         }
     }
 
     /// `keyctl link KEY KEYRING`.
-    public struct Link: LegacyCommand {
+    public struct Link: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "link",
             abstract: "Link a key into a keyring."
@@ -406,19 +337,14 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The keyring.") var keyring: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            try session.kernel().keys.link(
-                try key.serial(session, process),
-                into: try keyring.serial(session, process),
-                pid: try process.value()
-            )
-            return .silent([("serial", key.json(session, process)), ("keyring", keyring.json(session, process))])
+        public func request() throws(HWKeysError) -> LinkKey {
+            LinkKey(key: key.spec, keyring: keyring.spec, pid: try process.value())
         }
     }
 
     /// `keyctl unlink KEY [KEYRING]`; without KEYRING, removes every link to KEY found in the session
     /// keyring tree and prints `N links removed`.
-    public struct Unlink: LegacyCommand {
+    public struct Unlink: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "unlink",
             abstract: "Unlink a key from a keyring, or from everywhere in the session keyring tree."
@@ -429,29 +355,13 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The keyring.") var keyring: KeyID?
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let kernel = try session.kernel()
-            let pid = try process.value()
-            let serial = key.json(session, process)
-            if let keyring {
-                let ring = keyring.json(session, process)
-                try kernel.keys.unlink(
-                    try key.serial(session, process),
-                    from: try keyring.serial(session, process),
-                    pid: pid
-                )
-                return .silent([("serial", serial), ("keyring", ring)])
-            }
-            let removed = KeyctlCommand.unlinkEverywhere(kernel, try key.serial(session, process), pid: pid)
-            return CommandOutput(
-                json: .object([("serial", serial), ("links_removed", .count(removed))]),
-                text: "\(removed) links removed"
-            )
+        public func request() throws(HWKeysError) -> UnlinkKey {
+            UnlinkKey(key: key.spec, from: keyring?.spec, pid: try process.value())
         }
     }
 
     /// `keyctl clear KEYRING`.
-    public struct Clear: LegacyCommand {
+    public struct Clear: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "clear",
             abstract: "Unlink every key from a keyring."
@@ -461,16 +371,15 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The keyring.") var keyring: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            try session.kernel().keys.clear(try keyring.serial(session, process), pid: try process.value())
-            return .silent([("keyring", keyring.json(session, process))])
+        public func request() throws(HWKeysError) -> ClearKeyring {
+            ClearKeyring(keyring: keyring.spec, pid: try process.value())
         }
     }
 
     // MARK: revoke, invalidate, timeout, setperm, chown, chgrp
 
     /// `keyctl revoke KEY`.
-    public struct Revoke: LegacyCommand {
+    public struct Revoke: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "revoke",
             abstract: "Revoke a key: everything but unlink fails with EKEYREVOKED until it is collected."
@@ -480,15 +389,13 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The key.") var key: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let serial = key.json(session, process)
-            try session.kernel().keys.revoke(try key.serial(session, process), pid: try process.value())
-            return .silent([("serial", serial), ("state", .string(KeyState.revoked.rawValue))])
+        public func request() throws(HWKeysError) -> EndKey {
+            EndKey(.revoked, key: key.spec, pid: try process.value())
         }
     }
 
     /// `keyctl invalidate KEY`.
-    public struct Invalidate: LegacyCommand {
+    public struct Invalidate: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "invalidate",
             abstract: "Invalidate a key: it disappears at once and is collected immediately."
@@ -498,15 +405,13 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The key.") var key: KeyID
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let serial = key.json(session, process)
-            try session.kernel().keys.invalidate(try key.serial(session, process), pid: try process.value())
-            return .silent([("serial", serial), ("state", .string(KeyState.invalidated.rawValue))])
+        public func request() throws(HWKeysError) -> EndKey {
+            EndKey(.invalidated, key: key.spec, pid: try process.value())
         }
     }
 
     /// `keyctl timeout KEY SECONDS` (0 removes the timeout).
-    public struct Timeout: LegacyCommand {
+    public struct Timeout: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "timeout",
             abstract: "Make a key expire SECONDS from now (0: never)."
@@ -517,21 +422,16 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "Seconds (decimal).") var timeout: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> SetKeyTimeout {
             guard let seconds = UInt32(timeout, radix: 10) else {
-                throw HWKeysError.usage("Unparsable timeout: '\(timeout)'")
+                throw HWKeysError.usage("Unparsable timeout: '\(HWKeysCLI.echo(timeout))'")
             }
-            try session.kernel().keys.setTimeout(
-                try key.serial(session, process),
-                seconds: seconds,
-                pid: try process.value()
-            )
-            return .silent([("serial", key.json(session, process)), ("timeout", .count(Int(seconds)))])
+            return SetKeyTimeout(key: key.spec, seconds: seconds, pid: try process.value())
         }
     }
 
     /// `keyctl setperm KEY MASK` (MASK as `strtoul(…, 0)` reads it: `0x3f010000`).
-    public struct Setperm: LegacyCommand {
+    public struct Setperm: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "setperm",
             abstract: "Set a key's permission mask, e.g. 0x3f010000."
@@ -542,17 +442,16 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The mask (possessor, user, group, other bytes).") var mask: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> SetKeyPermissions {
             guard let value = KeyID.strtoul(mask), let perm = UInt32(exactly: value) else {
-                throw HWKeysError.usage("Unparsable permissions: '\(mask)'")
+                throw HWKeysError.usage("Unparsable permissions: '\(HWKeysCLI.echo(mask))'")
             }
-            try session.kernel().keys.setPermissions(try key.serial(session, process), perm, pid: try process.value())
-            return .silent([("serial", key.json(session, process)), ("perm", .hex(UInt64(perm)))])
+            return SetKeyPermissions(key: key.spec, mask: perm, pid: try process.value())
         }
     }
 
     /// `keyctl chown KEY UID` (root only for another uid; -1 leaves it).
-    public struct Chown: LegacyCommand {
+    public struct Chown: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "chown",
             abstract: "Give a key to another user (root only); the new owner is charged for it."
@@ -563,20 +462,13 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The new uid (-1: unchanged).") var uid: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let value = try KeyctlCommand.id(uid, "uid")
-            try session.kernel().keys.chown(
-                try key.serial(session, process),
-                uid: value,
-                gid: nil,
-                pid: try process.value()
-            )
-            return .silent([("serial", key.json(session, process)), ("uid", value.map { .count(Int($0)) } ?? .null)])
+        public func request() throws(HWKeysError) -> ChangeKeyOwnership {
+            ChangeKeyOwnership(key: key.spec, .uid, to: try KeyctlCommand.id(uid, "uid"), pid: try process.value())
         }
     }
 
     /// `keyctl chgrp KEY GID` (a group the caller is not in needs root; -1 leaves it).
-    public struct Chgrp: LegacyCommand {
+    public struct Chgrp: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "chgrp",
             abstract: "Change a key's group."
@@ -587,15 +479,51 @@ public struct KeyctlCommand: ParsableCommand {
         @Argument(help: "The new gid (-1: unchanged).") var gid: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let value = try KeyctlCommand.id(gid, "gid")
-            try session.kernel().keys.chown(
-                try key.serial(session, process),
-                uid: nil,
-                gid: value,
-                pid: try process.value()
-            )
-            return .silent([("serial", key.json(session, process)), ("gid", value.map { .count(Int($0)) } ?? .null)])
+        public func request() throws(HWKeysError) -> ChangeKeyOwnership {
+            ChangeKeyOwnership(key: key.spec, .gid, to: try KeyctlCommand.id(gid, "gid"), pid: try process.value())
+        }
+    }
+
+    // MARK: id, supports
+
+    /// `keyctl id KEY` → the serial KEY names (`@s` as a number, say).
+    public struct ID: HWKeysCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "id",
+            abstract: "Print the serial a key argument names (e.g. the session keyring's for @s)."
+        )
+        @OptionGroup public var global: GlobalOptions
+        @OptionGroup var process: ProcessOptions
+        @Argument(help: "The key.") var key: KeyID
+        public init() {}
+
+        public func request() throws(HWKeysError) -> KeyringID {
+            KeyringID(key: key.spec, pid: try process.value())
+        }
+    }
+
+    /// `keyctl supports [CAP | --raw]`: the key service's capabilities.
+    public struct Supports: HWKeysCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "supports",
+            abstract: "List the key service's capabilities (have_NAME=0|1), print them raw, or test one.",
+            discussion: """
+                With CAP: exit status 0 if supported, 1 (EOPNOTSUPP) if not; an unknown CAP is a usage error \
+                (keyctl exits 3).
+                """
+        )
+        @OptionGroup public var global: GlobalOptions
+        @Flag(name: .customLong("raw"), help: "Print the capability bytes in hex.") var raw = false
+        @Argument(help: "A capability, e.g. key_invalidate.") var capability: String?
+        public init() {}
+
+        public func request() throws(HWKeysError) -> KeyCapabilities {
+            switch (raw, capability) {
+            case (true, nil): return KeyCapabilities(.raw)
+            case (false, nil): return KeyCapabilities(.all)
+            case (false, let name?): return KeyCapabilities(.named(name))
+            case (true, _?): throw HWKeysError.usage("give a capability or --raw, not both")
+            }
         }
     }
 }
@@ -603,16 +531,11 @@ public struct KeyctlCommand: ParsableCommand {
 // MARK: - Helpers
 
 /// A key argument, as keyutils' `get_key_id` reads it: a serial as `strtoul(…, 0)` does (decimal, `0x`
-/// hex, `0` octal, optionally negative for the special serials), `@t`, `@p`, `@s`, `@u`, `@us`, `@g`,
+/// hex, `0` octal, negative for the special `KEY_SPEC_*` serials), `@t`, `@p`, `@s`, `@u`, `@us`, `@g`,
 /// `@a`, or a key found by type and description: `%user:lizard`, `%:name` for a keyring.
 public struct KeyID: ExpressibleByArgument, Sendable, Hashable {
-    enum Spec: Sendable, Hashable {
-        case serial(Int32)
-        case named(type: String, description: String)
-    }
-
-    let spec: Spec
-    public let text: String
+    /// What the argument names.
+    public let spec: KeySpecifier
 
     public init?(argument: String) {
         if argument.hasPrefix("@") {
@@ -630,11 +553,10 @@ public struct KeyID: ExpressibleByArgument, Sendable, Hashable {
             let negative = body.hasPrefix("-")
             if negative { body = body.dropFirst() }
             guard let magnitude = Self.strtoul(String(body)) else { return nil }
-            let value = negative ? -Int64(magnitude) : Int64(magnitude)
+            let value = negative ? -Int64(clamping: magnitude) : Int64(clamping: magnitude)
             guard let serial = Int32(exactly: value) else { return nil }
             spec = .serial(serial)
         }
-        text = argument
     }
 
     /// `strtoul(text, &end, 0)` that accepts only a complete number.
@@ -644,196 +566,69 @@ public struct KeyID: ExpressibleByArgument, Sendable, Hashable {
         if lower.count > 1, lower.hasPrefix("0") { return UInt64(lower.dropFirst(), radix: 8) }
         return UInt64(lower, radix: 10)
     }
-
-    /// The serial to pass to the kernel. A `%type:desc` name is looked up the way the process would find
-    /// it: searching its process keyring, then its session keyring (keyutils scans `/proc/keys` as a
-    /// last resort; hwkeys does not).
-    func serial(_ session: Session, _ process: ProcessOptions) throws -> Int32 {
-        switch spec {
-        case .serial(let serial):
-            return serial
-        case .named(let type, let description):
-            let kernel = try session.kernel()
-            let pid = try process.value()
-            var failure: HWKeysError?
-            for ring in [KeySpecial.process, KeySpecial.session] {
-                let found = Result { () throws(HWKeysError) -> Int32 in
-                    try kernel.keys.search(ring, type: type, description: description, pid: pid)
-                }
-                switch found {
-                case .success(let serial): return serial
-                case .failure(let error): if failure == nil || failure?.errno == .ENOKEY { failure = error }
-                }
-            }
-            let error = failure ?? HWKeysError(.ENOKEY, "")
-            throw HWKeysError(error.code, "Can't find '\(type):\(description)': \(error.message)")
-        }
-    }
-
-    /// The serial this argument names, for output (special names resolved when they can be).
-    func json(_ session: Session, _ process: ProcessOptions) -> JSON {
-        guard let serial = try? serial(session, process) else { return .string(text) }
-        guard serial < 0, let kernel = try? session.kernel(), let pid = try? process.value(),
-            let resolved = try? kernel.keys.keyringID(serial, create: false, pid: pid)
-        else { return .int(Int64(serial)) }
-        return .int(Int64(resolved))
-    }
-}
-
-extension CommandOutput {
-    /// `keyctl` prints a new or found serial as a bare number.
-    static func serial(_ serial: Int32) -> CommandOutput {
-        CommandOutput(json: .object([("serial", .int(Int64(serial)))]), text: "\(serial)")
-    }
-
-    /// Verbs that print nothing (as keyctl(1)) but report in JSON.
-    static func silent(_ fields: [(String, JSON)]) -> CommandOutput {
-        CommandOutput(json: .object(fields), text: "")
-    }
 }
 
 extension KeyctlCommand {
+    /// The largest payload keyctl reads from standard input (keyutils `grab_stdin`: 1 MiB).
+    static let maximumInput = 1024 * 1024
+
     /// The payload of `padd` and `pupdate`: the file, or standard input.
-    static func readInput(_ path: String?) throws -> SecretBytes {
+    static func readInput(_ path: String?) throws(HWKeysError) -> [UInt8] {
         let data: Data
         if let path {
             guard let contents = FileManager.default.contents(atPath: path) else {
-                throw HWKeysError(.ENOENT, "cannot read \(path)")
+                throw HWKeysError(.ENOENT, "cannot read \(HWKeysCLI.echo(path))")
             }
             data = contents
         } else {
             data = FileHandle.standardInput.readDataToEndOfFile()
         }
-        guard data.count <= 1024 * 1024 else { throw HWKeysError(.E2BIG, "Too much data read on stdin") }
-        return SecretBytes(data)
+        guard data.count <= maximumInput else { throw HWKeysError(.E2BIG, "Too much data read on stdin") }
+        return Array(data)
     }
 
-    /// A uid or gid argument; `-1` means unchanged.
-    static func id(_ text: String, _ what: String) throws -> UInt32? {
-        if text == "-1" { return nil }
-        guard let value = KeyID.strtoul(text), let id = UInt32(exactly: value), id != UInt32.max else {
-            throw HWKeysError.usage("Unparsable \(what): '\(text)'")
-        }
-        return id
-    }
-
-    /// The serials a keyring links, read as `keyctl list` reads them (the payload as 32-bit integers).
-    static func links(_ kernel: Kernel, _ keyring: Int32, pid: Int32) throws -> [Int32] {
-        let bytes = try kernel.keys.read(keyring, pid: pid).revealedBytes()
-        return stride(from: 0, to: bytes.count / 4 * 4, by: 4).map { offset in
-            Int32(
-                bitPattern: UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16
-                    | UInt32(bytes[offset + 3]) << 24
-            )
-        }
-    }
-
-    static func json(_ info: KeyDescription) -> JSON {
-        .object([
-            ("serial", .int(Int64(info.serial))), ("type", .string(info.type)), ("uid", .count(Int(info.uid))),
-            ("gid", .int(info.gid)), ("perm", .hex(UInt64(info.permissions.rawValue))),
-            ("description", .string(info.description)),
-        ])
-    }
-
-    /// keyutils `calc_perms`: `--alswrv` for what the viewer gets — the possessor bits plus its user,
-    /// group or other bits.
-    static func effectivePermissions(_ info: KeyDescription, _ viewer: Credentials) -> String {
-        let perm = info.permissions
-        var bits = perm.bits(of: .possessor)
-        if info.uid == viewer.uid {
-            bits |= perm.bits(of: .user)
-        } else if info.gid == Int64(viewer.gid) {
-            bits |= perm.bits(of: .group)
-        } else {
-            bits |= perm.bits(of: .other)
-        }
-        return "--" + KeyPermissions(rawValue: bits).description.suffix(6)
-    }
-
-    /// keyutils' `recursive_session_key_scan` with `act_keyctl_unlink_func`: walks the session keyring
-    /// tree and unlinks `serial` wherever it is found. Returns the number of links removed.
-    static func unlinkEverywhere(_ kernel: Kernel, _ serial: Int32, pid: Int32) -> Int {
-        guard let session = try? kernel.keys.keyringID(KeySpecial.session, create: false, pid: pid) else { return 0 }
-        func scan(parent: Int32?, key: Int32, depth: Int) -> Int {
-            guard depth <= 800 else { return 0 }
-            var removed = 0
-            if let info = try? kernel.keys.describe(key, pid: pid), info.type == "keyring",
-                let children = try? links(kernel, key, pid: pid)
-            {
-                for child in children { removed += scan(parent: key, key: child, depth: depth + 1) }
+    /// A payload argument or input as the kernel gets it: as is, or with `-x` decoded from hex the way
+    /// keyutils' `hex2bin` does — whitespace skipped between byte pairs, an odd digit at the end "Short hex
+    /// doublet", anything else "Bad hex doublet" (keyctl exits 1 for both, so these are not usage errors).
+    static func payload(_ bytes: [UInt8], hex: Bool) throws(HWKeysError) -> SecretBytes {
+        guard hex else { return SecretBytes(bytes) }
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+        func nibble(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
             }
-            if key == serial, let parent, (try? kernel.keys.unlink(key, from: parent, pid: pid)) != nil {
-                removed += 1
-            }
-            return removed
         }
-        return scan(parent: nil, key: session, depth: 0)
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count / 2)
+        var index = 0
+        while index < bytes.count {
+            if isSpace(bytes[index]) {
+                index += 1
+                continue
+            }
+            guard bytes.count - index >= 2 else { throw .einval("Short hex doublet") }
+            guard let high = nibble(bytes[index]), let low = nibble(bytes[index + 1]) else {
+                throw .einval("Bad hex doublet")
+            }
+            decoded.append(high << 4 | low)
+            index += 2
+        }
+        return SecretBytes(decoded)
     }
 
-    /// The C library's `strerror` text for a failed key lookup (what keyctl's `%m` prints).
-    static func strerror(_ error: HWKeysError) -> String { error.errno?.strerror ?? error.code.name }
-}
-
-/// keyutils `dump_key_tree_aux`: one line per key, nested keyrings indented under `\_`, a `|` continuing
-/// the line of a keyring with more keys after it.
-private struct TreeDumper {
-    let kernel: Kernel
-    let pid: Int32
-    let viewer: Credentials
-    let hex: Bool
-    var lines: [String] = []
-    private var indent: [Character] = Array(repeating: " ", count: 64)
-
-    init(kernel: Kernel, pid: Int32, viewer: Credentials, hex: Bool) {
-        self.kernel = kernel
-        self.pid = pid
-        self.viewer = viewer
-        self.hex = hex
-    }
-
-    mutating func dump(_ serial: Int32, depth: Int, more: Bool) throws -> JSON {
-        guard depth <= 32 else { return .null }
-        let info: KeyDescription
-        do {
-            info = try kernel.keys.describe(serial, pid: pid)
-        } catch {
-            lines.append("\(serial): key inaccessible (\(KeyctlCommand.strerror(error)))")
-            return .object([("serial", .int(Int64(serial))), ("error", .string(error.code.name))])
+    /// A uid or gid argument as keyctl's `strtoul(…, 0)` reads it into a `uid_t`: `-1` (or 4294967295)
+    /// means unchanged; `-N` wraps as in C.
+    static func id(_ text: String, _ what: String) throws(HWKeysError) -> UInt32? {
+        var body = Substring(text)
+        let negative = body.hasPrefix("-")
+        if negative { body = body.dropFirst() }
+        guard let magnitude = KeyID.strtoul(String(body)), let value = UInt32(exactly: magnitude) else {
+            throw HWKeysError.usage("Unparsable \(what): '\(HWKeysCLI.echo(text))'")
         }
-        let id =
-            hex
-            ? "0x" + String(format: "%08x", UInt32(bitPattern: serial))
-            : String(format: "%10d", serial)
-        lines.append(
-            id + " " + KeyctlCommand.effectivePermissions(info, viewer)
-                + String(format: "  %5d %5d  ", Int(info.uid), Int(info.gid)) + String(indent[0..<depth])
-                + (depth > 0 ? "\\_ " : "") + "\(info.type): \(info.description)"
-        )
-        var fields: [(String, JSON)] = [
-            ("serial", .int(Int64(serial))), ("perm", .hex(UInt64(info.permissions.rawValue))),
-            ("uid", .count(Int(info.uid))), ("gid", .int(info.gid)), ("type", .string(info.type)),
-            ("description", .string(info.description)),
-        ]
-        if info.type == "keyring" {
-            let children = try KeyctlCommand.links(kernel, serial, pid: pid)
-            var nested: [JSON] = []
-            for (position, child) in children.enumerated() {
-                var next = depth
-                if depth == 0 {
-                    indent[next] = " "
-                    next += 1
-                } else {
-                    for _ in 0..<4 {
-                        indent[next] = " "
-                        next += 1
-                    }
-                }
-                if more { indent[depth] = "|" }
-                nested.append(try dump(child, depth: next, more: position < children.count - 1))
-            }
-            fields.append(("keys", .array(nested)))
-        }
-        return .object(fields)
+        let id = negative ? 0 &- value : value
+        return id == UInt32.max ? nil : id
     }
 }

@@ -8,6 +8,7 @@ import ArgumentParser
 import HWCrypto
 import HWKeysBase
 import Kernel
+import Workspace
 import X86
 
 extension Protection: ExpressibleByArgument {}
@@ -119,16 +120,14 @@ extension ProcCommand {
         var serial: String
         public init() {}
 
-        /// A serial, or a `%type:desc` name looked up as keyctl(1) does for process `pid` (its process
-        /// keyring, then its session keyring), so scripts need not know random serials.
+        /// A serial, or a `%type:desc` name looked up as keyctl(1) does for process `pid` (its thread,
+        /// process, then session keyring), so scripts need not know random serials.
         static func resolve(_ text: String, pid: Int32, in session: Session) throws -> Int32 {
             guard text.hasPrefix("%") else { return try ProcCommand.serial(text) }
             guard let key = KeyID(argument: text) else {
                 throw HWKeysError.usage("SERIAL is a number or %type:description")
             }
-            var process = ProcessOptions()
-            process.pid = Number(UInt64(pid))
-            return try key.serial(session, process)
+            return try key.spec.resolve(in: session.kernel(), pid: pid)
         }
 
         public func execute(in session: Session) throws -> CommandOutput {

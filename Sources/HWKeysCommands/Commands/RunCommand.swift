@@ -8,7 +8,6 @@ import ArgumentParser
 import Foundation
 import HWKeysBase
 import Workspace
-import HWKeysBase
 
 /// `hwkeys run FILE`: runs a script of commands in one process, against the machine given to `run` or, line
 /// by line, another machine of the same state file named with `--machine`.
@@ -162,13 +161,19 @@ public struct RunCommand: CLICommand {
                 }.joined(separator: " ")
             }
         }
-        if words.first == "keyctl", words.count > 1 {
-            // keyctl add TYPE DESC DATA RING; keyctl update KEY DATA. An mktme payload (`type=…` tokens)
-            // keeps its tokens, its key= and tweak= already redacted above.
-            let data = words[1] == "add" ? 4 : words[1] == "update" ? 3 : nil
-            if let data, data < words.count {
-                let mktme = words[1] == "add" ? words[2] == "mktme" : words[data].hasPrefix("type=")
-                if !mktme { out[data] = "<redacted>" }
+        if words.first == "keyctl", words.count > 1, let verb = try? KeyctlCommand.verb(words[1]) {
+            // keyctl add [-x] TYPE DESC DATA RING; keyctl update [-x] KEY DATA (the verb perhaps abbreviated,
+            // options anywhere). An mktme payload (`type=…` tokens) keeps its tokens, its key= and tweak=
+            // already redacted above; a hex (-x) payload is always redacted.
+            let rest = Array(words.dropFirst(2))
+            let split = KeyctlCommand.split(rest)
+            let hex = split.options.contains("-x")
+            let positional = split.positional
+            let data = verb == "add" ? 2 : verb == "update" ? 1 : nil
+            if let data, data < positional.count {
+                let word = positional[data].word
+                let mktme = verb == "add" ? positional[0].word == "mktme" : word.hasPrefix("type=")
+                if !mktme || hex { out[positional[data].index + 2] = "<redacted>" }
             }
         }
         return out
@@ -222,7 +227,8 @@ struct Assertion {
     }
 
     static let usage: [String: String] = [
-        "expect-output": "TEXT", "expect-no-output": "TEXT", "expect-json": "PATH VALUE", "expect-json-not": "PATH VALUE",
+        "expect-output": "TEXT", "expect-no-output": "TEXT", "expect-json": "PATH VALUE",
+        "expect-json-not": "PATH VALUE",
     ]
 
     let keyword: String

@@ -7,7 +7,7 @@
 /// Special key serials a process may name instead of a real serial (`KEY_SPEC_*` in
 /// `include/uapi/linux/keyctl.h`), and keyutils' `@x` spellings for them.
 public enum KeySpecial {
-    /// `@t`, the thread keyring (not modelled: processes have one thread).
+    /// `@t`, the thread keyring (processes have one thread, so one per process).
     public static let thread: Int32 = -1
     /// `@p`, the process keyring.
     public static let process: Int32 = -2
@@ -15,12 +15,15 @@ public enum KeySpecial {
     public static let session: Int32 = -3
     /// `@u`, the user keyring.
     public static let user: Int32 = -4
-    /// `@us`, the user session keyring (not modelled).
+    /// `@us`, the user session keyring (`_uid_ses.N`, one per uid).
     public static let userSession: Int32 = -5
     /// `@g`, the group keyring (never implemented in Linux either).
     public static let group: Int32 = -6
-    /// `@a`, the request-key authorisation key (not modelled).
+    /// `@a`, the request-key authorisation key (not modelled: never present).
     public static let requestKeyAuth: Int32 = -7
+    /// `KEY_SPEC_REQUESTOR_KEYRING`, the keyring of the process that called `request_key` (not modelled:
+    /// never present). keyutils has no `@` name for it.
+    public static let requestorKeyring: Int32 = -8
 
     /// The serial keyutils' `get_key_id()` gives `@t`, `@p`, `@s`, `@u`, `@us`, `@g`, `@a`.
     public static func serial(named name: String) -> Int32? {

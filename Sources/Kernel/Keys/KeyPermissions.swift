@@ -62,6 +62,8 @@ public struct KeyPermissions: RawRepresentable, Hashable, Sendable, Codable, Cus
     public static let sessionKeyring = KeyPermissions(rawValue: 0x3F03_0000)
     /// A process keyring: `KEY_POS_ALL | KEY_USR_VIEW`.
     public static let processKeyring = KeyPermissions(rawValue: 0x3F01_0000)
+    /// A thread keyring: `KEY_POS_ALL | KEY_USR_VIEW` (`install_thread_keyring_to_cred`).
+    public static let threadKeyring = KeyPermissions(rawValue: 0x3F01_0000)
     /// A user keyring: `(KEY_POS_ALL & ~KEY_POS_SETATTR) | KEY_USR_ALL`.
     public static let userKeyring = KeyPermissions(rawValue: 0x1F3F_0000)
 

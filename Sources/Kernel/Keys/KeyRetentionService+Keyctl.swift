@@ -388,11 +388,57 @@ extension KeyRetentionService {
         }
     }
 
-    /// `KEYCTL_GET_KEYRING_ID`: the serial `serial` names (resolving `@p`, `@s`, `@u`), creating `@p` if
-    /// `create`. No permission check.
+    /// The serial `serial` names for `pid` (resolving the special serials, creating `@t` or `@p` if
+    /// `create`), without permission or state checks: the kernel's own resolution, e.g. to report which
+    /// key a command acted on.
     public func keyringID(_ serial: Int32, create: Bool, pid: Int32) throws(HWKeysError) -> Int32 {
         try operation { () throws(HWKeysError) -> Int32 in
             try lookup(serial, pid: pid, create: create, check: .deferred).serial
         }
     }
+
+    /// `KEYCTL_GET_KEYRING_ID` (`keyctl_get_keyring_ID`): the serial `serial` names, creating `@t` or `@p`
+    /// if `create`. As Linux, the key must be valid and grant search (`lookup_user_key(…,
+    /// KEY_NEED_SEARCH)`).
+    ///
+    /// - Throws: ENOKEY, EINVAL, ESRCH, EKEYREVOKED, EKEYEXPIRED, EACCES.
+    public func getKeyringID(_ serial: Int32, create: Bool, pid: Int32) throws(HWKeysError) -> Int32 {
+        try operation { () throws(HWKeysError) -> Int32 in
+            try lookup(serial, pid: pid, create: create, check: .need(.search)).serial
+        }
+    }
+
+    /// The serials keyring `keyring` links, as `KEYCTL_READ` returns them to `keyctl list`, `rlist` and
+    /// `show` — with the same lookup and permission rules as ``read(_:pid:)`` — but ENOTDIR for a key
+    /// that is not a keyring (whose payload is no list of serials). A keyring's links are bookkeeping, not
+    /// kernel memory: nothing is copied out of DRAM.
+    ///
+    /// - Throws: ENOKEY (every lookup failure), EACCES, ENOTDIR, EKEYREVOKED, EKEYEXPIRED.
+    public func readLinks(_ keyring: Int32, pid: Int32) throws(HWKeysError) -> [Int32] {
+        try operation { () throws(HWKeysError) -> [Int32] in
+            let credentials = try credentials(of: pid)
+            let reference: KeyReference
+            do throws(HWKeysError) {
+                reference = try lookup(keyring, pid: pid, create: false, check: .deferred)
+            } catch {
+                throw HWKeysError(.ENOKEY, error.message)
+            }
+            let key = keys[reference.serial]!
+            if !permitted(key, credentials, possessed: reference.possessed, .read), !reference.possessed {
+                throw .eacces("key \(key.serial) does not grant read permission and is not possessed")
+            }
+            guard key.isKeyring else { throw HWKeysError(.ENOTDIR, "key \(key.serial) is not a keyring") }
+            try validate(key)
+            return key.links
+        }
+    }
+
+    // MARK: KEYCTL_CAPABILITIES
+
+    /// `KEYCTL_CAPABILITIES` (Linux 5.3+ `keyctl_capabilities`): what the modelled service supports, as
+    /// bits in bytes (`KEYCTL_CAPS0_*`, `KEYCTL_CAPS1_*` in `include/uapi/linux/keyctl.h`). hwkeys sets
+    /// `KEYCTL_CAPS0_CAPABILITIES` (0x01) and `KEYCTL_CAPS0_INVALIDATE` (0x20) only: persistent keyrings,
+    /// Diffie-Hellman, public keys, big keys, keyring restrictions, `KEYCTL_MOVE`, user namespaces and
+    /// notifications are not modelled.
+    public var capabilities: [UInt8] { [0x21, 0x00] }
 }

@@ -133,8 +133,12 @@ extension KeyRetentionService {
         ) {
             return KeyReference(serial: found, possessed: start.possessed)
         }
-        throw skipped ?? HWKeysError(.ENOKEY, "no \(index.type) key '\(index.description)' found")
+        throw skipped ?? HWKeysError(.ENOKEY, "no \(index.type) key '\(Self.quoted(index.description))' found")
     }
+
+    /// A description as a message quotes it: at most 80 characters, cut with `…` (descriptions run to
+    /// 4095 bytes).
+    static func quoted(_ text: String) -> String { text.count <= 80 ? text : String(text.prefix(79)) + "…" }
 
     enum Match {
         case found

@@ -118,14 +118,15 @@ extension KeyRetentionService {
             guard let key = keys[serial] else { continue }
             for child in key.links { removeLink(from: serial, child) }
             for parent in key.linkedFrom.sorted() { removeLink(from: parent, serial) }
-            for (pid, rings) in processKeyrings.sorted(by: { $0.key < $1.key })
-            where rings.session == serial || rings.process == serial {
+            for (pid, rings) in processKeyrings.sorted(by: { $0.key < $1.key }) where rings.held.contains(serial) {
                 var updated = rings
                 if rings.session == serial { updated.session = nil }
                 if rings.process == serial { updated.process = nil }
+                if rings.thread == serial { updated.thread = nil }
                 processKeyrings[pid] = updated
             }
             if userKeyrings[key.uid] == serial { userKeyrings.removeValue(forKey: key.uid) }
+            if userSessionKeyrings[key.uid] == serial { userSessionKeyrings.removeValue(forKey: key.uid) }
             gcQueue.cancel(serial)
             keys.removeValue(forKey: serial)
             charge(key.uid, keys: -1, bytes: -key.quotaBytes)
@@ -165,6 +166,11 @@ extension KeyRetentionService {
 
     /// Marks a key dead once nothing links or holds it: an invalidated key is destroyed at once, any
     /// other after `gc_delay` (docs/contract.md §5). Dead keys are unreachable (ENOKEY) from then on.
+    ///
+    /// A keyring that dies drops its links at once, so a key it alone held dies with it — unreachable
+    /// straight away, as in Linux, where the last `key_put` hands the keyring to the collector, which
+    /// destroys it (and puts every key it links) without waiting for `gc_delay`. Only the destruction of
+    /// the dead keys — their payload and remaining quota — waits for the delay here.
     func releaseIfUnreferenced(_ serial: Int32) {
         guard let key = keys[serial], key.referenceCount == 0, key.unreferencedAt == nil else { return }
         if key.invalidated {
@@ -172,6 +178,8 @@ extension KeyRetentionService {
         } else {
             keys[serial]?.unreferencedAt = kernel.now
             scheduleCollection(of: serial)
+            // Links form a forest (cycles are refused), so this recursion ends; its depth is the nesting.
+            if key.isKeyring { clearLinks(of: serial) }
         }
     }
 
@@ -182,6 +190,10 @@ extension KeyRetentionService {
         for parent in key.linkedFrom.sorted() { removeLink(from: parent, serial) }
         if key.pinned, userKeyrings[key.uid] == serial {
             userKeyrings.removeValue(forKey: key.uid)
+            keys[serial]?.pinned = false
+        }
+        if key.pinned, userSessionKeyrings[key.uid] == serial {
+            userSessionKeyrings.removeValue(forKey: key.uid)
             keys[serial]?.pinned = false
         }
     }
@@ -223,6 +235,8 @@ extension KeyRetentionService {
         var keys: [Key]
         var processes: StableDictionary<Int32, ProcessKeyrings>
         var userKeyrings: StableDictionary<UInt32, Int32>
+        /// Absent while no user session keyring exists (so older images read as they were written).
+        var userSessionKeyrings: StableDictionary<UInt32, Int32>?
         var limits: KeyLimits
     }
 
@@ -231,10 +245,13 @@ extension KeyRetentionService {
         for (pid, rings) in processKeyrings { processes[pid] = rings }
         var registry = StableDictionary<UInt32, Int32>()
         for (uid, serial) in userKeyrings { registry[uid] = serial }
+        var sessionRegistry = StableDictionary<UInt32, Int32>()
+        for (uid, serial) in userSessionKeyrings { sessionRegistry[uid] = serial }
         return SavedState(
             keys: keys.values.sorted { $0.serial < $1.serial },
             processes: processes,
             userKeyrings: registry,
+            userSessionKeyrings: userSessionKeyrings.isEmpty ? nil : sessionRegistry,
             limits: limits
         )
     }
@@ -261,7 +278,7 @@ extension KeyRetentionService {
             keys[entry.serial]?.savedLinks = nil
         }
         for (pid, rings) in saved.processes.sorted {
-            for serial in [rings.session, rings.process].compactMap({ $0 }) {
+            for serial in rings.held {
                 guard keys[serial] != nil else { throw .einval("process \(pid) holds a missing keyring") }
                 keys[serial]?.processReferences += 1
             }
@@ -271,6 +288,13 @@ extension KeyRetentionService {
             guard keys[serial] != nil else { throw .einval("uid \(uid) has a missing user keyring") }
             keys[serial]?.pinned = true
             userKeyrings[uid] = serial
+        }
+        for (uid, serial) in saved.userSessionKeyrings?.sorted ?? [] {
+            guard keys[serial] != nil, keys[serial]?.pinned == false else {
+                throw .einval("uid \(uid) has a missing or doubly registered user session keyring")
+            }
+            keys[serial]?.pinned = true
+            userSessionKeyrings[uid] = serial
         }
         for key in saved.keys {
             if let restored = keys[key.serial] { charge(restored.uid, keys: 1, bytes: restored.quotaBytes) }

@@ -16,6 +16,9 @@ import HWKeysBase
 ///   exit leaves it dead.
 /// - `@p` (`_pid`): created on demand (adding or linking to `@p`), never inherited by fork or spawn,
 ///   dead when its process exits.
+/// - `@t` (`_tid`): the thread keyring, likewise; a modelled process has one thread.
+/// - `@us` (`_uid_ses.N`): one per uid with `@u` linked into it, kept in the per-uid registry; created on
+///   first use (Linux creates it together with `@u`).
 extension KeyRetentionService: ProcessLifecycleObserver {
     /// How a lookup checks the key it found (Linux `lookup_user_key`'s `need_perm`).
     public enum LookupCheck: Sendable, Hashable {
@@ -29,14 +32,16 @@ extension KeyRetentionService: ProcessLifecycleObserver {
 
     /// Finds the key `serial` names for process `pid` (Linux `lookup_user_key`).
     ///
-    /// `serial` is a key's serial or a special one: ``KeySpecial/process`` (created if `create`, else
-    /// ENOKEY), ``KeySpecial/session`` (installed on first use), ``KeySpecial/user``. Possession: the
-    /// special keyrings are possessed; another key is possessed if the process reaches it from its
-    /// process or session keyring through keyrings granting it search, and the key grants search too.
+    /// `serial` is a key's serial or a special one (`KEY_SPEC_*`): ``KeySpecial/thread`` and
+    /// ``KeySpecial/process`` (created if `create`, else ENOKEY), ``KeySpecial/session`` (installed on
+    /// first use), ``KeySpecial/user`` and ``KeySpecial/userSession`` (created on first use, `create` or
+    /// not, as Linux's `look_up_user_keyrings`). Possession: the special keyrings are possessed; another
+    /// key is possessed if the process reaches it from its thread, process or session keyring through
+    /// keyrings granting it search, and the key grants search too.
     ///
-    /// - Throws: ESRCH (no process), EINVAL (0, an unknown special serial, the group keyring),
-    ///   EOPNOTSUPP (the thread and user-session keyrings, not modelled), ENOKEY (no such key, a dead or
-    ///   invalidated key, no process keyring), EKEYREVOKED, EKEYEXPIRED, EACCES.
+    /// - Throws: ESRCH (no process), EINVAL (0, an unknown special serial, the group keyring), ENOKEY (no
+    ///   such key, a dead or invalidated key, no thread or process keyring, no request-key authorisation),
+    ///   EKEYREVOKED, EKEYEXPIRED, EACCES.
     public func lookupUserKey(
         _ serial: Int32,
         for pid: Int32,
@@ -74,12 +79,21 @@ extension KeyRetentionService: ProcessLifecycleObserver {
             } else {
                 reference = KeyReference(serial: try joinNewSession(pid, credentials), possessed: true)
             }
+        case KeySpecial.thread:
+            if let ring = processKeyrings[pid]?.thread {
+                reference = KeyReference(serial: ring, possessed: true)
+            } else if create {
+                reference = KeyReference(serial: try installThreadKeyring(pid, credentials), possessed: true)
+            } else {
+                throw HWKeysError(.ENOKEY, "process \(pid) has no thread keyring")
+            }
         case KeySpecial.user:
             reference = KeyReference(serial: try userKeyring(for: credentials), possessed: true)
-        case KeySpecial.thread, KeySpecial.userSession:
-            throw HWKeysError(.EOPNOTSUPP, "the thread and user-session keyrings are not modelled; use @p, @s or @u")
-        case KeySpecial.requestKeyAuth:
-            throw HWKeysError(.ENOKEY, "no request-key authorisation key")
+        case KeySpecial.userSession:
+            reference = KeyReference(serial: try userSessionKeyring(for: credentials), possessed: true)
+        case KeySpecial.requestKeyAuth, KeySpecial.requestorKeyring:
+            // Only a request-key helper holds an authorisation key; no modelled process is one.
+            throw HWKeysError(.ENOKEY, "process \(pid) holds no request-key authorisation")
         default:
             guard serial > 0 else { throw .einval("\(serial) is not a key serial") }
             guard let key = keys[serial], key.unreferencedAt == nil else {
@@ -98,12 +112,12 @@ extension KeyRetentionService: ProcessLifecycleObserver {
     // MARK: Possession
 
     /// Whether `pid` possesses `key` (Linux `search_process_keyrings_rcu` with a direct match): found
-    /// by searching from its process keyring, then its session keyring, with search permission
-    /// everywhere and no state checks below the top keyring.
+    /// by searching from its thread keyring, then its process keyring, then its session keyring, with
+    /// search permission everywhere and no state checks below the top keyring.
     func isPossessed(_ key: Key, by pid: Int32, _ credentials: Credentials) -> Bool {
         guard let rings = processKeyrings[pid] else { return false }
         let now = kernel.now
-        for root in [rings.process, rings.session].compactMap({ $0 }) {
+        for root in rings.held {
             guard let keyring = keys[root], permitted(keyring, credentials, possessed: true, .search) else {
                 continue
             }
@@ -147,6 +161,28 @@ extension KeyRetentionService: ProcessLifecycleObserver {
         return ring
     }
 
+    /// The user session keyring of `credentials.uid` (`_uid_ses.N`, the user keyring linked in), created
+    /// if it does not exist (Linux `look_up_user_keyrings`; Linux makes it together with the user keyring,
+    /// hwkeys on first use, so machines whose users never name `@us` hold no such keyring).
+    func userSessionKeyring(for credentials: Credentials) throws(HWKeysError) -> Int32 {
+        if let ring = userSessionKeyrings[credentials.uid] { return ring }
+        let user = try userKeyring(for: credentials)
+        let ring = try createSpecialKeyring(
+            "_uid_ses.\(credentials.uid)",
+            owner: credentials,
+            gid: Key.invalidGID,
+            permissions: .userKeyring
+        )
+        // KEY_ALLOC_IN_QUOTA: the link costs the owner its 4 bytes like any other; a user over quota
+        // gets the keyring without @u in it rather than no keyring.
+        if (try? checkQuota(credentials.uid, keys: 0, bytes: Self.linkQuotaBytes)) != nil {
+            addLink(user, into: ring)
+        }
+        userSessionKeyrings[credentials.uid] = ring
+        keys[ring]?.pinned = true
+        return ring
+    }
+
     /// Gives `pid` a new session keyring with its user keyring linked in (Linux `join_session_keyring`
     /// plus `pam_keyinit`'s `keyctl link @u @s`), leaving its old session.
     @discardableResult
@@ -168,6 +204,14 @@ extension KeyRetentionService: ProcessLifecycleObserver {
     func installProcessKeyring(_ pid: Int32, _ credentials: Credentials) throws(HWKeysError) -> Int32 {
         let ring = try createSpecialKeyring("_pid", owner: credentials, permissions: .processKeyring)
         processKeyrings[pid, default: ProcessKeyrings()].process = ring
+        keys[ring]?.processReferences += 1
+        return ring
+    }
+
+    /// Creates `pid`'s thread keyring (Linux `install_thread_keyring`).
+    func installThreadKeyring(_ pid: Int32, _ credentials: Credentials) throws(HWKeysError) -> Int32 {
+        let ring = try createSpecialKeyring("_tid", owner: credentials, permissions: .threadKeyring)
+        processKeyrings[pid, default: ProcessKeyrings()].thread = ring
         keys[ring]?.processReferences += 1
         return ring
     }
@@ -198,12 +242,11 @@ extension KeyRetentionService: ProcessLifecycleObserver {
         }
     }
 
-    /// The process's keyrings lose its reference: its process keyring dies, its session keyring dies
-    /// with the last process of the session.
+    /// The process's keyrings lose its reference: its thread and process keyrings die, its session
+    /// keyring dies with the last process of the session.
     public func processExiting(_ pid: Int32) {
         collectGarbage()
         guard let rings = processKeyrings.removeValue(forKey: pid) else { return }
-        if let process = rings.process { dropProcessReference(process) }
-        if let session = rings.session { dropProcessReference(session) }
+        for ring in rings.held { dropProcessReference(ring) }
     }
 }

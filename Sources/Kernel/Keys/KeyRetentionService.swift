@@ -58,6 +58,8 @@ public final class KeyRetentionService {
     var processKeyrings: [Int32: ProcessKeyrings] = [:]
     /// The user keyring of each uid (Linux `user_keyring_register`).
     var userKeyrings: [UInt32: Int32] = [:]
+    /// The user session keyring of each uid (`_uid_ses.N`, in the same register), created on first use.
+    var userSessionKeyrings: [UInt32: Int32] = [:]
     /// Garbage-collection deadlines.
     var gcQueue = KeyGCQueue()
     /// The `/proc/sys/kernel/keys` settings.
@@ -111,6 +113,9 @@ public final class KeyRetentionService {
 
     /// The user keyring of `uid`, if it exists.
     public func userKeyring(of uid: UInt32) -> Int32? { userKeyrings[uid] }
+
+    /// The user session keyring of `uid`, if it exists.
+    public func userSessionKeyring(of uid: UInt32) -> Int32? { userSessionKeyrings[uid] }
 
     /// Runs `body` on the payload of `serial` (for key types keeping bookkeeping such as a KeyID in
     /// ``KeyPayload/attributes``). The data length, and so the quota, must not change.
@@ -202,6 +207,18 @@ public struct ProcessKeyrings: Sendable, Hashable, Codable {
     public internal(set) var session: Int32?
     /// `@p`: created on demand, never inherited.
     public internal(set) var process: Int32?
+    /// `@t` (`cred->thread_keyring`): created on demand, never inherited. A modelled process has one
+    /// thread, so this is per process; it dies with the process.
+    public internal(set) var thread: Int32?
+
+    init(session: Int32? = nil, process: Int32? = nil, thread: Int32? = nil) {
+        self.session = session
+        self.process = process
+        self.thread = thread
+    }
+
+    /// The keyrings the process holds, thread first (the order `search_process_keyrings_rcu` searches).
+    var held: [Int32] { [thread, process, session].compactMap { $0 } }
 }
 
 /// A key as found by a lookup: its serial and whether the caller possesses it (Linux `key_ref_t`).

@@ -123,6 +123,47 @@ import Testing
         #expect(kernel.keys.key(inside) == nil)
     }
 
+    /// A keyring that loses its last link drops its own links at once, so what only it held is dead —
+    /// unreachable, ENOKEY — straight away, nested keyrings included (Linux: the last `key_put` hands the
+    /// keyring to the collector, which destroys it and puts its keys without waiting for `gc_delay`). Keys
+    /// linked elsewhere too live on.
+    @Test func keysOnlyAnUnlinkedKeyringHeldAreUnreachableAtOnce() throws {
+        let (machine, kernel) = try bootedKernel()
+        let ring = try kernel.newring("wibble")
+        let inside = try kernel.add("user", "lizard", "gizzard", ring)
+        let nested = try kernel.newring("nested", ring)
+        let deep = try kernel.add("user", "deep", "x", nested)
+        let elsewhere = try kernel.add("user", "shared", "x", ring)
+        try kernel.keys.link(elsewhere, into: KeySpecial.session, pid: shell)
+        let before = kernel.keys.usage(of: 0)
+        try kernel.keys.unlink(ring, from: KeySpecial.session, pid: shell)
+        for key in [ring, inside, nested, deep] {
+            expectErrno(.ENOKEY) { _ = try kernel.keys.describe(key, pid: shell) }
+            #expect(kernel.keys.key(key)?.state(at: kernel.now) == .dead)
+        }
+        #expect(try kernel.print(elsewhere) == "x")
+        #expect(
+            try kernel.keys.search(KeySpecial.session, type: "user", description: "shared", pid: shell) == elsewhere
+        )
+        expectErrno(.ENOKEY) {
+            _ = try kernel.keys.search(KeySpecial.session, type: "user", description: "deep", pid: shell)
+        }
+        // The dead keys wait for gc_delay to be destroyed; their quota with them.
+        machine.advance(seconds: 300)
+        kernel.keys.collectGarbage()
+        for key in [ring, inside, nested, deep] { #expect(kernel.keys.key(key) == nil) }
+        #expect(kernel.keys.usage(of: 0).keys == before.keys - 4)
+    }
+
+    /// The same when the last holder is a process: its process keyring's keys die with it.
+    @Test func keysOnlyAnExitedProcessHeldAreUnreachableAtOnce() throws {
+        let (_, kernel) = try bootedKernel()
+        let child = try kernel.createProcess(parent: shell, exec: false)
+        let key = try kernel.add("user", "lizard", "gizzard", KeySpecial.process, pid: child)
+        try kernel.exitProcess(child)
+        expectErrno(.ENOKEY) { _ = try kernel.keys.describe(key, pid: shell) }
+    }
+
     @Test func collectionIsLazyAndOrdered() throws {
         let (machine, kernel) = try bootedKernel()
         let first = try kernel.add("user", "first", "x")

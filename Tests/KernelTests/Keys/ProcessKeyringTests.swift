@@ -97,14 +97,73 @@ import Testing
         #expect(try kernel.keys.describe(KeySpecial.user, pid: later).description == "_uid.1000")
     }
 
-    @Test func unmodelledSpecialKeyrings() throws {
+    /// `lookup_user_key`'s special serials beyond `@p`, `@s` and `@u` (`include/uapi/linux/keyctl.h`
+    /// `KEY_SPEC_*`): the group keyring was never implemented (EINVAL); without a request-key
+    /// authorisation `@a` and the requestor keyring (−8) are ENOKEY; below −8 nothing is special (EINVAL).
+    @Test func theOtherSpecialSerials() throws {
         let (_, kernel) = try bootedKernel()
-        expectErrno(.EOPNOTSUPP) { _ = try kernel.keys.describe(KeySpecial.thread, pid: shell) }
-        expectErrno(.EOPNOTSUPP) { _ = try kernel.keys.describe(KeySpecial.userSession, pid: shell) }
         expectErrno(.EINVAL) { _ = try kernel.keys.describe(KeySpecial.group, pid: shell) }
         expectErrno(.ENOKEY) { _ = try kernel.keys.describe(KeySpecial.requestKeyAuth, pid: shell) }
-        expectErrno(.EINVAL) { _ = try kernel.keys.describe(-8, pid: shell) }
+        expectErrno(.ENOKEY) { _ = try kernel.keys.describe(KeySpecial.requestorKeyring, pid: shell) }
+        expectErrno(.EINVAL) { _ = try kernel.keys.describe(-9, pid: shell) }
         expectErrno(.ESRCH) { _ = try kernel.keys.describe(KeySpecial.session, pid: 4242) }
+    }
+
+    /// `@t` (`KEY_SPEC_THREAD_KEYRING`): ENOKEY until something creates it (`lookup_user_key` without
+    /// `KEY_LOOKUP_CREATE`), then `_tid` with `KEY_POS_ALL | KEY_USR_VIEW`, possessed, searched first, not
+    /// inherited, dead when its process exits.
+    @Test func theThreadKeyringIsMadeOnDemandAndDiesWithItsProcess() throws {
+        let (_, kernel) = try bootedKernel()
+        expectErrno(.ENOKEY) { _ = try kernel.keys.describe(KeySpecial.thread, pid: shell) }
+        expectErrno(.ENOKEY) { _ = try kernel.keys.getKeyringID(KeySpecial.thread, create: false, pid: shell) }
+        let key = try kernel.add("user", "lizard", "gizzard", KeySpecial.thread)
+        let thread = try #require(kernel.keys.keyrings(of: shell)?.thread)
+        let info = try kernel.keys.describe(KeySpecial.thread, pid: shell)
+        #expect(info.serial == thread)
+        #expect(info.raw == "keyring;0;0;3f010000;_tid")
+        #expect(try kernel.keys.getKeyringID(KeySpecial.thread, create: false, pid: shell) == thread)
+        // Possessed through @t: readable although the key grants its user no read.
+        try kernel.keys.setPermissions(key, 0x3f00_0000, pid: shell)
+        #expect(try kernel.print(key) == "gizzard")
+        // Found first when a name is looked up.
+        #expect(try kernel.keys.search(KeySpecial.thread, type: "user", description: "lizard", pid: shell) == key)
+        // A child gets none.
+        let child = try kernel.createProcess(parent: shell, exec: false)
+        expectErrno(.ENOKEY) { _ = try kernel.keys.describe(KeySpecial.thread, pid: child) }
+        try kernel.exitProcess(child)
+        // Its process gone, the keyring and what only it held are dead at once.
+        let other = try kernel.createProcess(parent: shell, exec: false)
+        let otherKey = try kernel.add("user", "newt", "eye", KeySpecial.thread, pid: other)
+        let otherRing = try #require(kernel.keys.keyrings(of: other)?.thread)
+        try kernel.exitProcess(other)
+        #expect(kernel.keys.key(otherRing)?.state(at: kernel.now) == .dead)
+        #expect(kernel.keys.key(otherKey)?.state(at: kernel.now) == .dead)
+    }
+
+    /// `@us` (`KEY_SPEC_USER_SESSION_KEYRING`): `_uid_ses.N` with the user keyring linked in, the user
+    /// keyring's mask and no group (Linux `look_up_user_keyrings`); made on first use, create or not, then
+    /// the same keyring for every process of the uid, kept by the per-uid registry across their exits and
+    /// across a save and restore.
+    @Test func theUserSessionKeyringIsPerUIDAndHoldsTheUserKeyring() throws {
+        let (machine, kernel) = try bootedKernel()
+        #expect(kernel.keys.userSessionKeyring(of: 0) == nil)
+        let info = try kernel.keys.describe(KeySpecial.userSession, pid: shell)
+        #expect(info.raw == "keyring;0;65534;1f3f0000;_uid_ses.0")
+        #expect(kernel.keys.userSessionKeyring(of: 0) == info.serial)
+        #expect(try kernel.keys.readLinks(info.serial, pid: shell) == [kernel.keys.userKeyring(of: 0)!])
+        #expect(try kernel.keys.getKeyringID(KeySpecial.userSession, create: false, pid: shell) == info.serial)
+        // Another process of uid 0 names the same keyring; uid 1000 has its own.
+        let child = try kernel.createProcess(parent: shell, exec: false)
+        #expect(try kernel.keys.describe(KeySpecial.userSession, pid: child).serial == info.serial)
+        let user = try kernel.login(uid: 1000)
+        let theirs = try kernel.keys.describe(KeySpecial.userSession, pid: user)
+        #expect(theirs.raw == "keyring;1000;65534;1f3f0000;_uid_ses.1000")
+        try kernel.exitProcess(user)
+        #expect(kernel.keys.key(theirs.serial)?.state(at: kernel.now) == .instantiated)
+        // Saved and restored with the kernel.
+        let restored = try Kernel.restore(platform: machine, state: try kernel.encodeState())
+        #expect(restored.keys.userSessionKeyring(of: 0) == info.serial)
+        #expect(try restored.keys.describe(KeySpecial.userSession, pid: shell).serial == info.serial)
     }
 
     @Test func aFailedAddToTheProcessKeyringLeavesNoneBehind() throws {
