@@ -82,7 +82,7 @@ let package = Package(
             dependencies: ["HWKeysBase", "Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto"],
             swiftSettings: swiftSettings
         ),
-        // `hwkeys benchmark`'s workloads and report (docs/design.md "Performance"): machines built in memory,
+        // `hwkeys benchmark`'s workloads and report (docs/style.md "Performance"): machines built in memory,
         // OpenSSL loaded at run time; no argument parsing.
         .target(
             name: "Benchmarking",

@@ -8,7 +8,7 @@ import Foundation
 import Workspace
 
 /// What `hwkeys benchmark` reports: the AES path under test, the OpenSSL it compared with, and one row per
-/// measurement (docs/design.md "Performance"; the JSON is `{"aes_path", "openssl", "results": [row, …]}`).
+/// measurement (docs/style.md "Performance"; the JSON is `{"aes_path", "openssl", "results": [row, …]}`).
 public struct BenchmarkReport: CommandResult, Codable, Hashable {
     /// The AES implementation measured (`vaes`, `aesni`, `portable`).
     public var aesPath: String

@@ -45,6 +45,8 @@ final class CryptScratch {
         guard buffer.count < count else { return }
         release(buffer)
         buffer = .allocate(byteCount: max(count, 4096), alignment: 64)
+        // Fresh memory may hold anything the allocator had; the regions callers wipe are then all there is.
+        memset(buffer.baseAddress!, 0, buffer.count)
     }
 
     private static func release(_ buffer: UnsafeMutableRawBufferPointer) {
