@@ -8,8 +8,9 @@
 
 import PackageDescription
 
-// Layers look only down (docs/design.md): hwkeys → HWKeysCommands → {HWKeysStore, Kernel, Platform}; Kernel →
-// KernelInterfaces ← Platform (the kernel never imports Platform); below them {X86, HWCrypto} → CAESNI.
+// Layers look only down (docs/design.md): hwkeys → HWKeysCommands → {Benchmarking, HWKeysStore, Workspace} →
+// {Kernel, Platform}; Kernel → KernelInterfaces ← Platform (the kernel never imports Platform); below them
+// {X86, HWCrypto} → CAESNI.
 // Core modules (X86, HWCrypto, KernelInterfaces, Platform, Kernel) carry no server dependency.
 let swiftSettings: [SwiftSetting] = [
     // SE-0335: spell existential types `any P`.
@@ -31,6 +32,7 @@ let package = Package(
         .library(name: "Kernel", targets: ["Kernel"]),
         .library(name: "HWKeysStore", targets: ["HWKeysStore"]),
         .library(name: "Workspace", targets: ["Workspace"]),
+        .library(name: "Benchmarking", targets: ["Benchmarking"]),
         .library(name: "HWKeysCommands", targets: ["HWKeysCommands"]),
     ],
     dependencies: [
@@ -80,10 +82,19 @@ let package = Package(
             dependencies: ["HWKeysBase", "Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto"],
             swiftSettings: swiftSettings
         ),
+        // `hwkeys benchmark`'s workloads and report (docs/style.md "Performance"): machines built in memory,
+        // OpenSSL loaded at run time; no argument parsing.
+        .target(
+            name: "Benchmarking",
+            dependencies: ["HWKeysBase", "HWCrypto", "Kernel", "KernelInterfaces", "Platform", "Workspace", "X86"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HWKeysCommands",
             dependencies: [
-                "HWKeysBase", "HWKeysStore", "Kernel", "KernelInterfaces", "Platform", "Workspace", "X86", "HWCrypto",
+                "Benchmarking", "HWKeysBase", "HWKeysStore", "Kernel", "KernelInterfaces", "Platform", "Workspace",
+                "X86",
+                "HWCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -133,9 +144,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BenchmarkingTests",
+            dependencies: ["Benchmarking", "HWKeysBase", "HWCrypto", "Kernel", "Platform", "Workspace", "X86"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "HWKeysCommandsTests",
             dependencies: [
-                "HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "KernelInterfaces", "X86", "HWCrypto",
+                "Benchmarking", "HWKeysCommands", "HWKeysStore", "Platform", "Kernel", "KernelInterfaces", "X86",
+                "HWCrypto",
                 "HWKeysBase",
             ],
             resources: [.copy("Fixtures")],

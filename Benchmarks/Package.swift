@@ -30,6 +30,16 @@ let package = Package(
             ],
             path: "Benchmarks/HWCryptoBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        // A fixed amount of crypt-volume work for callgrind and `perf stat` (docs/crypt-volumes.md "Measured").
+        .executableTarget(
+            name: "crypt-profile",
+            dependencies: [
+                .product(name: "HWCrypto", package: "hwkeys"),
+                .product(name: "Kernel", package: "hwkeys"),
+                .product(name: "Platform", package: "hwkeys"),
+            ],
+            path: "CryptProfile"
+        ),
     ]
 )

@@ -30,6 +30,21 @@ public enum XTSTweaks {
         )
     }
 
+    /// `data[k] ^= tweaks[k]`, then `tweaks[k] = 0`, for every byte of `data`, in one pass: the XOR after
+    /// the cipher, leaving no tweak behind (tweaks derive from the tweak key).
+    ///
+    /// - Precondition: `tweaks` is at least as long as `data`; no overlap.
+    @inline(__always)
+    public static func xorClearing(_ data: UnsafeMutableRawBufferPointer, with tweaks: UnsafeMutableRawBufferPointer) {
+        precondition(tweaks.count >= data.count)
+        guard data.count > 0 else { return }
+        hwk_xor_bytes_clearing(
+            data.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            tweaks.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            data.count
+        )
+    }
+
     /// `data[k] ^= tweaks[k]` for every byte of `data` (the XOR after the cipher).
     @inline(__always)
     public static func xor(_ data: UnsafeMutableRawBufferPointer, with tweaks: UnsafeRawBufferPointer) {

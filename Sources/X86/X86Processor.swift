@@ -128,9 +128,19 @@ public protocol X86Processor: AnyObject {
         handle: UnsafeRawBufferPointer,
         groups: UnsafeMutableRawBufferPointer
     ) throws(X86Fault) -> Bool
+
+    /// Not an instruction: drops every AES key schedule an emulator keeps from earlier AES*KL unwraps
+    /// (silicon keeps nothing: every AES*KL unwraps its handle anew, SDM Vol. 2A AESENC128KL "Operation").
+    /// Architecturally invisible — results, flags and cycles are the same before and after — so a kernel
+    /// calls it when it retires handles (a crypt volume closing) to keep their unwrapped keys from
+    /// outliving them in host memory.
+    func discardUnwrappedKeys()
 }
 
 extension X86Processor {
+    /// A processor that keeps no unwrapped keys has nothing to drop.
+    public func discardUnwrappedKeys() {}
+
     /// The instruction-by-instruction form of ``aeswidekl(_:handle:groups:)``.
     public func aeswidekl(
         _ operation: AESKLOperation,

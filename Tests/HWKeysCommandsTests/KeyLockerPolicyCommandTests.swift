@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import Benchmarking
 import Foundation
 import Platform
 import Testing

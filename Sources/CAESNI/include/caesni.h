@@ -125,6 +125,11 @@ void hwk_xts_xor_tweaks(uint8_t *data, uint8_t *tweaks, const uint8_t t0[16], si
 /// dst[k] = a[k] ^ b[k] for k < nbytes. dst may be a or b; otherwise the buffers must not overlap.
 void hwk_xor_bytes(uint8_t *dst, const uint8_t *a, const uint8_t *b, size_t nbytes);
 
+/// data[k] ^= tweaks[k], then tweaks[k] = 0, for k < nbytes, in one pass: the second XOR of XTS composed from
+/// block-cipher instructions, leaving no tweak behind (the tweaks are derived from the tweak key). The
+/// buffers must not overlap.
+void hwk_xor_bytes_clearing(uint8_t *data, uint8_t *tweaks, size_t nbytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@ import Foundation
 import HWCrypto
 import HWKeysBase
 import Kernel
+import Workspace
 
 /// `hwkeys crypt …`: dm-crypt-like volumes on emulated disks, with the key in kernel memory
 /// (`aes-xts-plain64`) or as Key Locker handles (`aes-xts-kl-plain64`) (docs/contract.md §7; docs/crypt-volumes.md).
@@ -16,7 +17,7 @@ public struct CryptCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "crypt",
         abstract:
-            "Crypt volumes: AES-256-XTS over 512-byte sectors (plain64), key in kernel memory or Key Locker handles.",
+            "Crypt volumes: AES-256-XTS over 512- or 4096-byte sectors (plain64), key in kernel memory or Key Locker handles.",
         subcommands: [Create.self, Open.self, Close.self, Write.self, Read.self, Status.self, List.self]
     )
     public init() {}
@@ -31,16 +32,16 @@ public struct CryptCommand: ParsableCommand {
         var keyFile: String?
 
         /// The key as a secret; exactly one source must be given (a usage error otherwise).
-        func secret() throws -> SecretBytes {
+        func secret() throws(HWKeysError) -> RequestSecret {
             switch (key, keyFile) {
             case (let hex?, nil):
-                return SecretBytes(hex.bytes)
+                return RequestSecret(copying: hex.bytes)
             case (nil, let path?):
                 guard let data = FileManager.default.contents(atPath: path) else {
                     throw HWKeysError(.ENOENT, "cannot read key file \(path)")
                 }
                 guard data.count <= 4096 else { throw HWKeysError(.EINVAL, "key file \(path) is too large") }
-                return data.withUnsafeBytes { SecretBytes(copying: $0) }
+                return RequestSecret(data.withUnsafeBytes { SecretBytes(copying: $0) })
             case (nil, nil):
                 throw HWKeysError.usage("give the key with --key HEX or --key-file FILE")
             case (.some, .some):
@@ -59,36 +60,54 @@ public struct CryptCommand: ParsableCommand {
         static var allValueStrings: [String] { CryptCipher.allCases.map(\.rawValue) }
     }
 
+    /// `--sector-size 512|4096` (cryptsetup's option).
+    struct SectorSizeArgument: ExpressibleByArgument {
+        let bytes: Int
+        init(bytes: Int) { self.bytes = bytes }
+        init?(argument: String) {
+            guard let bytes = Int(argument), bytes == 512 || bytes == 4096 else { return nil }
+            self.bytes = bytes
+        }
+        static var allValueStrings: [String] { ["512", "4096"] }
+        var defaultValueDescription: String { String(bytes) }
+    }
+
     // MARK: Verbs
 
-    /// `crypt create NAME --size SIZE --cipher C (--key HEX | --key-file F)`.
-    public struct Create: LegacyCommand {
+    /// `crypt create NAME --size SIZE --cipher C [--sector-size 512|4096] (--key HEX | --key-file F)`.
+    public struct Create: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Create a volume on a new disk (header + SIZE bytes) and open it with the key."
         )
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var process: ProcessOptions
         @Argument(help: "Volume name (also its disk's name).") var name: String
-        @Option(help: "Payload size (K/M/G suffixes), whole 512-byte sectors.") var size: Size
+        @Option(help: "Payload size (K/M/G suffixes), whole sectors.") var size: Size
         @Option(help: "aes-xts-plain64 (key in kernel memory) or aes-xts-kl-plain64 (Key Locker handles).")
         var cipher: CipherArgument
+        @Option(
+            name: .customLong("sector-size"),
+            help: "Encryption sector size: 512 or 4096 bytes (the plain64 IV counts 512-byte units either way)."
+        )
+        var sectorSize = SectorSizeArgument(bytes: 512)
         @OptionGroup var key: KeyOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> CreateCryptVolume {
             let secret = try key.secret()
-            defer { secret.wipe() }
-            let pid = try process.value()
-            let kernel = try session.kernel()
-            try kernel.crypt.create(name, size: size.bytes, cipher: cipher.cipher, key: secret, as: pid)
-            var output = CryptCommand.describe(try kernel.crypt.status(name, as: pid))
-            output.text = "created \(name)\n" + output.text
-            return output
+            return CreateCryptVolume(
+                name: name,
+                size: size.bytes,
+                cipher: cipher.cipher,
+                sectorSize: sectorSize.bytes,
+                key: secret,
+                pid: try process.value()
+            )
         }
     }
 
     /// `crypt open NAME (--key HEX | --key-file F)`.
-    public struct Open: LegacyCommand {
+    public struct Open: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Open (map) a volume with its key; on an open volume, replace its key material."
         )
@@ -98,18 +117,14 @@ public struct CryptCommand: ParsableCommand {
         @OptionGroup var key: KeyOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> OpenCryptVolume {
             let secret = try key.secret()
-            defer { secret.wipe() }
-            let pid = try process.value()
-            let kernel = try session.kernel()
-            try kernel.crypt.open(name, key: secret, as: pid)
-            return CryptCommand.describe(try kernel.crypt.status(name, as: pid))
+            return OpenCryptVolume(name: name, key: secret, pid: try process.value())
         }
     }
 
     /// `crypt close NAME`.
-    public struct Close: LegacyCommand {
+    public struct Close: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Close a volume: its key or handles are wiped from kernel memory."
         )
@@ -118,16 +133,13 @@ public struct CryptCommand: ParsableCommand {
         @Argument(help: "Volume name.") var name: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let pid = try process.value()
-            let kernel = try session.kernel()
-            try kernel.crypt.close(name, as: pid)
-            return CryptCommand.describe(try kernel.crypt.status(name, as: pid))
+        public func request() throws(HWKeysError) -> CloseCryptVolume {
+            CloseCryptVolume(name: name, pid: try process.value())
         }
     }
 
     /// `crypt write NAME OFFSET HEX`.
-    public struct Write: LegacyCommand {
+    public struct Write: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Write plaintext bytes into an open volume at OFFSET (any alignment: read-modify-write)."
         )
@@ -138,24 +150,15 @@ public struct CryptCommand: ParsableCommand {
         @Argument(help: "Bytes to write, as hex.") var bytes: HexBytes
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> WriteCryptVolume {
             let pid = try process.value()
             guard !bytes.bytes.isEmpty else { throw HWKeysError.usage("nothing to write") }
-            let kernel = try session.kernel()
-            try bytes.bytes.withUnsafeBytes { data in
-                try kernel.crypt.write(name, offset: offset.value, data: data, as: pid)
-            }
-            return CommandOutput(
-                json: .object([
-                    ("name", .string(name)), ("offset", .uint(offset.value)), ("written", .count(bytes.bytes.count)),
-                ]),
-                text: "wrote \(bytes.bytes.count) bytes to \(name) at offset \(offset.value)"
-            )
+            return WriteCryptVolume(name: name, offset: offset.value, bytes: bytes.bytes, pid: pid)
         }
     }
 
     /// `crypt read NAME OFFSET LEN`.
-    public struct Read: LegacyCommand {
+    public struct Read: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Read (decrypt) LEN bytes of an open volume from OFFSET."
         )
@@ -166,82 +169,41 @@ public struct CryptCommand: ParsableCommand {
         @Argument(help: "Length in bytes (K/M suffixes allowed, at most 16 MiB).") var length: Size
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> ReadCryptVolume {
             let pid = try process.value()
-            let count = try checkedLength(length.bytes, limit: UInt64(CryptVolumes.maximumIO))
-            let bytes = try session.kernel().crypt.read(name, offset: offset.value, count: count, as: pid)
-            return CommandOutput(
-                json: .object([("name", .string(name)), ("offset", .uint(offset.value)), ("bytes", .bytes(bytes))]),
-                text: hexDump(bytes, startingAt: offset.value)
-            )
+            guard length.bytes > 0 else { throw HWKeysError.usage("length must be positive") }
+            guard length.bytes <= UInt64(CryptVolumes.maximumIO) else {
+                throw HWKeysError.usage("length must be at most \(CryptVolumes.maximumIO) bytes")
+            }
+            return ReadCryptVolume(name: name, offset: offset.value, length: Int(length.bytes), pid: pid)
         }
     }
 
     /// `crypt status NAME`.
-    public struct Status: LegacyCommand {
+    public struct Status: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             abstract:
-                "Show a volume: cipher, size, open or closed, whether a key or handles are held (never key bytes)."
+                "Show a volume: cipher, sector size, size, open or closed, whether a key or handles are held (never key bytes)."
         )
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var process: ProcessOptions
         @Argument(help: "Volume name.") var name: String
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            CryptCommand.describe(try session.kernel().crypt.status(name, as: try process.value()))
+        public func request() throws(HWKeysError) -> ShowCryptVolume {
+            ShowCryptVolume(name: name, pid: try process.value())
         }
     }
 
     /// `crypt list`.
-    public struct List: LegacyCommand {
+    public struct List: HWKeysCommand {
         public static let configuration = CommandConfiguration(abstract: "List crypt volumes.")
         @OptionGroup public var global: GlobalOptions
         @OptionGroup var process: ProcessOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let volumes = try session.kernel().crypt.list(as: try process.value())
-            return CommandOutput(
-                json: .object([("volumes", .array(volumes.map(CryptCommand.json)))]),
-                text: volumes.isEmpty
-                    ? "no crypt volumes"
-                    : volumes.map { volume in
-                        "\(volume.name)\t\(volume.cipher.rawValue)\t\(volume.size) bytes\t"
-                            + (volume.isOpen ? "open" : "closed")
-                    }.joined(separator: "\n")
-            )
+        public func request() throws(HWKeysError) -> ListCryptVolumes {
+            ListCryptVolumes(pid: try process.value())
         }
-    }
-
-    // MARK: Output
-
-    static func json(_ status: CryptVolumeStatus) -> JSON {
-        .object([
-            ("name", .string(status.name)),
-            ("cipher", .string(status.cipher.rawValue)),
-            ("size", .uint(status.size)),
-            ("sector_size", .count(512)),
-            ("disk", .string(status.name)),
-            ("payload_offset", .uint(status.payloadOffset)),
-            ("open", .bool(status.isOpen)),
-            ("key_held", .bool(status.holdsKey)),
-            ("handles_held", .bool(status.holdsHandles)),
-        ])
-    }
-
-    static func describe(_ status: CryptVolumeStatus) -> CommandOutput {
-        let material =
-            status.holdsKey
-            ? "key in kernel memory"
-            : status.holdsHandles ? "two CPL0-only Key Locker handles in kernel memory" : "none"
-        let text = [
-            "\(status.name): \(status.isOpen ? "open" : "closed")",
-            "  cipher:  \(status.cipher.rawValue) (AES-256-XTS, 512-byte sectors)",
-            "  size:    \(status.size) bytes (\(status.size / 512) sectors)",
-            "  disk:    \(status.name), payload at offset \(status.payloadOffset)",
-            "  held:    \(material)",
-        ].joined(separator: "\n")
-        return CommandOutput(json: json(status), text: text)
     }
 }

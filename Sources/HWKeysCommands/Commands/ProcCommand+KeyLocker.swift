@@ -8,6 +8,7 @@ import ArgumentParser
 import HWCrypto
 import HWKeysBase
 import Kernel
+import Workspace
 import X86
 
 /// `proc kl-encode|kl-encrypt|kl-decrypt`: a process using Key Locker at CPL3 (docs/contract.md §3, §7). Once the
@@ -17,14 +18,14 @@ extension ProcCommand {
     /// The Key Locker subcommands (joined to ``ProcCommand/subcommandTypes``).
     static let keyLockerSubcommandTypes: [any ParsableCommand.Type] = [KLEncode.self, KLEncrypt.self, KLDecrypt.self]
 
-    static func cpuNumber(_ cpu: Number?) throws -> Int? {
+    static func cpuNumber(_ cpu: Number?) throws(HWKeysError) -> Int? {
         guard let cpu else { return nil }
         guard let value = Int(exactly: cpu.value), value < 4096 else { throw HWKeysError.usage("--cpu out of range") }
         return value
     }
 
     /// `proc kl-encode P --key HEX [--restrict LIST] [--cpu N]` → `{"eax": "0x…", "handle": "…"}`.
-    public struct KLEncode: LegacyCommand {
+    public struct KLEncode: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "kl-encode",
             abstract: "Process P runs ENCODEKEY128 (16-byte key) or ENCODEKEY256 (32-byte key) at CPL3."
@@ -37,30 +38,23 @@ extension ProcCommand {
         @Option(help: "The CPU the process runs on [the kernel's current CPU].") var cpu: Number?
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
+        public func request() throws(HWKeysError) -> UserEncodeKey {
             let pid = try ProcCommand.pid(self.pid)
             guard key.bytes.count == 16 || key.bytes.count == 32 else {
                 throw HWKeysError.usage("--key must be 16 or 32 bytes (32 or 64 hex digits), got \(key.bytes.count)")
             }
             let restrictions = try restrict.map(parseRestrictions) ?? []
-            let cpu = try ProcCommand.cpuNumber(self.cpu)
-            let secret = SecretBytes(key.bytes)
-            defer { secret.wipe() }
-            let (eax, handle) = try session.kernel().userEncodeKey(
+            return UserEncodeKey(
                 pid: pid,
-                cpu: cpu,
-                key: secret,
-                restrictions: restrictions
-            )
-            return CommandOutput(
-                json: .object([("eax", .hex(UInt64(eax))), ("handle", .bytes(handle))]),
-                text: hexString(handle)
+                key: RequestSecret(copying: key.bytes),
+                restrictions: restrictions,
+                cpu: try ProcCommand.cpuNumber(cpu)
             )
         }
     }
 
     /// `proc kl-encrypt P --handle HEX|--key HEX [--restrict LIST] --block HEX [--cpu N]` → `{"zf": 0|1, "block": "…"}`.
-    public struct KLEncrypt: LegacyCommand {
+    public struct KLEncrypt: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "kl-encrypt",
             abstract: "Process P runs AESENC128KL/AESENC256KL (by handle size) on one block at CPL3."
@@ -69,13 +63,11 @@ extension ProcCommand {
         @OptionGroup var operands: KLBlockOperands
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            try operands.run(encrypt: true, in: session)
-        }
+        public func request() throws(HWKeysError) -> UserAESKL { try operands.request(encrypt: true) }
     }
 
     /// `proc kl-decrypt P --handle HEX|--key HEX [--restrict LIST] --block HEX [--cpu N]` → `{"zf": 0|1, "block": "…"}`.
-    public struct KLDecrypt: LegacyCommand {
+    public struct KLDecrypt: HWKeysCommand {
         public static let configuration = CommandConfiguration(
             commandName: "kl-decrypt",
             abstract: "Process P runs AESDEC128KL/AESDEC256KL (by handle size) on one block at CPL3."
@@ -84,9 +76,7 @@ extension ProcCommand {
         @OptionGroup var operands: KLBlockOperands
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            try operands.run(encrypt: false, in: session)
-        }
+        public func request() throws(HWKeysError) -> UserAESKL { try operands.request(encrypt: false) }
     }
 }
 
@@ -100,7 +90,7 @@ struct KLBlockOperands: ParsableArguments {
     @Option(help: "The 16-byte block, hex.") var block: HexBytes
     @Option(help: "The CPU the process runs on [the kernel's current CPU].") var cpu: Number?
 
-    func run(encrypt: Bool, in session: Session) throws -> CommandOutput {
+    func request(encrypt: Bool) throws(HWKeysError) -> UserAESKL {
         let pid = try ProcCommand.pid(self.pid)
         guard (handle == nil) != (key == nil) else {
             throw HWKeysError.usage("give exactly one of --handle and --key")
@@ -117,18 +107,8 @@ struct KLBlockOperands: ParsableArguments {
         let restrictions = try restrict.map(parseRestrictions) ?? []
         let block = try self.block.exactly(16, "--block")
         let cpu = try ProcCommand.cpuNumber(self.cpu)
-        let kernel = try session.kernel()
-        let handleBytes: [UInt8]
-        if let key {
-            let secret = SecretBytes(key.bytes)
-            defer { secret.wipe() }
-            handleBytes = try kernel.userEncodeKey(pid: pid, cpu: cpu, key: secret, restrictions: restrictions).handle
-        } else {
-            handleBytes = handle?.bytes ?? []
-        }
-        let result = try kernel.userAESKL(pid: pid, cpu: cpu, encrypt: encrypt, handle: handleBytes, block: block)
-        var fields: [(String, JSON)] = [("zf", .count(result.zf ? 1 : 0)), ("block", .bytes(result.block))]
-        if key != nil { fields.append(("handle", .bytes(handleBytes))) }
-        return CommandOutput(json: .object(fields), text: "zf=\(result.zf ? 1 : 0) block=\(hexString(result.block))")
+        let operand: UserAESKL.Operand =
+            if let key { .key(RequestSecret(copying: key.bytes), restrictions) } else { .handle(handle?.bytes ?? []) }
+        return UserAESKL(pid: pid, encrypt: encrypt, operand: operand, block: block, cpu: cpu)
     }
 }

@@ -7,6 +7,7 @@
 import ArgumentParser
 import HWKeysBase
 import Kernel
+import Workspace
 
 /// `hwkeys proc …`: processes of the modelled kernel and their memory.
 public struct ProcCommand: ParsableCommand {
@@ -21,7 +22,7 @@ public struct ProcCommand: ParsableCommand {
     static let subcommandTypes: [any ParsableCommand.Type] =
         [Spawn.self, Fork.self, Exit.self, List.self] + memorySubcommandTypes + keyLockerSubcommandTypes
 
-    static func pid(_ number: Number) throws -> Int32 {
+    static func pid(_ number: Number) throws(HWKeysError) -> Int32 {
         guard let pid = Int32(exactly: number.value), pid > 0 else {
             throw HWKeysError.usage("a pid is a positive number")
         }
@@ -29,7 +30,7 @@ public struct ProcCommand: ParsableCommand {
     }
 
     /// `proc spawn [--uid N] [--parent P]`: start a new program (fresh address space).
-    public struct Spawn: LegacyCommand {
+    public struct Spawn: HWKeysCommand {
         public static let configuration = CommandConfiguration(commandName: "spawn", abstract: "Start a new process.")
         @OptionGroup public var global: GlobalOptions
         @Option(help: "User id (a different uid needs a root parent).") var uid: Number?
@@ -37,8 +38,7 @@ public struct ProcCommand: ParsableCommand {
         @Option(help: "Process name.") var name: String?
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let kernel = try session.kernel()
+        public func request() throws(HWKeysError) -> SpawnProcess {
             var uid: UInt32?
             if let value = self.uid {
                 guard let narrow = UInt32(exactly: value.value), narrow != UInt32.max else {
@@ -46,69 +46,36 @@ public struct ProcCommand: ParsableCommand {
                 }
                 uid = narrow
             }
-            let pid = try kernel.createProcess(
-                parent: try ProcCommand.pid(parent),
-                uid: uid,
-                name: name ?? "proc",
-                exec: true
-            )
-            return CommandOutput(json: .object([("pid", .count(Int(pid)))]), text: "\(pid)")
+            return SpawnProcess(parent: try ProcCommand.pid(parent), uid: uid, name: name ?? "proc")
         }
     }
 
     /// `proc fork P`: duplicate a process.
-    public struct Fork: LegacyCommand {
+    public struct Fork: HWKeysCommand {
         public static let configuration = CommandConfiguration(commandName: "fork", abstract: "Fork process P.")
         @OptionGroup public var global: GlobalOptions
         @Argument(help: "The process to fork.") var pid: Number
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let child = try session.kernel().createProcess(parent: try ProcCommand.pid(pid), exec: false)
-            return CommandOutput(json: .object([("pid", .count(Int(child)))]), text: "\(child)")
-        }
+        public func request() throws(HWKeysError) -> ForkProcess { ForkProcess(pid: try ProcCommand.pid(pid)) }
     }
 
     /// `proc exit P`.
-    public struct Exit: LegacyCommand {
+    public struct Exit: HWKeysCommand {
         public static let configuration = CommandConfiguration(commandName: "exit", abstract: "End process P.")
         @OptionGroup public var global: GlobalOptions
         @Argument(help: "The process to end.") var pid: Number
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let pid = try ProcCommand.pid(self.pid)
-            try session.kernel().exitProcess(pid)
-            return CommandOutput(json: .object([("exited", .count(Int(pid)))]), text: "process \(pid) exited")
-        }
+        public func request() throws(HWKeysError) -> ExitProcess { ExitProcess(pid: try ProcCommand.pid(pid)) }
     }
 
     /// `proc list`.
-    public struct List: LegacyCommand {
+    public struct List: HWKeysCommand {
         public static let configuration = CommandConfiguration(commandName: "list", abstract: "List processes.")
         @OptionGroup public var global: GlobalOptions
         public init() {}
 
-        public func execute(in session: Session) throws -> CommandOutput {
-            let processes = try session.kernel().processes.processes.sorted.map(\.value)
-            return CommandOutput(
-                json: .object([
-                    (
-                        "processes",
-                        .array(
-                            processes.map {
-                                .object([
-                                    ("pid", .count(Int($0.pid))), ("parent", .count(Int($0.parent))),
-                                    ("uid", .count(Int($0.credentials.uid))), ("name", .string($0.name)),
-                                ])
-                            }
-                        )
-                    )
-                ]),
-                text: (["PID\tPPID\tUID\tNAME"]
-                    + processes.map { "\($0.pid)\t\($0.parent)\t\($0.credentials.uid)\t\($0.name)" })
-                    .joined(separator: "\n")
-            )
-        }
+        public func request() -> ListProcesses { ListProcesses() }
     }
 }

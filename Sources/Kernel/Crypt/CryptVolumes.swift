@@ -17,6 +17,8 @@ public struct CryptVolumeStatus: Sendable, Hashable {
     public let cipher: CryptCipher
     /// Payload size in bytes.
     public let size: UInt64
+    /// Bytes per sector, the XTS data unit: 512 or 4096.
+    public let sectorSize: Int
     /// Where the payload starts on the disk (after the header), in bytes.
     public let payloadOffset: UInt64
     /// Whether the volume is open (mapped): reads and writes work.
@@ -27,8 +29,8 @@ public struct CryptVolumeStatus: Sendable, Hashable {
     public let holdsHandles: Bool
 }
 
-/// Crypt volumes: dm-crypt-like block devices encrypted with AES-256-XTS over 512-byte sectors and
-/// plain64 tweaks, with the key either in kernel memory or turned into Key Locker handles (docs/contract.md §7
+/// Crypt volumes: dm-crypt-like block devices encrypted with AES-256-XTS over 512- or 4096-byte sectors
+/// and plain64 tweaks, with the key either in kernel memory or turned into Key Locker handles (docs/contract.md §7
 /// "Key Locker users"; docs/crypt-volumes.md).
 ///
 /// Each volume lives on its own emulated disk, named like the volume: a 4 KiB header without key
@@ -49,6 +51,9 @@ public final class CryptVolumes: KeyLockerUser {
         var cipher: CryptCipher
         /// Payload size in sectors.
         var sectors: UInt64
+        /// Bytes per sector: 512 or 4096. Saved only when not 512, so kernel states saved before 4 KiB
+        /// sectors existed decode unchanged (their volumes are 512-byte volumes).
+        var sectorSize: Int = 512
         /// The key K1 ‖ K2 in kernel memory (`aes-xts-plain64`, while open).
         var key: KernelAllocation?
         /// The data-key handle then the tweak-key handle, 128 bytes of kernel memory
@@ -56,11 +61,55 @@ public final class CryptVolumes: KeyLockerUser {
         var handles: KernelAllocation?
 
         var isOpen: Bool { key != nil || handles != nil }
-        var size: UInt64 { sectors * UInt64(CryptHeader.sectorSize) }
+        var size: UInt64 { sectors * UInt64(sectorSize) }
+        /// How far the plain64 IV advances per sector: dm-crypt counts IVs in 512-byte units
+        /// (`iv_large_sectors` off, as LUKS2 activates it), so a 4096-byte sector advances it by 8.
+        var ivStep: UInt64 { UInt64(sectorSize / 512) }
+
+        init(
+            cipher: CryptCipher,
+            sectors: UInt64,
+            sectorSize: Int = 512,
+            key: KernelAllocation? = nil,
+            handles: KernelAllocation? = nil
+        ) {
+            self.cipher = cipher
+            self.sectors = sectors
+            self.sectorSize = sectorSize
+            self.key = key
+            self.handles = handles
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case cipher, sectors, sectorSize, key, handles
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            cipher = try container.decode(CryptCipher.self, forKey: .cipher)
+            sectors = try container.decode(UInt64.self, forKey: .sectors)
+            sectorSize = try container.decodeIfPresent(Int.self, forKey: .sectorSize) ?? 512
+            key = try container.decodeIfPresent(KernelAllocation.self, forKey: .key)
+            handles = try container.decodeIfPresent(KernelAllocation.self, forKey: .handles)
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(cipher, forKey: .cipher)
+            try container.encode(sectors, forKey: .sectors)
+            if sectorSize != 512 { try container.encode(sectorSize, forKey: .sectorSize) }
+            try container.encodeIfPresent(key, forKey: .key)
+            try container.encodeIfPresent(handles, forKey: .handles)
+        }
     }
 
-    /// Volumes by name.
-    private(set) var volumes = StableDictionary<String, Volume>()
+    /// Volumes by name. (A kernel runs on one thread at a time, and no access to this table overlaps
+    /// another: the per-request dynamic exclusivity check is skipped.)
+    @exclusivity(unchecked) private(set) var volumes = StableDictionary<String, Volume>()
+    /// The disk of the volume the last request used: disks are never detached (``KernelPlatform`` has no
+    /// detach), so a name keeps its disk, and the next request on the same volume skips the platform's
+    /// lookup by name.
+    @exclusivity(unchecked) var lastDisk: (name: String, disk: any BlockDevice)?
     /// True once ``restore(_:)`` loaded saved state (otherwise start-up scans the disks).
     private var restoredState = false
     /// Work space of the sector path (host-side, transient data only).
@@ -85,7 +134,7 @@ public final class CryptVolumes: KeyLockerUser {
             var bytes = [UInt8](repeating: 0, count: CryptHeader.size)
             bytes.withUnsafeMutableBytes { disk.read(0, into: $0) }
             guard let header = CryptHeader(bytes) else { continue }
-            let available = (disk.size - UInt64(CryptHeader.size)) / UInt64(CryptHeader.sectorSize)
+            let available = (disk.size - UInt64(CryptHeader.size)) / UInt64(header.sectorSize)
             guard header.sectors <= available else {
                 kernel.printk(
                     "device-mapper: crypt",
@@ -93,11 +142,12 @@ public final class CryptVolumes: KeyLockerUser {
                 )
                 continue
             }
-            volumes[disk.name] = Volume(cipher: header.cipher, sectors: header.sectors)
+            volumes[disk.name] = Volume(cipher: header.cipher, sectors: header.sectors, sectorSize: header.sectorSize)
             if booting {
                 kernel.printk(
                     "device-mapper: crypt",
-                    "found volume \(disk.name) (\(header.cipher.rawValue), \(header.sectors) sectors), closed"
+                    "found volume \(disk.name) (\(header.cipher.rawValue), \(header.sectors) sectors of "
+                        + "\(header.sectorSize) bytes), closed"
                 )
             }
         }
@@ -114,9 +164,12 @@ public final class CryptVolumes: KeyLockerUser {
         for (name, volume) in saved.volumes.sorted {
             // The saved state may come from an attacker-writable disk (the hibernation image): check the
             // sector count against the disk before computing any size from it.
+            guard CryptHeader.sectorSizes.contains(volume.sectorSize) else {
+                throw HWKeysError(.EINVAL, "saved crypt volume \(name) has sector size \(volume.sectorSize)")
+            }
             guard let disk = kernel.platform.disk(named: name), disk.size >= UInt64(CryptHeader.size),
                 volume.sectors > 0,
-                volume.sectors <= (disk.size - UInt64(CryptHeader.size)) / UInt64(CryptHeader.sectorSize)
+                volume.sectors <= (disk.size - UInt64(CryptHeader.size)) / UInt64(volume.sectorSize)
             else { throw HWKeysError(.EINVAL, "saved crypt volume \(name) has no matching disk") }
             guard volume.cipher.usesKeyLocker ? volume.key == nil : volume.handles == nil,
                 volume.key.map({ $0.length == CryptCipher.keyLength }) ?? true,
@@ -152,6 +205,7 @@ public final class CryptVolumes: KeyLockerUser {
             name: name,
             cipher: volume.cipher,
             size: volume.size,
+            sectorSize: volume.sectorSize,
             payloadOffset: UInt64(CryptHeader.size),
             isOpen: volume.isOpen,
             holdsKey: volume.key != nil,
@@ -164,21 +218,31 @@ public final class CryptVolumes: KeyLockerUser {
     /// `crypt create`: attaches a new disk of header + `size` bytes, writes the header and opens the volume
     /// with `key` (cryptsetup's format-then-open in one step). Checks everything before changing anything.
     ///
-    /// - Throws: EACCES (not root); EINVAL (bad name, size not whole 512-byte sectors or above 64 GiB,
-    ///   key not 64 bytes); EEXIST (a volume or disk of that name); ENODEV (`aes-xts-kl-plain64` without a
-    ///   valid Key Locker); EOPNOTSUPP (Key Locker cannot make CPL0-only handles); ENOMEM.
+    /// - Parameters:
+    ///   - sectorSize: the encryption sector (XTS data unit), 512 or 4096 bytes (cryptsetup `--sector-size`,
+    ///     dm-crypt `sector_size:`); the plain64 IV counts 512-byte units either way.
+    /// - Throws: EACCES (not root); EINVAL (bad name, sector size not 512 or 4096, size not whole sectors or
+    ///   above 64 GiB, key not 64 bytes); EEXIST (a volume or disk of that name); ENODEV
+    ///   (`aes-xts-kl-plain64` without a valid Key Locker); EOPNOTSUPP (Key Locker cannot make CPL0-only
+    ///   handles); ENOMEM.
     public func create(
         _ name: String,
         size: UInt64,
         cipher: CryptCipher,
+        sectorSize: Int = 512,
         key: SecretBytes,
         as pid: Int32
     ) throws(HWKeysError) {
         try requireAdmin(pid)
-        guard size > 0, size % UInt64(CryptHeader.sectorSize) == 0,
+        guard CryptHeader.sectorSizes.contains(sectorSize) else {
+            throw .einval("the sector size is 512 or 4096 bytes, not \(sectorSize)")
+        }
+        guard size > 0, size % UInt64(sectorSize) == 0,
             size <= DiskLimits.maximumSize - UInt64(CryptHeader.size)
         else {
-            throw .einval("volume sizes are whole 512-byte sectors, at most 64 GiB less the 4 KiB header")
+            throw .einval(
+                "volume sizes are whole \(sectorSize)-byte sectors, at most 64 GiB less the 4 KiB header"
+            )
         }
         try Self.checkKey(key)
         guard volumes[name] == nil, kernel.platform.disk(named: name) == nil else {
@@ -201,15 +265,21 @@ public final class CryptVolumes: KeyLockerUser {
             release(material)
             throw HWKeysError(.ENOSPC, error.message)
         }
-        let header = CryptHeader(cipher: cipher, sectors: size / UInt64(CryptHeader.sectorSize)).encoded()
+        let sectors = size / UInt64(sectorSize)
+        let header = CryptHeader(cipher: cipher, sectors: sectors, sectorSize: sectorSize).encoded()
         header.withUnsafeBytes { disk.write(0, from: $0) }
         volumes[name] = Volume(
             cipher: cipher,
-            sectors: size / UInt64(CryptHeader.sectorSize),
+            sectors: sectors,
+            sectorSize: sectorSize,
             key: material.key,
             handles: material.handles
         )
-        kernel.printk("device-mapper: crypt", "created \(name): \(cipher.rawValue), \(size / 512) sectors, opened")
+        kernel.printk(
+            "device-mapper: crypt",
+            "created \(name): \(cipher.rawValue), \(sectors) sectors"
+                + (sectorSize == 512 ? "" : " of \(sectorSize) bytes") + ", opened"
+        )
     }
 
     /// `crypt open`: maps the volume with `key`. Opening an open volume replaces its key material (like
@@ -264,10 +334,16 @@ public final class CryptVolumes: KeyLockerUser {
         }
     }
 
-    /// Frees (zeroes) key material.
+    /// Frees (zeroes) key material. Released handles also take their unwrapped keys with them: every
+    /// processor drops the AES key schedules its Key Locker unit unwrapped and kept (a host-side cache that
+    /// silicon does not have, ``X86/X86Processor/discardUnwrappedKeys()``), so a closed volume's key
+    /// schedule does not outlive the volume in host memory (issue 11).
     private func release(_ material: (key: KernelAllocation?, handles: KernelAllocation?)) {
         if let key = material.key { kernel.freeKernelMemory(key) }
-        if let handles = material.handles { kernel.freeKernelMemory(handles) }
+        if let handles = material.handles {
+            kernel.freeKernelMemory(handles)
+            for processor in kernel.processors { processor.discardUnwrappedKeys() }
+        }
     }
 
     /// The key material an open volume keeps: the key itself in kernel memory (`aes-xts-plain64`), or two

@@ -84,6 +84,13 @@ extension LogicalProcessor {
         return false
     }
 
+    /// ``X86Processor/discardUnwrappedKeys()``: empties this processor's ``UnwrapCache`` (each key schedule
+    /// is zeroized as it is released). Nothing architectural changes: the next AES*KL unwraps its handle
+    /// again, with the same result and the same charge.
+    public func discardUnwrappedKeys() {
+        keyLocker.unwrapCache.removeAll()
+    }
+
     /// The common body: handle → key (or ZF = 1), then AES on the registers in place.
     @inline(__always)
     private func run(_ operation: AESKLOperation, handle: UnsafeRawBufferPointer, registers: Range<Int>) -> Bool {

@@ -73,12 +73,16 @@ struct CryptFixtures: Decodable {
     let sectors: [Sectors]
     let partial_writes: [PartialWrite]
 
-    static func load() throws -> CryptFixtures {
+    /// The fixtures for volumes with `sectorSize`-byte sectors (512: `xts-plain64.json`, 4096:
+    /// `xts-plain64-4k.json`).
+    static func load(sectorSize: Int = 512) throws -> CryptFixtures {
         let root = try #require(
             Bundle.module.url(forResource: "Fixtures", withExtension: nil),
             "Fixtures folder missing"
         )
-        let url = root.appendingPathComponent("crypt/xts-plain64.json")
+        let url = root.appendingPathComponent(
+            sectorSize == 512 ? "crypt/xts-plain64.json" : "crypt/xts-plain64-4k.json"
+        )
         return try JSONDecoder().decode(CryptFixtures.self, from: Data(contentsOf: url))
     }
 }

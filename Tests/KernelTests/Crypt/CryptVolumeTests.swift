@@ -15,14 +15,23 @@ import X86
 @testable import Kernel
 
 @Suite struct CryptFixtureTests {
-    /// Both ciphers, every whole-sector case, straight through the sector transform (any sector number,
-    /// including 2^63 + 1 and 2^64 − 1), both directions.
-    @Test(arguments: CryptCipher.allCases)
-    func sectorTransformMatchesPythonCryptography(cipher: CryptCipher) throws {
+    /// Both ciphers and both sector sizes, every whole-sector case, straight through the sector transform
+    /// (any sector number, including IVs 2^63 + 1, 2^64 − 1 and 2^64 − 8), both directions.
+    @Test(arguments: CryptCipher.allCases, [512, 4096])
+    func sectorTransformMatchesPythonCryptography(cipher: CryptCipher, sectorSize: Int) throws {
         let (_, kernel) = try cryptKernel()
-        for (index, fixture) in try CryptFixtures.load().sectors.enumerated() {
+        let fixtures = try CryptFixtures.load(sectorSize: sectorSize).sectors
+        #expect(fixtures.count >= 6)
+        for (index, fixture) in fixtures.enumerated() {
             let name = "v\(index)"
-            try kernel.crypt.create(name, size: 4096, cipher: cipher, key: secret(hex(fixture.key)), as: shell)
+            try kernel.crypt.create(
+                name,
+                size: 4096,
+                cipher: cipher,
+                sectorSize: sectorSize,
+                key: secret(hex(fixture.key)),
+                as: shell
+            )
             let volume = try kernel.crypt.volume(name)
             var buffer = hex(fixture.plaintext)
             try buffer.withUnsafeMutableBytes { bytes in
@@ -36,18 +45,25 @@ import X86
         }
     }
 
-    /// Through the volume: writes land on the disk as the fixture's ciphertext at 4096 + 512·sector, and
-    /// read back as the plaintext.
-    @Test(arguments: CryptCipher.allCases)
-    func volumeDiskBytesMatchPythonCryptography(cipher: CryptCipher) throws {
+    /// Through the volume: writes land on the disk as the fixture's ciphertext at 4096 + sector size ·
+    /// sector, and read back as the plaintext.
+    @Test(arguments: CryptCipher.allCases, [512, 4096])
+    func volumeDiskBytesMatchPythonCryptography(cipher: CryptCipher, sectorSize: Int) throws {
         let (machine, kernel) = try cryptKernel()
-        let fixtures = try CryptFixtures.load().sectors.filter { $0.firstSector < 4096 }
-        #expect(fixtures.count >= 6)
+        let fixtures = try CryptFixtures.load(sectorSize: sectorSize).sectors.filter { $0.firstSector < 2048 }
+        #expect(fixtures.count >= (sectorSize == 512 ? 6 : 3))
         for (index, fixture) in fixtures.enumerated() {
             let name = "d\(index)"
-            try kernel.crypt.create(name, size: 2 << 20, cipher: cipher, key: secret(hex(fixture.key)), as: shell)
+            try kernel.crypt.create(
+                name,
+                size: 4096 * UInt64(sectorSize),
+                cipher: cipher,
+                sectorSize: sectorSize,
+                key: secret(hex(fixture.key)),
+                as: shell
+            )
             let plaintext = hex(fixture.plaintext)
-            let offset = fixture.firstSector * 512
+            let offset = fixture.firstSector * UInt64(sectorSize)
             try plaintext.withUnsafeBytes { try kernel.crypt.write(name, offset: offset, data: $0, as: shell) }
             #expect(
                 machine.diskBytes(name, 4096 + offset, plaintext.count) == hex(fixture.ciphertext),
@@ -58,30 +74,38 @@ import X86
     }
 
     /// Unaligned writes are read-modify-write of whole sectors; the result matches the fixture's model of it.
-    @Test(arguments: CryptCipher.allCases)
-    func unalignedWritesAreReadModifyWrite(cipher: CryptCipher) throws {
+    @Test(arguments: CryptCipher.allCases, [512, 4096])
+    func unalignedWritesAreReadModifyWrite(cipher: CryptCipher, sectorSize: Int) throws {
         let (machine, kernel) = try cryptKernel()
-        for (index, fixture) in try CryptFixtures.load().partial_writes.enumerated() {
+        let unit = UInt64(sectorSize)
+        for (index, fixture) in try CryptFixtures.load(sectorSize: sectorSize).partial_writes.enumerated() {
             let name = "p\(index)"
-            let size = UInt64(fixture.volume_sectors * 512)
-            try kernel.crypt.create(name, size: size, cipher: cipher, key: secret(hex(fixture.key)), as: shell)
+            let size = UInt64(fixture.volume_sectors) * unit
+            try kernel.crypt.create(
+                name,
+                size: size,
+                cipher: cipher,
+                sectorSize: sectorSize,
+                key: secret(hex(fixture.key)),
+                as: shell
+            )
             try hex(fixture.data).withUnsafeBytes {
                 try kernel.crypt.write(name, offset: fixture.offset, data: $0, as: shell)
             }
             let expected = hex(fixture.ciphertext)
             #expect(
-                machine.diskBytes(name, 4096 + fixture.first_sector * 512, expected.count) == expected,
+                machine.diskBytes(name, 4096 + fixture.first_sector * unit, expected.count) == expected,
                 "\(fixture.name)"
             )
             let plain = try kernel.crypt.read(
                 name,
-                offset: fixture.first_sector * 512,
+                offset: fixture.first_sector * unit,
                 count: expected.count,
                 as: shell
             )
             #expect(plain == hex(fixture.plaintext), "\(fixture.name)")
             // Untouched sectors stay all-zero ciphertext on the disk.
-            let after = 4096 + fixture.first_sector * 512 + UInt64(expected.count)
+            let after = 4096 + fixture.first_sector * unit + UInt64(expected.count)
             #expect(machine.diskBytes(name, after, Int(4096 + size - after)).allSatisfy { $0 == 0 })
         }
     }

@@ -1,11 +1,12 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: HWKeysCommands
+// hwkeys: Benchmarking
 //
 //===----------------------------------------------------------------------===//
 
 import Foundation
 import HWCrypto
+import HWKeysBase
 import Kernel
 import Platform
 
@@ -32,18 +33,18 @@ public enum KeyServiceBenchmarks {
     }
 
     /// `keyctl-add`: adds `operations` keys to a keyring already holding `keys` keys. Returns ops/s.
-    public static func keyctlAdd(keys: Int = 100_000, operations: Int = 10_000) throws -> Double {
+    public static func keyctlAdd(keys: Int = 100_000, operations: Int = 10_000) throws(HWKeysError) -> Double {
         try measureAdd(keys: keys, operations: operations).operationsPerSecond
     }
 
     /// `keyctl-revoke`: revokes `operations` of the keys in a keyring holding `keys` keys. Returns ops/s.
-    public static func keyctlRevoke(keys: Int = 100_000, operations: Int = 10_000) throws -> Double {
+    public static func keyctlRevoke(keys: Int = 100_000, operations: Int = 10_000) throws(HWKeysError) -> Double {
         try measureRevoke(keys: keys, operations: operations).operationsPerSecond
     }
 
     /// ``keyctlAdd(keys:operations:)`` with the details; `cacheLines` overrides the emulated package
     /// cache size (to tell emulated cache misses from the service's own cost).
-    public static func measureAdd(keys: Int, operations: Int, cacheLines: Int? = nil) throws -> Result {
+    public static func measureAdd(keys: Int, operations: Int, cacheLines: Int? = nil) throws(HWKeysError) -> Result {
         let bench = try Bench(keys: keys, spare: operations, cacheLines: cacheLines)
         let start = ContinuousClock.now
         for index in keys..<(keys + operations) { _ = try bench.add(index) }
@@ -56,7 +57,7 @@ public enum KeyServiceBenchmarks {
     }
 
     /// ``keyctlRevoke(keys:operations:)`` with the details; `cacheLines` as for ``measureAdd(keys:operations:cacheLines:)``.
-    public static func measureRevoke(keys: Int, operations: Int, cacheLines: Int? = nil) throws -> Result {
+    public static func measureRevoke(keys: Int, operations: Int, cacheLines: Int? = nil) throws(HWKeysError) -> Result {
         precondition(operations <= keys, "cannot revoke more keys than exist")
         let bench = try Bench(keys: keys, spare: 0, cacheLines: cacheLines)
         // Revoke keys spread over the whole keyring, not just the newest.
@@ -81,7 +82,7 @@ public enum KeyServiceBenchmarks {
         private(set) var serials: [Int32] = []
         private let payload = SecretBytes(Array(repeating: 0x5A, count: 16))
 
-        init(keys: Int, spare: Int, cacheLines: Int? = nil) throws {
+        init(keys: Int, spare: Int, cacheLines: Int? = nil) throws(HWKeysError) {
             var configuration = MachineConfiguration()
             configuration.seed = 1
             configuration.memoryBytes = 256 << 20
@@ -106,7 +107,7 @@ public enum KeyServiceBenchmarks {
             for index in 0..<keys { serials.append(try add(index)) }
         }
 
-        func add(_ index: Int) throws -> Int32 {
+        func add(_ index: Int) throws(HWKeysError) -> Int32 {
             try kernel.keys.addKey(
                 type: "user",
                 description: "bench-\(index)",
@@ -115,13 +116,5 @@ public enum KeyServiceBenchmarks {
                 pid: Self.pid
             )
         }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) * 1e-18
     }
 }

@@ -1,10 +1,11 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: HWKeysCommands
+// hwkeys: Benchmarking
 //
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 import Kernel
 import Platform
 import X86
@@ -32,7 +33,7 @@ public final class ProcessMemoryWorkload {
     private let buffer: UnsafeMutableRawBufferPointer
 
     /// Boots a kernel on a machine with room for `bytes` of process memory and maps them (not yet touched).
-    public init(bytes: Int) throws {
+    public init(bytes: Int) throws(HWKeysError) {
         precondition(bytes > 0 && bytes % 4096 == 0, "the workload maps whole pages")
         self.bytes = bytes
         var config = MachineConfiguration()
@@ -59,18 +60,18 @@ public final class ProcessMemoryWorkload {
 
     /// `encrypt_mprotect` of the whole mapping with the key (discarding any pages), then one write of the whole
     /// mapping: every page faults in (flush of the old alias, zeroing through the key's KeyID) and is written.
-    public func encryptAndFirstTouch() throws {
+    public func encryptAndFirstTouch() throws(HWKeysError) {
         try kernel.encryptMprotect(pid: pid, address: address, length: UInt64(bytes), protection: .rw, serial: serial)
         try write()
     }
 
     /// One write of the whole mapping from a host buffer.
-    public func write() throws {
+    public func write() throws(HWKeysError) {
         try kernel.writeMemory(pid: pid, address: address, from: UnsafeRawBufferPointer(buffer))
     }
 
     /// One read of the whole mapping into the host buffer.
-    public func read() throws {
+    public func read() throws(HWKeysError) {
         try kernel.readMemory(pid: pid, address: address, into: buffer)
     }
 

@@ -1,6 +1,6 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: HWKeysCommands
+// hwkeys: Benchmarking
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,7 +43,7 @@ public enum MemoryBenchmarks {
         bytes: Int = defaultBytes,
         algorithm: TMEAlgorithm = .aesXTS128,
         cacheLines: Int = MachineConfiguration().cacheLines
-    ) throws -> MemoryBenchmarkResult {
+    ) throws(HWKeysError) -> MemoryBenchmarkResult {
         let bench = try Bench(bytes: bytes, algorithm: algorithm, cacheLines: cacheLines)
         bench.storeAll()
         let (seconds, cycles) = bench.measure { bench.storeAll() }
@@ -62,7 +62,7 @@ public enum MemoryBenchmarks {
         bytes: Int = defaultBytes,
         algorithm: TMEAlgorithm = .aesXTS128,
         cacheLines: Int = MachineConfiguration().cacheLines
-    ) throws -> MemoryBenchmarkResult {
+    ) throws(HWKeysError) -> MemoryBenchmarkResult {
         let bench = try Bench(bytes: bytes, algorithm: algorithm, cacheLines: cacheLines)
         bench.storeAll()
         bench.loadAll()
@@ -133,7 +133,7 @@ public enum MemoryBenchmarks {
         let pages: Int
         let page: UnsafeMutableRawBufferPointer
 
-        init(bytes: Int, algorithm: TMEAlgorithm, cacheLines: Int) throws {
+        init(bytes: Int, algorithm: TMEAlgorithm, cacheLines: Int) throws(HWKeysError) {
             pages = max(1, bytes / 4096)
             var config = MachineConfiguration()
             config.seed = 1
@@ -164,7 +164,14 @@ public enum MemoryBenchmarks {
                     }
                 }
             }
-            let result = try structure.withUnsafeBytes { try cpu.pconfig(leaf: 0, structureBytes: $0) }
+            let outcome = structure.withUnsafeBytes { bytes in
+                Result { () throws(X86Fault) in try cpu.pconfig(leaf: 0, structureBytes: bytes) }
+            }
+            let result: PCONFIGResult
+            switch outcome {
+            case .success(let value): result = value
+            case .failure(let fault): throw HWKeysError(fault)
+            }
             precondition(result.status == .success, "benchmark KeyID programming failed: \(result.status.name)")
         }
 

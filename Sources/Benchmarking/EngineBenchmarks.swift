@@ -1,10 +1,11 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: HWKeysCommands
+// hwkeys: Benchmarking
 //
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import HWKeysBase
 
 /// One line of `hwkeys benchmark`: our throughput and, where it has one, OpenSSL's on the same work
 /// measured in the same run.
@@ -51,17 +52,22 @@ public struct BenchmarkResult: Sendable, Equatable, Codable {
 /// - Parameters:
 ///   - seconds: measured time for each side of each pair.
 ///   - path: the AES path to measure (default: ``AESEngine/defaultPath``).
+///   - openssl: the reference (default: libcrypto loaded now; nil: none).
 /// - Returns: the results in the order listed above.
-public func runCryptoBenchmarks(seconds: Double, path: AESPath = AESEngine.defaultPath) -> [BenchmarkResult] {
+/// - Throws: EIO when an OpenSSL call fails during a measurement.
+public func runCryptoBenchmarks(
+    seconds: Double,
+    path: AESPath = AESEngine.defaultPath,
+    openssl: OpenSSLReference? = OpenSSLReference.load()
+) throws(HWKeysError) -> [BenchmarkResult] {
     precondition(seconds > 0, "benchmark duration must be positive")
-    let openssl = OpenSSLReference.load()
     var results: [BenchmarkResult] = []
     for (kind, unitLength, opensslBuffer) in [("line", 64, 16384), ("4k", 4096, 4096)] {
         for bits in [128, 256] {
             for encrypt in [true, false] {
                 let engine = EngineWorkload(bits: bits, encrypt: encrypt, unitLength: unitLength, path: path)
                 let reference = openssl?.session(keyBits: bits, encrypt: encrypt, bufferSize: opensslBuffer)
-                let (ours, theirs) = alternate(seconds: seconds, engine.run(for:), reference?.run(for:))
+                let (ours, theirs) = try Alternation.measure(seconds: seconds, engine.run(for:), reference?.run(for:))
                 let name = "xts\(bits)-\(kind)-\(encrypt ? "encrypt" : "decrypt")"
                 results.append(BenchmarkResult(name: name, gbps: ours, opensslGBps: theirs))
             }
@@ -69,40 +75,12 @@ public func runCryptoBenchmarks(seconds: Double, path: AESPath = AESEngine.defau
     }
     if let openssl {
         for bits in [128, 256] {
-            if let gbps = openssl.measure(keyBits: bits, encrypt: true, bufferSize: 64, seconds: seconds) {
+            if let gbps = try openssl.measure(keyBits: bits, encrypt: true, bufferSize: 64, seconds: seconds) {
                 results.append(BenchmarkResult(name: "openssl-xts\(bits)-64b", gbps: gbps))
             }
         }
     }
     return results
-}
-
-/// Runs two measurements in alternating slices until each has run `seconds`; returns GB/s of each.
-func alternate(
-    seconds: Double,
-    _ first: (Duration) -> (bytes: Int, elapsed: Duration),
-    _ second: ((Duration) -> (bytes: Int, elapsed: Duration))?
-) -> (Double, Double?) {
-    let slice = Duration.milliseconds(50)
-    let total = Duration.seconds(seconds)
-    _ = first(.milliseconds(20))
-    _ = second?(.milliseconds(20))
-    var firstBytes = 0
-    var secondBytes = 0
-    var firstTime = Duration.zero
-    var secondTime = Duration.zero
-    while firstTime < total || (second != nil && secondTime < total) {
-        let a = first(slice)
-        firstBytes += a.bytes
-        firstTime += a.elapsed
-        if let second {
-            let b = second(slice)
-            secondBytes += b.bytes
-            secondTime += b.elapsed
-        }
-    }
-    let theirs = second == nil ? nil : throughput(bytes: secondBytes, elapsed: secondTime)
-    return (throughput(bytes: firstBytes, elapsed: firstTime), theirs)
 }
 
 /// 16 KiB per call through XTSKey: 64-byte lines (array API) or 4 KiB units (sequence API).

@@ -1,6 +1,6 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: HWKeysCommandsTests
+// hwkeys: BenchmarkingTests
 //
 //===----------------------------------------------------------------------===//
 
@@ -8,7 +8,7 @@ import Platform
 import Testing
 import X86
 
-@testable import HWKeysCommands
+@testable import Benchmarking
 
 /// The memory benchmarks run and report what they measured (no timing assertions: numbers come from
 /// `hwkeys benchmark`, never from tests).

@@ -1,6 +1,6 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: HWKeysCommandsTests
+// hwkeys: BenchmarkingTests
 //
 //===----------------------------------------------------------------------===//
 
@@ -9,7 +9,7 @@ import Platform
 import Testing
 import X86
 
-@testable import HWKeysCommands
+@testable import Benchmarking
 
 /// The KL-XTS the benchmark measures is real AES-256-XTS (no timing assertions here).
 @Suite struct KeyLockerBenchmarkTests {

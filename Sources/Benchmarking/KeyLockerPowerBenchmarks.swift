@@ -1,6 +1,6 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: HWKeysCommands
+// hwkeys: Benchmarking
 //
 //===----------------------------------------------------------------------===//
 
@@ -45,7 +45,7 @@ public enum KeyLockerPowerBenchmarks {
     ]
 
     /// Measures `mode` on a seeded machine with `cpus` CPUs in one package.
-    public static func measure(_ mode: KeyLockerMode, cpus: Int = 4) throws -> Result {
+    public static func measure(_ mode: KeyLockerMode, cpus: Int = 4) throws(HWKeysError) -> Result {
         var configuration = MachineConfiguration()
         configuration.seed = 1
         configuration.cpusPerPackage = cpus

@@ -1,9 +1,10 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: HWKeysCommands
+// hwkeys: Benchmarking
 //
 //===----------------------------------------------------------------------===//
 
+import HWKeysBase
 import Kernel
 import X86
 
@@ -13,12 +14,15 @@ import X86
 /// untimed first, so host page faults of the sparse DRAM are not measured.
 public enum ProcessMemoryBenchmarks {
     /// Measures the three workloads on one machine.
-    public static func run(bytes: Int = MemoryBenchmarks.defaultBytes) throws -> [MemoryBenchmarkResult] {
+    public static func run(bytes: Int = MemoryBenchmarks.defaultBytes) throws(HWKeysError) -> [MemoryBenchmarkResult] {
         let workload = try ProcessMemoryWorkload(bytes: max(4096, bytes / 4096 * 4096))
         try workload.encryptAndFirstTouch()
         try workload.read()
         let pages = workload.bytes / 4096
-        func measure(_ name: String, _ body: () throws -> Void) rethrows -> MemoryBenchmarkResult {
+        func measure(
+            _ name: String,
+            _ body: () throws(HWKeysError) -> Void
+        ) throws(HWKeysError) -> MemoryBenchmarkResult {
             let cycles = workload.emulatedCycles
             let start = ContinuousClock.now
             try body()
@@ -32,9 +36,10 @@ public enum ProcessMemoryBenchmarks {
             )
         }
         return [
-            try measure("encrypt-mprotect-first-touch") { try workload.encryptAndFirstTouch() },
-            try measure("process-write") { try workload.write() },
-            try measure("process-read") { try workload.read() },
+            try measure("encrypt-mprotect-first-touch") { () throws(HWKeysError) in try workload.encryptAndFirstTouch()
+            },
+            try measure("process-write") { () throws(HWKeysError) in try workload.write() },
+            try measure("process-read") { () throws(HWKeysError) in try workload.read() },
         ]
     }
 }

@@ -1,8 +1,10 @@
 //===----------------------------------------------------------------------===//
 //
-// hwkeys: HWKeysCommands
+// hwkeys: Benchmarking
 //
 //===----------------------------------------------------------------------===//
+
+import HWKeysBase
 
 #if canImport(Glibc)
 import Glibc
@@ -112,16 +114,17 @@ public final class OpenSSLReference {
     ///   - bufferSize: bytes per EVP call, each call one data unit with its own tweak (≥ 16).
     ///   - seconds: how long to measure.
     /// - Returns: throughput in GB/s (10⁹ bytes per second), or nil if OpenSSL rejected the setup.
-    public func measure(keyBits: Int, encrypt: Bool, bufferSize: Int, seconds: Double) -> Double? {
+    /// - Throws: EIO when an EVP call fails during the measurement.
+    public func measure(keyBits: Int, encrypt: Bool, bufferSize: Int, seconds: Double) throws(HWKeysError) -> Double? {
         guard let session = session(keyBits: keyBits, encrypt: encrypt, bufferSize: bufferSize) else { return nil }
-        _ = session.run(for: .milliseconds(20))
-        let (bytes, elapsed) = session.run(for: .seconds(seconds))
-        return throughput(bytes: bytes, elapsed: elapsed)
+        _ = try session.run(for: .milliseconds(20))
+        let (bytes, elapsed) = try session.run(for: .seconds(seconds))
+        return Alternation.throughput(bytes: bytes, elapsed: elapsed)
     }
 
     /// A prepared EVP context and buffers, for measurements taken in slices (``runCryptoBenchmarks(seconds:path:)``
     /// alternates them with its own).
-    final class Session {
+    public final class Session {
         private let reference: OpenSSLReference
         private let context: OpaquePointer
         private let source: UnsafeMutableRawBufferPointer
@@ -147,7 +150,9 @@ public final class OpenSSLReference {
         }
 
         /// Runs calls for at least `duration`; returns the bytes processed and the time taken.
-        func run(for duration: Duration) -> (bytes: Int, elapsed: Duration) {
+        ///
+        /// - Throws: EIO when an EVP call fails (never counted as processed bytes).
+        public func run(for duration: Duration) throws(HWKeysError) -> MeasuredSlice {
             let clock = ContinuousClock()
             let start = clock.now
             var bytes = 0
@@ -160,10 +165,13 @@ public final class OpenSSLReference {
                     var iv = (tweak, UInt64(0))
                     tweak &+= 1
                     var written: Int32 = 0
-                    withUnsafeBytes(of: &iv) { ivBytes in
+                    let ok = withUnsafeBytes(of: &iv) { ivBytes in
                         let ivPointer = ivBytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                        _ = reference.cipherInit(context, nil, nil, nil, ivPointer, -1)
-                        _ = reference.cipherUpdate(context, output, &written, input, size)
+                        return reference.cipherInit(context, nil, nil, nil, ivPointer, -1) == 1
+                            && reference.cipherUpdate(context, output, &written, input, size) == 1
+                    }
+                    guard ok, written == size else {
+                        throw HWKeysError(.EIO, "OpenSSL's EVP AES-XTS failed during the measurement")
                     }
                     bytes += Int(written)
                 }
@@ -174,7 +182,7 @@ public final class OpenSSLReference {
     }
 
     /// An EVP context keyed for AES-XTS in one direction, with buffers of `bufferSize` bytes.
-    func session(keyBits: Int, encrypt: Bool, bufferSize: Int) -> Session? {
+    public func session(keyBits: Int, encrypt: Bool, bufferSize: Int) -> Session? {
         precondition(keyBits == 128 || keyBits == 256, "AES-XTS keys are 128 or 256 bits per half")
         precondition(bufferSize >= 16, "XTS data units are at least 16 bytes")
         guard let context = newContext() else { return nil }
@@ -190,10 +198,4 @@ public final class OpenSSLReference {
         }
         return status == 1 ? session : nil
     }
-}
-
-/// GB/s (10⁹ bytes per second) for `bytes` processed in `elapsed`.
-func throughput(bytes: Int, elapsed: Duration) -> Double {
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-    return seconds > 0 ? Double(bytes) / seconds / 1e9 : 0
 }
