@@ -119,8 +119,12 @@ extension Kernel {
         guard let encryption = memoryEncryption else {
             throw HWKeysError(.EOPNOTSUPP, "no MKTME: memory encryption keys are not available")
         }
-        guard length > 0 else { return }
         let end = try Self.userRange(address, length, overflow: .ENOMEM)
+        guard length > 0 else {
+            // The RFC's syscall looks the key up before do_mprotect_ext returns 0 for an empty range.
+            try encryption.checkKeyForEncryptMprotect(serial: serial, pid: pid)
+            return
+        }
         // The range is checked before the key is asked for its KeyID: in the revised design that takes and
         // programs a KeyID, which a failing call must not leave behind (docs/choices.md).
         var space = memoryManager.spaces[pid] ?? AddressSpace()
