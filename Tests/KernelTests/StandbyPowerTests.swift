@@ -64,7 +64,7 @@ import X86
     }
 
     @Test(arguments: NothingLost.allCases)
-    func s3WithoutStandbySaveIsAllowedWhenNothingIsEncryptedWithTheTMEKey(_ configuration: NothingLost    ) throws {
+    func s3WithoutStandbySaveIsAllowedWhenNothingIsEncryptedWithTheTMEKey(_ configuration: NothingLost) throws {
         let (machine, kernel) = try bootedKernel {
             $0.saveKeyForStandby = false
             configuration.apply(&$0)
