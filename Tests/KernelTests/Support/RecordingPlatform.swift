@@ -20,6 +20,10 @@ final class RecordingCPU: X86Processor {
     var rdrandValues: [UInt64] = []
     /// While true, RDRAND reports failure (CF = 0).
     var failRDRAND = false
+    /// While true, CPUID.19H:EBX[0] (AESKLE) reads 0 even with CR4.KL set, as when firmware leaves the AES
+    /// Key Locker instructions disabled (docs/research/keylocker-research.md §1.1: setting CR4.KL "does not
+    /// always enable the feature").
+    var hideAESKLE = false
 
     init(_ host: any X86Processor) { self.host = host }
 
@@ -29,7 +33,11 @@ final class RecordingCPU: X86Processor {
         set { host.cpl = newValue }
     }
 
-    func cpuid(leaf: UInt32, subleaf: UInt32) -> CPUIDResult { host.cpuid(leaf: leaf, subleaf: subleaf) }
+    func cpuid(leaf: UInt32, subleaf: UInt32) -> CPUIDResult {
+        var result = host.cpuid(leaf: leaf, subleaf: subleaf)
+        if hideAESKLE, leaf == CPUIDLeaf.keyLockerLeaf { result.ebx &= ~CPUIDBit.klAESKLEEBX }
+        return result
+    }
     func rdmsr(_ msr: UInt32) throws(X86Fault) -> UInt64 { try host.rdmsr(msr) }
     func wrmsr(_ msr: UInt32, _ value: UInt64) throws(X86Fault) { try host.wrmsr(msr, value) }
     func readCR4() throws(X86Fault) -> UInt64 { try host.readCR4() }
@@ -73,9 +81,10 @@ final class RecordingPlatform: KernelPlatform {
     let machine: Machine
     let recorders: [RecordingCPU]
 
-    init(_ machine: Machine) {
+    init(_ machine: Machine, configure: (RecordingCPU) -> Void = { _ in }) {
         self.machine = machine
         recorders = machine.processors.map { RecordingCPU($0) }
+        recorders.forEach(configure)
     }
 
     var cpus: [any X86Processor] { recorders }
