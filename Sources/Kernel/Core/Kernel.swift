@@ -31,6 +31,9 @@ public final class Kernel {
     public let keyIDLayout: KeyIDLayout
     /// Whether TME was found locked and enabled at boot.
     public let tmeActive: Bool
+    /// Whether the CPU has TME at all (CPUID.(7,0):ECX[13], Linux `X86_FEATURE_TME`) on the boot CPU. Without
+    /// it there is no `mktme` subsystem. Read from the hardware at every boot and restore.
+    public let tmePresent: Bool
     /// The swap device hibernation writes its image to: `resume=` (``KernelCommandLine/resumeDevice``), or
     /// `swap` for a kernel saved before `resume=` existed (it found that disk by name). nil: no hibernation.
     public let resumeDevice: String?
@@ -136,6 +139,8 @@ public final class Kernel {
         self.processors = platform.cpus
         let features = processors.first?.cpuid(leaf: CPUIDLeaf.versionInformation, subleaf: 0)
         self.runsUnderHypervisor = (features?.ecx ?? 0) & CPUIDBit.hypervisorECX != 0
+        let extended = processors.first?.cpuid(leaf: CPUIDLeaf.structuredExtendedFeatures, subleaf: 0)
+        self.tmePresent = (extended?.ecx ?? 0) & CPUIDBit.tmeECX != 0
         self.onlineCPUs = Array(repeating: true, count: processors.count)
         self.pages = PageAllocator(memoryBytes: platform.memoryMap.last?.upperBound ?? 0)
     }
@@ -147,18 +152,32 @@ public final class Kernel {
     /// init (pid 1) and the root shell (pid 100).
     public static func boot(platform: any KernelPlatform, commandLine text: String) throws(HWKeysError) -> Kernel {
         let commandLine = try KernelCommandLine(text)
-        let boot = platform.cpus[0]
-        let maxPhysAddr = Int(boot.cpuid(leaf: CPUIDLeaf.addressSizes, subleaf: 0).eax & 0xFF)
-        var keyIDBits = 0
+        guard let boot = platform.cpus.first else { throw HWKeysError(.ENODEV, "the platform has no processors") }
+        // CPUID.80000008H:EAX[7:0]; Linux assumes 36 bits when the leaf reports less (or is missing).
+        let maxPhysAddr = max(Int(boot.cpuid(leaf: CPUIDLeaf.addressSizes, subleaf: 0).eax & 0xFF), 36)
+        guard let addressOnly = KeyIDLayout(validatingMaxPhysAddr: maxPhysAddr, keyIDBits: 0) else {
+            throw HWKeysError(.EINVAL, "CPUID.80000008H reports MAXPHYADDR \(maxPhysAddr); at most 52 is possible")
+        }
+        var layout = addressOnly
         var tmeActive = false
         if boot.cpuid(leaf: CPUIDLeaf.structuredExtendedFeatures, subleaf: 0).ecx & CPUIDBit.tmeECX != 0,
             let activate = try? boot.rdmsr(MSR.tmeActivate)
         {
             // TME is usable only if firmware locked and enabled it (Linux: LOCKED && ENABLED).
             tmeActive = activate & 0b11 == 0b11
-            if tmeActive { keyIDBits = Int((activate >> 32) & 0xF) }
+            if tmeActive {
+                // k is four bits, so with MAXPHYADDR ≥ 36 it always leaves frame bits; checked all the same,
+                // since software controls a virtual CPU's IA32_TME_ACTIVATE.
+                guard
+                    let withKeyIDs = KeyIDLayout(
+                        validatingMaxPhysAddr: maxPhysAddr,
+                        keyIDBits: TMEActivate.keyIDBits(activate)
+                    )
+                else { throw HWKeysError(.EINVAL, "IA32_TME_ACTIVATE KeyID bits do not fit MAXPHYADDR \(maxPhysAddr)") }
+                layout = withKeyIDs
+            }
         }
-        let layout = KeyIDLayout(maxPhysAddr: max(maxPhysAddr, 36), keyIDBits: keyIDBits)
+        let keyIDBits = layout.keyIDBits
         let kernel = Kernel(
             platform: platform,
             commandLine: commandLine,
@@ -172,8 +191,11 @@ public final class Kernel {
         for word in commandLine.unknown { kernel.printk("Unknown kernel command line parameter \"\(word)\", ignored") }
         kernel.printk(
             "x86/tme",
-            tmeActive
-                ? "enabled by BIOS; \(keyIDBits) KeyID bits (\((1 << keyIDBits) - 1) KeyIDs)" : "not enabled by BIOS"
+            !kernel.tmePresent
+                ? "not supported by the CPU (CPUID.(7,0):ECX[13] = 0)"
+                : tmeActive
+                    ? "enabled by BIOS; \(keyIDBits) KeyID bits (\((1 << keyIDBits) - 1) KeyIDs)"
+                    : "not enabled by BIOS"
         )
         kernel.printk(
             "Memory: \(kernel.pages.totalFrames * 4)K available, \(platform.cpus.count) CPUs, \(platform.packageCount) package(s)"
@@ -196,9 +218,14 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(HWKeysError) {
         keys.start(booting: booting)
-        let mktme = MKTMEManager(kernel: self)
-        self.mktme = mktme
-        mktme.start(booting: booting)
+        if tmePresent {
+            let mktme = MKTMEManager(kernel: self)
+            self.mktme = mktme
+            mktme.start(booting: booting)
+        } else if booting {
+            // The RFC registers its key type only when there are KeyIDs; without TME there never are.
+            printk("mktme", "TME not supported by the CPU; the mktme key type is not registered")
+        }
         memoryManager.start(booting: booting)
         keyLockerManager.start(booting: booting)
         crypt.start(booting: booting)
@@ -280,11 +307,14 @@ public final class Kernel {
         else {
             throw HWKeysError(.EINVAL, "kernel state does not match the hardware")
         }
+        guard let layout = KeyIDLayout(validatingMaxPhysAddr: image.maxPhysAddr, keyIDBits: image.keyIDBits) else {
+            throw HWKeysError(.EINVAL, "kernel state has an impossible KeyID layout")
+        }
         let kernel = Kernel(
             platform: platform,
             commandLine: try KernelCommandLine(image.commandLine),
             bootTime: image.bootTime,
-            layout: KeyIDLayout(maxPhysAddr: image.maxPhysAddr, keyIDBits: image.keyIDBits),
+            layout: layout,
             tmeActive: image.tmeActive,
             resumeDevice: image.version >= 2 ? image.resumeDevice : SwapHibernation.legacyDeviceName
         )

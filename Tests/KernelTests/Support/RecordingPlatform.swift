@@ -24,6 +24,8 @@ final class RecordingCPU: X86Processor {
     /// Key Locker instructions disabled (docs/research/keylocker-research.md §1.1: setting CR4.KL "does not
     /// always enable the feature").
     var hideAESKLE = false
+    /// Rewrites CPUID results (a hypervisor's CPUID is software-controlled).
+    var cpuidFilter: ((UInt32, UInt32, CPUIDResult) -> CPUIDResult)?
 
     init(_ host: any X86Processor) { self.host = host }
 
@@ -36,7 +38,7 @@ final class RecordingCPU: X86Processor {
     func cpuid(leaf: UInt32, subleaf: UInt32) -> CPUIDResult {
         var result = host.cpuid(leaf: leaf, subleaf: subleaf)
         if hideAESKLE, leaf == CPUIDLeaf.keyLockerLeaf { result.ebx &= ~CPUIDBit.klAESKLEEBX }
-        return result
+        return cpuidFilter?(leaf, subleaf, result) ?? result
     }
     func rdmsr(_ msr: UInt32) throws(X86Fault) -> UInt64 { try host.rdmsr(msr) }
     func wrmsr(_ msr: UInt32, _ value: UInt64) throws(X86Fault) { try host.wrmsr(msr, value) }
