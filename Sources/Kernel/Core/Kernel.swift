@@ -297,8 +297,16 @@ public final class Kernel {
     }
 
     /// Rebuilds a running kernel from ``encodeState()`` output on the hardware it was saved from.
-    public static func restore(platform: any KernelPlatform, state: Data) throws -> Kernel {
-        let image = try JSONDecoder().decode(Image.self, from: state)
+    ///
+    /// - Throws: EIO for state that does not decode or whose bookkeeping is impossible (docs/robustness.md),
+    ///   EINVAL for state that does not match the hardware or is too new.
+    public static func restore(platform: any KernelPlatform, state: Data) throws(HWKeysError) -> Kernel {
+        let image: Image
+        do {
+            image = try JSONDecoder().decode(Image.self, from: state)
+        } catch {
+            throw HWKeysError(.EIO, "kernel state does not decode: \(error)")
+        }
         guard image.version <= Image.currentVersion else {
             throw HWKeysError(.EINVAL, "kernel state version \(image.version) is newer than this hwkeys")
         }
@@ -309,6 +317,29 @@ public final class Kernel {
         }
         guard let layout = KeyIDLayout(validatingMaxPhysAddr: image.maxPhysAddr, keyIDBits: image.keyIDBits) else {
             throw HWKeysError(.EINVAL, "kernel state has an impossible KeyID layout")
+        }
+        // A saved kernel may come from a hibernation image on swap, which anyone with the disk can write:
+        // bookkeeping that later code relies on is checked here, so that it fails to restore (EIO) instead of
+        // trapping later (docs/robustness.md).
+        let memoryBytes = platform.memoryMap.last?.upperBound ?? 0
+        let problems: [String?] = [
+            image.log.problem,
+            image.onlineCPUs.contains(true) ? nil : "no CPU online",
+            image.pages.problem(memoryBytes: memoryBytes, keyIDCount: layout.keyIDCount),
+            image.heap.problem(pages: image.pages),
+            image.processes.problem,
+            image.keys.flatMap(Self.keysProblem),
+            image.memory.flatMap {
+                MemoryManager.problem(
+                    $0,
+                    pages: image.pages,
+                    keyIDCount: layout.keyIDCount,
+                    pids: Set(image.processes.processes.keys)
+                )
+            },
+        ]
+        if let problem = problems.compactMap({ $0 }).first {
+            throw HWKeysError(.EIO, "kernel state is inconsistent: \(problem)")
         }
         let kernel = Kernel(
             platform: platform,
@@ -331,6 +362,25 @@ public final class Kernel {
         try kernel.startSubsystems(booting: false)
         if let saved = image.mktme { try kernel.mktme?.restore(saved) }
         return kernel
+    }
+
+    /// The numbers of a saved key service that its code does arithmetic on, checked as the sysctls and key
+    /// types bound them (limits 0/1…Int32.max, `/proc/sys/kernel/keys/*`; payload lengths 0…1 MiB, the
+    /// largest `add_key` payload plus keyring link bytes) so that quota sums and the collector's delay cannot
+    /// overflow or go negative. (Keyring links and references are checked by the key service's own restore.)
+    static func keysProblem(_ saved: KeyRetentionService.SavedState) -> String? {
+        let limits = saved.limits
+        let limit = Int64(Int32.max)
+        guard (0...limit).contains(limits.gcDelay),
+            [limits.maxKeys, limits.maxBytes, limits.rootMaxKeys, limits.rootMaxBytes].allSatisfy({
+                (1...limit).contains($0)
+            })
+        else { return "key limits out of range" }
+        for key in saved.keys
+        where !(0...(1 << 20)).contains(key.payload.dataLength) || key.description.utf8.count > 4096 {
+            return "key \(key.serial) payload length \(key.payload.dataLength)"
+        }
+        return nil
     }
 
     // MARK: Core sysfs

@@ -98,6 +98,19 @@ public final class MKTMEManager {
         guard saved.entries.count == entries.count, (0...keyIDsTotal).contains(saved.maxPerUID) else {
             throw .einval("saved MKTME KeyID table does not match the hardware")
         }
+        // A saved kernel is attacker-writable (docs/robustness.md): references that count, one KeyID per
+        // owner, a saved user key only for a user key and of its algorithm's length.
+        var owners = Set<Int32>()
+        for entry in saved.entries.dropFirst() {
+            guard (0...Int(Int32.max)).contains(entry.references),
+                entry.owner.map({ owners.insert($0).inserted }) ?? true
+            else { throw .einval("saved MKTME KeyID table has impossible references or owners") }
+            if let key = entry.savedKey {
+                guard entry.command == .setKeyDirect, let algorithm = entry.algorithm,
+                    key.length == 2 * algorithm.keyLength
+                else { throw .einval("saved MKTME key store entry does not match its KeyID") }
+            }
+        }
         entries = saved.entries
         maxPerUID = saved.maxPerUID
         keyIDByOwner = [:]
