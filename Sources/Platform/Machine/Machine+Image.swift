@@ -111,6 +111,13 @@ extension Machine {
         }
         for processor in machine.processors { try processor.decode(from: &v) }
         try machine.memory.decode(from: &v, machine: machine)
+        // Firmware restores keys saved for standby with key select = 1 under the configured policy; saved keys
+        // it could not restore would make that WRMSR fault (a stored image is attacker-writable).
+        if configuration.tmeEnabled, let saved = machine.memory.standbyKeyAlgorithm,
+            saved != configuration.tmePolicy || !machine.memory.everyControllerHasATMEKey
+        {
+            throw .unreadableImage("machine image: the keys saved for standby do not match the TME policy")
+        }
         try machine.tme.decode(from: &v)
         machine.counters = try CycleCounters.decode(from: &v)
         machine.faults = try FaultInjection.decode(from: &v, packages: configuration.packages)
