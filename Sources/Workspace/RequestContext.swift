@@ -103,10 +103,12 @@ public final class RequestContext {
         } catch {
             throw HWKeysError(.EIO, "machine '\(name)' has an unreadable configuration: \(error)")
         }
-        let image = PlatformImage(
+        var image = PlatformImage(
             volatile: Array(stored.components[ComponentName.platformVolatile] ?? Data()),
             nonVolatile: Array(stored.components[ComponentName.platformNonVolatile] ?? Data())
         )
+        // The image holds emulated-hardware secrets; the restored machine keeps them in zeroizing storage.
+        defer { image.wipe() }
         let source = WorkspacePageSource(workspace: workspace, machine: name)
         let machine = try Machine.restore(
             configuration: configuration,
@@ -259,7 +261,9 @@ public final class RequestContext {
         if let error = machine.diskPageSourceError {
             throw HWKeysError(.EIO, "reading a stored disk block failed; nothing saved: \(error)")
         }
-        let image = machine.makeImage()
+        var image = machine.makeImage()
+        // The components below are copies; the encoder's buffers (IWKeys, key tables, XMM) are wiped here.
+        defer { image.wipe() }
         var changes: MachineChanges
         if loaded.createdPending {
             let configuration: Data

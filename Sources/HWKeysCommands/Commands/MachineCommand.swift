@@ -54,6 +54,11 @@ public struct MachineCommand: ParsableCommand {
         @Option(name: .customLong("cache-lines"), help: "Lines per package cache (0 = no cache model).") var cacheLines:
             Number?
         @Flag(name: .customLong("no-pconfig"), help: "Build a CPU without PCONFIG.") var noPCONFIG = false
+        @Flag(
+            name: .customLong("no-tme"),
+            help: "Build a CPU without TME (CPUID.(7,0):ECX[13] = 0: no TME MSRs, no MKTME, no PCONFIG)."
+        )
+        var noTME = false
 
         @Flag(name: .customLong("no-keylocker"), help: "Build a CPU without Key Locker.") var noKeyLocker = false
         @Flag(name: .customLong("no-wide-kl"), help: "No AESENCWIDE*/AESDECWIDE* (CPUID.19H:EBX[2] = 0).")
@@ -89,6 +94,12 @@ public struct MachineCommand: ParsableCommand {
             config.seed = seed?.value
             if let cpuMHz { config.cpuFrequencyMHz = try cpuMHz.int("cpu-mhz") }
             if let maxphyaddr { config.maxPhysAddr = try maxphyaddr.int("maxphyaddr") }
+            if noTME {
+                // No TME at all: nothing to enable, no KeyID bits, no PCONFIG (an explicit --tme on or
+                // --keyid-bits is then refused by validation).
+                config.tmePresent = false
+                config.tmeEnabled = false
+            }
             if let tme { config.tmeEnabled = tme.isOn }
             if let keyIDBits {
                 config.keyIDBits = try keyIDBits.int("keyid-bits")
@@ -117,7 +128,7 @@ public struct MachineCommand: ParsableCommand {
             }
             if let saveKeyForStandby { config.saveKeyForStandby = saveKeyForStandby.isOn }
             if let cacheLines { config.cacheLines = try cacheLines.int("cache-lines") }
-            config.pconfig = !noPCONFIG
+            config.pconfig = !noPCONFIG && !noTME
             config.keyLocker = !noKeyLocker
             config.wideKL = !noWideKL
             config.klBackup = !noKLBackup

@@ -26,11 +26,16 @@ public struct DmesgLog: Codable, Sendable, Hashable {
     public init() {}
 
     mutating func append(time: UInt64, facility: String, _ text: String) {
-        if lines.count == Self.capacity {
-            lines.removeFirst()
-            dropped += 1
+        if lines.count >= Self.capacity {
+            lines.removeFirst(lines.count - Self.capacity + 1)
+            dropped = dropped == Int.max ? dropped : dropped + 1
         }
         lines.append(Line(time: time, facility: facility, text: text))
+    }
+
+    /// Why a restored log is impossible, or nil (a saved kernel is attacker-writable: docs/robustness.md).
+    var problem: String? {
+        lines.count <= Self.capacity && dropped >= 0 ? nil : "kernel log of \(lines.count) lines, \(dropped) dropped"
     }
 
     /// `[    1.234567] facility: text`, like `dmesg`.

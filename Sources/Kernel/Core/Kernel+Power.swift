@@ -17,10 +17,15 @@ public protocol PowerParticipant: AnyObject {
 }
 
 extension Kernel {
-    /// The kernel's part of entering a sleep state: participants may refuse; for S4 the hibernation
-    /// image is written; then every online CPU writes back its caches (ACPI requires OSPM to flush before
-    /// S3) and the log records it.
+    /// The kernel's part of entering a sleep state: S3 is refused (EBUSY) when the TME key would not
+    /// survive it (``tmeStandbyLoss()``); participants may refuse; for S4 the hibernation image is written;
+    /// then every online CPU writes back its caches (ACPI requires OSPM to flush before S3) and the log
+    /// records it.
     public func prepareForSleep(_ state: SleepState) throws(HWKeysError) {
+        if state == .suspendToRAM, let loss = tmeStandbyLoss() {
+            printk("PM", "suspend refused: \(loss)")
+            throw HWKeysError(.EBUSY, loss)
+        }
         if state == .hibernate, hibernation == nil {
             guard let name = resumeDevice else {
                 throw HWKeysError(.EOPNOTSUPP, "hibernation needs a swap device for the image (resume=)")

@@ -26,6 +26,11 @@ public protocol MemoryEncryptionKeys: AnyObject {
     /// rfc-v2: serial 0 is EINVAL).
     func keyIDForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError) -> UInt16
 
+    /// The checks of ``keyIDForEncryptMprotect(serial:pid:)`` for a zero-length `encrypt_mprotect`, which
+    /// looks the key up (the RFC's syscall calls `lookup_user_key` before `do_mprotect_ext` returns 0 for an
+    /// empty range) but takes no KeyID and keeps no reference.
+    func checkKeyForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError)
+
     /// `count` more users of `keyID` (a VMA split or forked, a page allocated with it).
     func retainKeyID(_ keyID: UInt16, count: Int)
 
@@ -33,6 +38,14 @@ public protocol MemoryEncryptionKeys: AnyObject {
     /// decides: rfc-v2 frees the slot once its key is destroyed (without clearing the hardware),
     /// revised programs CLEAR_KEY and frees it.
     func releaseKeyID(_ keyID: UInt16, count: Int)
+}
+
+extension MemoryEncryptionKeys {
+    /// Takes the KeyID and gives the reference back at once (implementations that take no KeyID in a lookup).
+    public func checkKeyForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError) {
+        let keyID = try keyIDForEncryptMprotect(serial: serial, pid: pid)
+        if keyID != 0 { releaseKeyID(keyID, count: 1) }
+    }
 }
 
 /// The memory manager's side for the `mktme` key type: moving memory between KeyIDs (key rotation).

@@ -31,6 +31,9 @@ public final class Kernel {
     public let keyIDLayout: KeyIDLayout
     /// Whether TME was found locked and enabled at boot.
     public let tmeActive: Bool
+    /// Whether the CPU has TME at all (CPUID.(7,0):ECX[13], Linux `X86_FEATURE_TME`) on the boot CPU. Without
+    /// it there is no `mktme` subsystem. Read from the hardware at every boot and restore.
+    public let tmePresent: Bool
     /// The swap device hibernation writes its image to: `resume=` (``KernelCommandLine/resumeDevice``), or
     /// `swap` for a kernel saved before `resume=` existed (it found that disk by name). nil: no hibernation.
     public let resumeDevice: String?
@@ -136,6 +139,8 @@ public final class Kernel {
         self.processors = platform.cpus
         let features = processors.first?.cpuid(leaf: CPUIDLeaf.versionInformation, subleaf: 0)
         self.runsUnderHypervisor = (features?.ecx ?? 0) & CPUIDBit.hypervisorECX != 0
+        let extended = processors.first?.cpuid(leaf: CPUIDLeaf.structuredExtendedFeatures, subleaf: 0)
+        self.tmePresent = (extended?.ecx ?? 0) & CPUIDBit.tmeECX != 0
         self.onlineCPUs = Array(repeating: true, count: processors.count)
         self.pages = PageAllocator(memoryBytes: platform.memoryMap.last?.upperBound ?? 0)
     }
@@ -147,18 +152,32 @@ public final class Kernel {
     /// init (pid 1) and the root shell (pid 100).
     public static func boot(platform: any KernelPlatform, commandLine text: String) throws(HWKeysError) -> Kernel {
         let commandLine = try KernelCommandLine(text)
-        let boot = platform.cpus[0]
-        let maxPhysAddr = Int(boot.cpuid(leaf: CPUIDLeaf.addressSizes, subleaf: 0).eax & 0xFF)
-        var keyIDBits = 0
+        guard let boot = platform.cpus.first else { throw HWKeysError(.ENODEV, "the platform has no processors") }
+        // CPUID.80000008H:EAX[7:0]; Linux assumes 36 bits when the leaf reports less (or is missing).
+        let maxPhysAddr = max(Int(boot.cpuid(leaf: CPUIDLeaf.addressSizes, subleaf: 0).eax & 0xFF), 36)
+        guard let addressOnly = KeyIDLayout(validatingMaxPhysAddr: maxPhysAddr, keyIDBits: 0) else {
+            throw HWKeysError(.EINVAL, "CPUID.80000008H reports MAXPHYADDR \(maxPhysAddr); at most 52 is possible")
+        }
+        var layout = addressOnly
         var tmeActive = false
         if boot.cpuid(leaf: CPUIDLeaf.structuredExtendedFeatures, subleaf: 0).ecx & CPUIDBit.tmeECX != 0,
             let activate = try? boot.rdmsr(MSR.tmeActivate)
         {
             // TME is usable only if firmware locked and enabled it (Linux: LOCKED && ENABLED).
             tmeActive = activate & 0b11 == 0b11
-            if tmeActive { keyIDBits = Int((activate >> 32) & 0xF) }
+            if tmeActive {
+                // k is four bits, so with MAXPHYADDR ≥ 36 it always leaves frame bits; checked all the same,
+                // since software controls a virtual CPU's IA32_TME_ACTIVATE.
+                guard
+                    let withKeyIDs = KeyIDLayout(
+                        validatingMaxPhysAddr: maxPhysAddr,
+                        keyIDBits: TMEActivate.keyIDBits(activate)
+                    )
+                else { throw HWKeysError(.EINVAL, "IA32_TME_ACTIVATE KeyID bits do not fit MAXPHYADDR \(maxPhysAddr)") }
+                layout = withKeyIDs
+            }
         }
-        let layout = KeyIDLayout(maxPhysAddr: max(maxPhysAddr, 36), keyIDBits: keyIDBits)
+        let keyIDBits = layout.keyIDBits
         let kernel = Kernel(
             platform: platform,
             commandLine: commandLine,
@@ -172,8 +191,11 @@ public final class Kernel {
         for word in commandLine.unknown { kernel.printk("Unknown kernel command line parameter \"\(word)\", ignored") }
         kernel.printk(
             "x86/tme",
-            tmeActive
-                ? "enabled by BIOS; \(keyIDBits) KeyID bits (\((1 << keyIDBits) - 1) KeyIDs)" : "not enabled by BIOS"
+            !kernel.tmePresent
+                ? "not supported by the CPU (CPUID.(7,0):ECX[13] = 0)"
+                : tmeActive
+                    ? "enabled by BIOS; \(keyIDBits) KeyID bits (\((1 << keyIDBits) - 1) KeyIDs)"
+                    : "not enabled by BIOS"
         )
         kernel.printk(
             "Memory: \(kernel.pages.totalFrames * 4)K available, \(platform.cpus.count) CPUs, \(platform.packageCount) package(s)"
@@ -196,9 +218,14 @@ public final class Kernel {
     /// observers here; on boot they also initialize state and hardware.
     func startSubsystems(booting: Bool) throws(HWKeysError) {
         keys.start(booting: booting)
-        let mktme = MKTMEManager(kernel: self)
-        self.mktme = mktme
-        mktme.start(booting: booting)
+        if tmePresent {
+            let mktme = MKTMEManager(kernel: self)
+            self.mktme = mktme
+            mktme.start(booting: booting)
+        } else if booting {
+            // The RFC registers its key type only when there are KeyIDs; without TME there never are.
+            printk("mktme", "TME not supported by the CPU; the mktme key type is not registered")
+        }
         memoryManager.start(booting: booting)
         keyLockerManager.start(booting: booting)
         crypt.start(booting: booting)
@@ -270,8 +297,16 @@ public final class Kernel {
     }
 
     /// Rebuilds a running kernel from ``encodeState()`` output on the hardware it was saved from.
-    public static func restore(platform: any KernelPlatform, state: Data) throws -> Kernel {
-        let image = try JSONDecoder().decode(Image.self, from: state)
+    ///
+    /// - Throws: EIO for state that does not decode or whose bookkeeping is impossible (docs/robustness.md),
+    ///   EINVAL for state that does not match the hardware or is too new.
+    public static func restore(platform: any KernelPlatform, state: Data) throws(HWKeysError) -> Kernel {
+        let image: Image
+        do {
+            image = try JSONDecoder().decode(Image.self, from: state)
+        } catch {
+            throw HWKeysError(.EIO, "kernel state does not decode: \(error)")
+        }
         guard image.version <= Image.currentVersion else {
             throw HWKeysError(.EINVAL, "kernel state version \(image.version) is newer than this hwkeys")
         }
@@ -280,11 +315,37 @@ public final class Kernel {
         else {
             throw HWKeysError(.EINVAL, "kernel state does not match the hardware")
         }
+        guard let layout = KeyIDLayout(validatingMaxPhysAddr: image.maxPhysAddr, keyIDBits: image.keyIDBits) else {
+            throw HWKeysError(.EINVAL, "kernel state has an impossible KeyID layout")
+        }
+        // A saved kernel may come from a hibernation image on swap, which anyone with the disk can write:
+        // bookkeeping that later code relies on is checked here, so that it fails to restore (EIO) instead of
+        // trapping later (docs/robustness.md).
+        let memoryBytes = platform.memoryMap.last?.upperBound ?? 0
+        let problems: [String?] = [
+            image.log.problem,
+            image.onlineCPUs.contains(true) ? nil : "no CPU online",
+            image.pages.problem(memoryBytes: memoryBytes, keyIDCount: layout.keyIDCount),
+            image.heap.problem(pages: image.pages),
+            image.processes.problem,
+            image.keys.flatMap(Self.keysProblem),
+            image.memory.flatMap {
+                MemoryManager.problem(
+                    $0,
+                    pages: image.pages,
+                    keyIDCount: layout.keyIDCount,
+                    pids: Set(image.processes.processes.keys)
+                )
+            },
+        ]
+        if let problem = problems.compactMap({ $0 }).first {
+            throw HWKeysError(.EIO, "kernel state is inconsistent: \(problem)")
+        }
         let kernel = Kernel(
             platform: platform,
             commandLine: try KernelCommandLine(image.commandLine),
             bootTime: image.bootTime,
-            layout: KeyIDLayout(maxPhysAddr: image.maxPhysAddr, keyIDBits: image.keyIDBits),
+            layout: layout,
             tmeActive: image.tmeActive,
             resumeDevice: image.version >= 2 ? image.resumeDevice : SwapHibernation.legacyDeviceName
         )
@@ -301,6 +362,25 @@ public final class Kernel {
         try kernel.startSubsystems(booting: false)
         if let saved = image.mktme { try kernel.mktme?.restore(saved) }
         return kernel
+    }
+
+    /// The numbers of a saved key service that its code does arithmetic on, checked as the sysctls and key
+    /// types bound them (limits 0/1…Int32.max, `/proc/sys/kernel/keys/*`; payload lengths 0…1 MiB, the
+    /// largest `add_key` payload plus keyring link bytes) so that quota sums and the collector's delay cannot
+    /// overflow or go negative. (Keyring links and references are checked by the key service's own restore.)
+    static func keysProblem(_ saved: KeyRetentionService.SavedState) -> String? {
+        let limits = saved.limits
+        let limit = Int64(Int32.max)
+        guard (0...limit).contains(limits.gcDelay),
+            [limits.maxKeys, limits.maxBytes, limits.rootMaxKeys, limits.rootMaxBytes].allSatisfy({
+                (1...limit).contains($0)
+            })
+        else { return "key limits out of range" }
+        for key in saved.keys
+        where !(0...(1 << 20)).contains(key.payload.dataLength) || key.description.utf8.count > 4096 {
+            return "key \(key.serial) payload length \(key.payload.dataLength)"
+        }
+        return nil
     }
 
     // MARK: Core sysfs

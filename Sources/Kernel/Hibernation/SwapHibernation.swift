@@ -262,7 +262,10 @@ extension Kernel {
     /// kernel saved before `resume=` existed); otherwise the image is refused with EINVAL.
     ///
     /// - Returns: nil when there is no valid image.
-    public static func resumeFromHibernation(platform: any KernelPlatform, commandLine: String) throws -> Kernel? {
+    public static func resumeFromHibernation(
+        platform: any KernelPlatform,
+        commandLine: String
+    ) throws(HWKeysError) -> Kernel? {
         guard let disk = resumeDisk(on: platform, commandLine: commandLine), let state = imageState(on: disk) else {
             return nil
         }

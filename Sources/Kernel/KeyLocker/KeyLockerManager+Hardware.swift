@@ -34,6 +34,25 @@ extension KeyLockerManager {
         }
     }
 
+    /// Sets CR4.KL on `cpu` and checks that the AES Key Locker instructions came up with it: CPUID.19H:EBX[0]
+    /// (AESKLE) is dynamic and must read 1 once CR4.KL is set (Intel v9 `setup_keylocker()`, which sets CR4.KL
+    /// and then disables Key Locker when AESKLE is clear: setting CR4.KL "does not always enable the
+    /// feature", docs/research/keylocker-research.md §1.1, §2.2). Used when a mode is first initialized; the
+    /// restore paths of resume and hotplug only set CR4.KL, as v9's do.
+    ///
+    /// - Throws: EOPNOTSUPP when AESKLE stays 0 (the caller clears CR4.KL again and leaves Key Locker
+    ///   disabled).
+    func enableKeyLocker(on cpu: any X86Processor) throws(HWKeysError) {
+        try setCR4KL(true, on: cpu)
+        guard cpu.cpuid(leaf: CPUIDLeaf.keyLockerLeaf, subleaf: 0).ebx & CPUIDBit.klAESKLEEBX != 0 else {
+            throw HWKeysError(
+                .EOPNOTSUPP,
+                "AES Key Locker instructions not enabled on CPU\(cpu.cpuNumber) after setting CR4.KL "
+                    + "(CPUID.19H:EBX[0] AESKLE = 0)"
+            )
+        }
+    }
+
     /// 48 bytes of kernel randomness (RDRAND on the current CPU, like the key service's serials and
     /// Linux `get_random_bytes()`): encryption key (32) ‖ integrity key (16).
     func generateKey() throws(HWKeysError) -> SecretBytes {

@@ -215,17 +215,18 @@ public final class KeyLockerManager {
         )
     }
 
-    /// Loads IWKey on every online CPU for `target` and sets ``mode``.
+    /// Loads IWKey on every online CPU for `target` and sets ``mode``; each CPU must show AESKLE once CR4.KL
+    /// is set (``enableKeyLocker(on:)``).
     private func initialize(_ target: KeyLockerMode) throws(HWKeysError) {
         let cpus = onlineCPUIndices.map { kernel.processors[$0] }
         switch target {
         case .nativeRandomKey:
             let first = kernel.cpu
-            try setCR4KL(true, on: first)
+            try enableKeyLocker(on: first)
             try loadRandomKey(on: first)
             try backUp(from: first)
             for cpu in cpus where cpu !== first {
-                try setCR4KL(true, on: cpu)
+                try enableKeyLocker(on: cpu)
                 try restoreFromBackup(on: cpu)
             }
         case .nativeKernelKeyRemember, .nativeKernelKeyBackup, .nativeKernelKeyNorestore, .boot:
@@ -233,7 +234,7 @@ public final class KeyLockerManager {
             defer { key.wipe() }
             let eax: UInt32 = target == .nativeKernelKeyNorestore ? KeyLockerEncoding.loadNoBackup : 0
             for cpu in cpus {
-                try setCR4KL(true, on: cpu)
+                try enableKeyLocker(on: cpu)
                 try loadSoftwareKey(key, eax: eax, on: cpu)
             }
             if target == .nativeKernelKeyRemember {

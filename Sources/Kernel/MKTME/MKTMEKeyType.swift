@@ -51,13 +51,14 @@ final class MKTMEKeyType: UpdatableKeyType {
         switch manager.design {
         case .rfcV2:
             let keyID = try manager.lowestFreeKeyID(for: key.uid)
+            let fields = try Self.rfcV2Fields(kind, prep.material, kernel: kernel)
             let saved = try saveIfAsked(kind, prep.material, kernel: kernel)
             do {
                 try manager.program(
                     keyID,
                     kind.command,
                     algorithm: TMEAlgorithm(name: prep.attributes["algorithm"] ?? ""),
-                    fields: prep.material
+                    fields: fields
                 )
             } catch {
                 if let saved { kernel.freeKernelMemory(saved) }
@@ -86,9 +87,10 @@ final class MKTMEKeyType: UpdatableKeyType {
             guard let keyID = manager.keyID(ofKey: key.serial) else { throw .einval("key \(key.serial) has no KeyID") }
             let users = max(manager.entries[Int(keyID)].references, manager.mappingUsers(keyID))
             guard users == 0 else { throw HWKeysError(.EBUSY, "KeyID \(keyID) is used by \(users) mapping(s)") }
+            let fields = try Self.rfcV2Fields(kind, prep.material, kernel: kernel)
             let saved = try saveIfAsked(kind, prep.material, kernel: kernel)
             do {
-                try manager.program(keyID, kind.command, algorithm: algorithm, fields: prep.material)
+                try manager.program(keyID, kind.command, algorithm: algorithm, fields: fields)
             } catch {
                 if let saved { kernel.freeKernelMemory(saved) }
                 manager.restoreAfterFailedUpdate(keyID)
@@ -142,6 +144,24 @@ final class MKTMEKeyType: UpdatableKeyType {
         let algorithm = key.payload.attributes["algorithm"].map { " \($0)" } ?? ""
         let keyID = manager.keyID(ofKey: key.serial).map { " keyid \($0)" } ?? ""
         return "\(key.description): \(type)\(algorithm)\(keyID)"
+    }
+
+    /// The KEY_FIELD_1 ‖ KEY_FIELD_2 an rfc-v2 key is programmed with: a user key's data and tweak keys as
+    /// given; for a cpu key the user's entropy (`key=`/`tweak=`, zero where missing) XORed with fresh kernel
+    /// randomness (``Kernel/randomBytes(_:)``), as the RFC v2 kernel did with `get_random_bytes()`
+    /// ("Strengthen the entropy of CPU generated MKTME keys", docs/research/mktme-research.md §1.5) before
+    /// SET_KEY_RANDOM XORs the fields into the CPU's own random keys. Each field gets its own kernel bytes.
+    ///
+    /// - Throws: EIO when RDRAND fails (before anything is programmed).
+    static func rfcV2Fields(
+        _ kind: MKTMEKeyKind,
+        _ material: SecretBytes?,
+        kernel: Kernel
+    ) throws(HWKeysError) -> SecretBytes? {
+        guard kind == .cpu else { return material }
+        let fields = try kernel.randomBytes(2 * TMEAlgorithm.aesXTS128.keyLength)
+        if let material { fields.formXor(material) }
+        return fields
     }
 
     /// The `mktme_savekeys` store entry for a user key's fields, or nil (not a user key, or not asked).

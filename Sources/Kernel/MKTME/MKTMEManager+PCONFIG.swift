@@ -78,9 +78,12 @@ extension MKTMEManager {
                 }
             }
         }
-        kernel.writeKernelMemory(structure, bytes)
         let address = PhysicalAddress(structure.segments[0].address)
-        precondition(address.rawValue % MKTMEKeyProgramLayout.alignment == 0, "kmalloc-256 chunks are aligned")
+        // kmalloc-256 chunks are 256-byte aligned; the heap's free lists are checked when a kernel is restored.
+        guard address.rawValue % MKTMEKeyProgramLayout.alignment == 0 else {
+            throw kernel.oops("MKTME_KEY_PROGRAM_STRUCT at \(address) is not 256-byte aligned")
+        }
+        kernel.writeKernelMemory(structure, bytes)
 
         var done: [(Int, any X86Processor)] = []
         for package in packages ?? Array(0..<kernel.platform.packageCount) {

@@ -98,6 +98,19 @@ public final class MKTMEManager {
         guard saved.entries.count == entries.count, (0...keyIDsTotal).contains(saved.maxPerUID) else {
             throw .einval("saved MKTME KeyID table does not match the hardware")
         }
+        // A saved kernel is attacker-writable (docs/robustness.md): references that count, one KeyID per
+        // owner, a saved user key only for a user key and of its algorithm's length.
+        var owners = Set<Int32>()
+        for entry in saved.entries.dropFirst() {
+            guard (0...Int(Int32.max)).contains(entry.references),
+                entry.owner.map({ owners.insert($0).inserted }) ?? true
+            else { throw .einval("saved MKTME KeyID table has impossible references or owners") }
+            if let key = entry.savedKey {
+                guard entry.command == .setKeyDirect, let algorithm = entry.algorithm,
+                    key.length == 2 * algorithm.keyLength
+                else { throw .einval("saved MKTME key store entry does not match its KeyID") }
+            }
+        }
         entries = saved.entries
         maxPerUID = saved.maxPerUID
         keyIDByOwner = [:]
@@ -258,9 +271,38 @@ public final class MKTMEManager {
 extension MKTMEManager: MemoryEncryptionKeys {
     /// docs/contract.md §6 "Common to both" and the design's KeyID rules; see ``MemoryEncryptionKeys``.
     public func keyIDForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError) -> UInt16 {
+        switch try lookUpForEncryptMprotect(serial: serial, pid: pid) {
+        case .sharedNoEncrypt:
+            return try sharedNoEncryptKeyID()
+        case .existing(let keyID):
+            entries[Int(keyID)].references += 1
+            return keyID
+        case .needsKeyID(let key):
+            return try takeKeyID(for: key, serial: serial)
+        }
+    }
+
+    /// The key lookup alone (a zero-length call): every check, no KeyID taken.
+    public func checkKeyForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError) {
+        _ = try lookUpForEncryptMprotect(serial: serial, pid: pid)
+    }
+
+    /// What ``lookUpForEncryptMprotect(serial:pid:)`` found.
+    private enum EncryptMprotectKey {
+        /// Serial 0 in the revised design.
+        case sharedNoEncrypt
+        /// A key that holds `keyID`.
+        case existing(UInt16)
+        /// A revised cpu key without a KeyID yet.
+        case needsKeyID(Key)
+    }
+
+    /// The key checks of encrypt_mprotect (see ``MemoryEncryptionKeys/keyIDForEncryptMprotect(serial:pid:)``),
+    /// changing nothing.
+    private func lookUpForEncryptMprotect(serial: Int32, pid: Int32) throws(HWKeysError) -> EncryptMprotectKey {
         if serial == 0 {
             guard design == .revised else { throw .einval("serial 0 (no encryption) exists only in the revised API") }
-            return try sharedNoEncryptKeyID()
+            return .sharedNoEncrypt
         }
         let key = try kernel.keys.lookupKey(serial, for: pid, need: .view)
         guard key.type == Self.typeName else { throw .einval("key \(serial) is a \(key.type) key, not mktme") }
@@ -268,14 +310,18 @@ extension MKTMEManager: MemoryEncryptionKeys {
             guard entries[Int(keyID)].lostKey != true else {
                 throw HWKeysError(.ENOKEY, "KeyID \(keyID) of key \(serial) lost its key in a failed update")
             }
-            entries[Int(keyID)].references += 1
-            return keyID
+            return .existing(keyID)
         }
         guard design == .revised else { throw .einval("key \(serial) has no KeyID") }
         let kind = MKTMEKeyKind(rawValue: key.payload.attributes["type"] ?? "") ?? .cpu
         guard kind == .cpu else {
             throw .einval("user keys are for persistent-memory volumes, not anonymous memory")
         }
+        return .needsKeyID(key)
+    }
+
+    /// A revised cpu key's first use: the lowest free KeyID, programmed with SET_KEY_RANDOM, one reference.
+    private func takeKeyID(for key: Key, serial: Int32) throws(HWKeysError) -> UInt16 {
         let algorithm = TMEAlgorithm(name: key.payload.attributes["algorithm"] ?? "") ?? .aesXTS128
         let keyID = try lowestFreeKeyID(for: key.uid)
         try program(keyID, .setKeyRandom, algorithm: algorithm, fields: nil)

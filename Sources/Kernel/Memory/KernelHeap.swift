@@ -20,6 +20,47 @@ public struct KernelAllocation: Codable, Sendable, Hashable {
     public var length: Int { segments.reduce(0) { $0 + $1.length } }
     /// The size class it came from (0 for page-backed).
     let sizeClass: Int
+
+    init(segments: [Segment], sizeClass: Int) {
+        self.segments = segments
+        self.sizeClass = sizeClass
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case segments
+        case sizeClass
+    }
+
+    /// Decodes and checks the shape ``KernelHeap/allocate(_:kernel:)`` gives every allocation: a chunk of a
+    /// size class (aligned to it, one segment no longer than the class) or whole pages (page-aligned
+    /// segments of 1…4096 bytes), at most 1 MiB, below 2^52. Saved kernels are attacker-writable (in a
+    /// hibernation image on swap): a shape the heap never makes is a decoding error, not a trap later
+    /// (docs/robustness.md). Whether the memory is a heap frame is checked when it is freed.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        segments = try container.decode([Segment].self, forKey: .segments)
+        sizeClass = try container.decode(Int.self, forKey: .sizeClass)
+        guard let problem = shapeProblem else { return }
+        throw DecodingError.dataCorruptedError(forKey: .segments, in: container, debugDescription: problem)
+    }
+
+    /// Why this is not an allocation the heap could have made, or nil.
+    var shapeProblem: String? {
+        guard !segments.isEmpty, segments.count <= (1 << 20) / 4096 else { return "kernel allocation segments" }
+        for segment in segments {
+            guard segment.address < 1 << 52, (1...4096).contains(segment.length),
+                Int(segment.address & 0xFFF) + segment.length <= 4096
+            else { return "kernel allocation segment out of range" }
+        }
+        if sizeClass == 0 {
+            guard segments.allSatisfy({ $0.address & 0xFFF == 0 }) else { return "unaligned page segment" }
+        } else {
+            guard KernelHeap.sizeClasses.contains(sizeClass), segments.count == 1,
+                segments[0].address % UInt64(sizeClass) == 0, segments[0].length <= sizeClass
+            else { return "kernel allocation of size class \(sizeClass)" }
+        }
+        return nil
+    }
 }
 
 /// `kmalloc`/`kfree_sensitive` over DRAM: size classes of 16 … 2048 bytes carved from KeyID-0 pages, and
@@ -74,18 +115,54 @@ public struct KernelHeap: Codable, Sendable, Hashable {
         return KernelAllocation(segments: segments, sizeClass: 0)
     }
 
-    /// Zeroes and frees an allocation (`kfree_sensitive`).
+    /// Why `allocation` cannot be freed into this heap, or nil: its shape (``KernelAllocation/shapeProblem``),
+    /// its memory not in heap frames, or a chunk already on a free list (a double free).
+    func freeProblem(_ allocation: KernelAllocation, pages: PageAllocator) -> String? {
+        if let problem = allocation.shapeProblem { return problem }
+        for segment in allocation.segments where pages.frame(segment.address >> 12)?.owner != .kernelHeap {
+            return "\(hex(segment.address)) is not in a kernel heap frame"
+        }
+        if let index = Self.sizeClasses.firstIndex(of: allocation.sizeClass),
+            freeChunks[index].contains(allocation.segments[0].address)
+        {
+            return "\(hex(allocation.segments[0].address)) is already free"
+        }
+        return nil
+    }
+
+    /// Zeroes and frees an allocation (`kfree_sensitive`). An allocation the heap did not make — its record
+    /// came from corrupted kernel data — is reported and leaked rather than trusted (docs/robustness.md).
     mutating func free(_ allocation: KernelAllocation, kernel: Kernel) {
+        if let problem = freeProblem(allocation, pages: kernel.pages) {
+            kernel.oopsAndContinue("Bad kfree: \(problem)")
+            return
+        }
         for segment in allocation.segments {
             kernel.physical.zero(segment.address, count: allocation.sizeClass == 0 ? 4096 : allocation.sizeClass)
         }
         if allocation.sizeClass == 0 {
             for segment in allocation.segments { kernel.pages.free(segment.address >> 12) }
-            bytesInUse -= allocation.segments.count * 4096
+            bytesInUse = max(0, bytesInUse - allocation.segments.count * 4096)
         } else if let index = Self.sizeClasses.firstIndex(of: allocation.sizeClass) {
             freeChunks[index].append(allocation.segments[0].address)
-            bytesInUse -= allocation.sizeClass
+            bytesInUse = max(0, bytesInUse - allocation.sizeClass)
         }
+    }
+
+    /// Whether a restored heap is possible: one free list per size class, each chunk aligned to its class
+    /// inside a heap frame, no chunk twice; a byte count within range.
+    func problem(pages: PageAllocator) -> String? {
+        guard freeChunks.count == Self.sizeClasses.count else { return "kernel heap size classes" }
+        guard (0...(1 << 40)).contains(bytesInUse) else { return "kernel heap byte count" }
+        var seen = Set<UInt64>()
+        for (index, chunks) in freeChunks.enumerated() {
+            let size = UInt64(Self.sizeClasses[index])
+            for chunk in chunks {
+                guard chunk % size == 0, pages.frame(chunk >> 12)?.owner == .kernelHeap, seen.insert(chunk).inserted
+                else { return "kernel heap free chunk \(hex(chunk))" }
+            }
+        }
+        return nil
     }
 }
 

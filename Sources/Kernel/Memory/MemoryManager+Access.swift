@@ -75,7 +75,7 @@ extension Kernel {
         }
         var found: UInt64?
         let page = address & ~0xFFF
-        memoryManager.forEachExistingLeafRun(&space, page, page + 0x1000) { _, entries in
+        try memoryManager.forEachExistingLeafRun(&space, page, page + 0x1000) { _, entries in
             found = entries[0]
             return false
         }
@@ -107,14 +107,23 @@ extension MemoryManager {
         }
         let firstPage = address & ~0xFFF
         let endPage = (end + 0xFFF) & ~0xFFF
+        let reserved = reservedAddressBits
         if write {
-            // Pages and tables to fault in, counted before any is allocated.
+            // Pages and tables to fault in, counted before any is allocated; and the entries checked, so that
+            // a write either stores every byte or none (an entry with reserved bits would #PF with RSVD).
             var missingPages = Int((endPage - firstPage) >> 12)
-            forEachExistingLeafRun(&space, firstPage, endPage) { _, entries in
-                missingPages -= entries.reduce(0) { $0 + (PageTableEntry.mapsFrame($1) ? 1 : 0) }
+            try forEachExistingLeafRun(&space, firstPage, endPage) { (runStart, entries) throws(HWKeysError) -> Bool in
+                for index in entries.indices where PageTableEntry.mapsFrame(entries[index]) {
+                    missingPages -= 1
+                    if entries[index] & reserved != 0 {
+                        throw kernel.oops(
+                            badPageMap(entries[index], at: runStart + UInt64(index) << 12, "reserved bits set")
+                        )
+                    }
+                }
                 return false
             }
-            let needed = missingPages + missingTables(space, firstPage, endPage)
+            let needed = missingPages + (try missingTables(space, firstPage, endPage))
             guard needed <= kernel.pages.freeFrames else {
                 throw .enomem("the write needs \(needed) free pages, \(kernel.pages.freeFrames) are left")
             }
@@ -182,6 +191,10 @@ extension MemoryManager {
                         (base + offset).initializeMemory(as: UInt8.self, repeating: 0, count: length)
                         continue
                     }
+                }
+                if entry & reserved != 0 {
+                    // The MMU would raise #PF with RSVD; Linux reports the bad entry (pte_ERROR).
+                    throw kernel.oops(badPageMap(entry, at: page, "reserved bits set"))
                 }
                 let dram = layout.frame(ofEntry: entry) << 12 | (from & 0xFFF)
                 let keyID = layout.keyID(ofEntry: entry)

@@ -22,6 +22,25 @@ extension MemoryManager: KeyIDMappings {
         }
         let layout = self.layout
         let cpu = kernel.cpu
+        // Every page to move is checked first (its frame allocated to a user with the old KeyID), so a
+        // corrupted entry fails the rotation with an oops before anything moved.
+        for pid in spaces.keys.sorted() {
+            guard var space = spaces[pid] else { continue }
+            for vma in space.vmas where vma.keyID == old {
+                try check(&space, vma.start, vma.end, leaves: { _ in true })
+                try forEachExistingLeafRun(&space, vma.start, vma.end) {
+                    (runStart, entries) throws(HWKeysError) -> Bool in
+                    for slot in entries.indices where PageTableEntry.mapsFrame(entries[slot]) {
+                        guard layout.keyID(ofEntry: entries[slot]) == old else {
+                            throw kernel.oops(
+                                badPageMap(entries[slot], at: runStart + UInt64(slot) << 12, "not under KeyID \(old)")
+                            )
+                        }
+                    }
+                    return false
+                }
+            }
+        }
         let buffer = SecretBytes(count: PageAllocator.pageSize)
         var delta = ReferenceDelta()
         for pid in spaces.keys.sorted() {
@@ -29,7 +48,7 @@ extension MemoryManager: KeyIDMappings {
             let before = space.vmas
             for index in space.vmas.indices where space.vmas[index].keyID == old {
                 let protection = space.vmas[index].protection
-                forEachExistingLeafRun(&space, space.vmas[index].start, space.vmas[index].end) { _, entries in
+                try forEachExistingLeafRun(&space, space.vmas[index].start, space.vmas[index].end) { _, entries in
                     var changed = false
                     for slot in entries.indices where PageTableEntry.mapsFrame(entries[slot]) {
                         let frame = layout.frame(ofEntry: entries[slot])

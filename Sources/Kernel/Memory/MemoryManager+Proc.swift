@@ -20,7 +20,11 @@ extension MemoryManager {
     public func report(pid: Int32) throws(HWKeysError) -> [VMAReport] {
         _ = try kernel.processes.process(pid)
         guard let space = spaces[pid] else { return [] }
-        return space.vmas.map { VMAReport(vma: $0, residentPages: residentPages(space, $0.start, $0.end)) }
+        var reports: [VMAReport] = []
+        for vma in space.vmas {
+            reports.append(VMAReport(vma: vma, residentPages: try residentPages(space, vma.start, vma.end)))
+        }
+        return reports
     }
 
     func registerProcFiles(_ pid: Int32) {

@@ -55,6 +55,8 @@ extension Kernel {
         let end = try Self.userRange(address, length, overflow: .EINVAL)
         guard length > 0 else { throw .einval("munmap of zero bytes") }
         guard var space = memoryManager.spaces[pid] else { return }
+        // Every entry the unmap frees is checked first, so a corrupted one fails it before anything changed.
+        try memoryManager.check(&space, address, end, leaves: { $0.sharedObject == nil })
         let before = space.vmas
         var delta = MemoryManager.ReferenceDelta()
         space.split(at: address)
@@ -62,7 +64,7 @@ extension Kernel {
         let range = space.indices(overlapping: address, end)
         for index in range {
             let vma = space.vmas[index]
-            memoryManager.zap(&space, vma.start, vma.end, freeing: vma.sharedObject == nil, &delta)
+            try memoryManager.zap(&space, vma.start, vma.end, freeing: vma.sharedObject == nil, &delta)
         }
         space.vmas.removeSubrange(range)
         delta.vmas(from: before, to: space.vmas)
@@ -83,12 +85,13 @@ extension Kernel {
         guard var space = memoryManager.spaces[pid], space.covers(address, end) else {
             throw HWKeysError(.ENOMEM, "[\(hex(address)), \(hex(end))) is not fully mapped")
         }
+        try memoryManager.check(&space, address, end)
         let before = space.vmas
         space.split(at: address)
         space.split(at: end)
         let range = space.indices(overlapping: address, end)
         for index in range { space.vmas[index].protection = protection }
-        memoryManager.changeProtection(&space, address, end, to: protection)
+        try memoryManager.changeProtection(&space, address, end, to: protection)
         space.merge(around: range)
         var delta = MemoryManager.ReferenceDelta()
         delta.vmas(from: before, to: space.vmas)
@@ -119,8 +122,12 @@ extension Kernel {
         guard let encryption = memoryEncryption else {
             throw HWKeysError(.EOPNOTSUPP, "no MKTME: memory encryption keys are not available")
         }
-        guard length > 0 else { return }
         let end = try Self.userRange(address, length, overflow: .ENOMEM)
+        guard length > 0 else {
+            // The RFC's syscall looks the key up before do_mprotect_ext returns 0 for an empty range.
+            try encryption.checkKeyForEncryptMprotect(serial: serial, pid: pid)
+            return
+        }
         // The range is checked before the key is asked for its KeyID: in the revised design that takes and
         // programs a KeyID, which a failing call must not leave behind (docs/choices.md).
         var space = memoryManager.spaces[pid] ?? AddressSpace()
@@ -130,6 +137,8 @@ extension Kernel {
         guard space.covers(address, end, where: { $0.anonymous && !$0.shared }) else {
             throw .einval("encrypt_mprotect needs anonymous private memory; [\(hex(address)), \(hex(end))) is not")
         }
+        // The pages the call discards, checked before the key takes a KeyID (docs/robustness.md).
+        try memoryManager.check(&space, address, end, leaves: { _ in true })
         let keyID = try encryption.keyIDForEncryptMprotect(serial: serial, pid: pid)
         // The caller's reference: held for the call, dropped at its end (after the VMAs took theirs).
         defer { if keyID != 0 { encryption.releaseKeyID(keyID, count: 1) } }
@@ -140,7 +149,7 @@ extension Kernel {
         var delta = MemoryManager.ReferenceDelta()
         space.split(at: address)
         space.split(at: end)
-        memoryManager.zap(&space, address, end, &delta)
+        try memoryManager.zap(&space, address, end, &delta)
         let range = space.indices(overlapping: address, end)
         for index in range {
             space.vmas[index].keyID = keyID

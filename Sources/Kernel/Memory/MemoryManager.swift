@@ -95,6 +95,10 @@ public final class MemoryManager {
         var nextSharedObject: UInt32
     }
 
+    /// Bound on restored counters, far above anything a machine of at most 64 GiB can reach, so that
+    /// arithmetic on them cannot overflow.
+    static let counterLimit = 1 << 40
+
     func savedState() -> SavedState {
         SavedState(spaces: spaces, keyIDUse: keyIDUse, sharedObjects: sharedObjects, nextSharedObject: nextSharedObject)
     }
@@ -104,6 +108,60 @@ public final class MemoryManager {
         keyIDUse = saved.keyIDUse
         sharedObjects = saved.sharedObjects
         nextSharedObject = saved.nextSharedObject
+    }
+
+    /// Why restored memory-manager state is impossible for the processes `pids`, the page allocator `pages`
+    /// and `keyIDCount` KeyIDs, or nil (a saved kernel is attacker-writable: docs/robustness.md). Checks what
+    /// later code relies on: VMAs sorted, disjoint, page-aligned, inside user space, under a KeyID that exists,
+    /// at most `max_map_count`, shared exactly when they map an existing shared object; page-table frames
+    /// allocated as page tables and owned by one process, the root among them; shared objects' frames
+    /// allocated user frames; counters in range.
+    static func problem(
+        _ saved: SavedState,
+        pages: PageAllocator,
+        keyIDCount: Int,
+        pids: Set<Int32>
+    ) -> String? {
+        var tables = Set<UInt64>()
+        for (pid, space) in saved.spaces.storage {
+            guard pids.contains(pid) else { return "address space of missing process \(pid)" }
+            guard space.vmas.count <= AddressSpace.maxMapCount else { return "too many VMAs in \(pid)" }
+            var previousEnd: UInt64 = 0
+            for vma in space.vmas {
+                guard vma.start & 0xFFF == 0, vma.end & 0xFFF == 0, vma.start >= previousEnd, vma.start < vma.end,
+                    vma.end <= AddressSpace.taskSize, Int(vma.keyID) < keyIDCount,
+                    vma.shared == (vma.sharedObject != nil)
+                else { return "VMA [\(hex(vma.start)), \(hex(vma.end))) of \(pid)" }
+                if let mapping = vma.sharedObject {
+                    guard saved.sharedObjects[mapping.object] != nil, mapping.firstPage < UInt64(counterLimit) else {
+                        return "shared mapping of \(pid)"
+                    }
+                }
+                previousEnd = vma.end
+            }
+            guard Set(space.tableFrames).count == space.tableFrames.count,
+                space.root.map({ space.tableFrames.contains($0) }) ?? space.tableFrames.isEmpty
+            else { return "page-table frames of \(pid)" }
+            for frame in space.tableFrames {
+                guard pages.frame(frame)?.owner == .pageTable, tables.insert(frame).inserted else {
+                    return "page-table frame \(frame) of \(pid)"
+                }
+            }
+        }
+        for (keyID, use) in saved.keyIDUse.storage {
+            guard keyID != 0, Int(keyID) < keyIDCount, (0...counterLimit).contains(use.vmas),
+                (0...counterLimit).contains(use.pages)
+            else { return "KeyID \(keyID) use counts" }
+        }
+        for (id, object) in saved.sharedObjects.storage {
+            guard (0...counterLimit).contains(object.mappings) else { return "shared object \(id) mappings" }
+            for (page, frame) in object.frames.storage {
+                guard page < UInt64(counterLimit), pages.frame(frame)?.owner == .user else {
+                    return "shared object \(id) page \(page)"
+                }
+            }
+        }
+        return nil
     }
 
     /// A new, empty shared object with no mappings yet (the caller's VMA adds the first).
@@ -193,10 +251,14 @@ public final class MemoryManager {
         return frame
     }
 
-    /// Frees a user or page-table frame: flush through its KeyID's alias, then free.
+    /// Frees a user or page-table frame: flush through its KeyID's alias, then free. A frame that is not
+    /// allocated (the bookkeeping that named it was corrupted) is reported and left alone.
     func freePage(_ frame: UInt64, cpu: any X86Processor) {
-        let keyID = kernel.pages.frame(frame)?.keyID ?? 0
-        if !debugSkipPageFlush { cpu.clflush(alias(frame, keyID), length: PageAllocator.pageSize) }
+        guard let record = kernel.pages.frame(frame) else {
+            kernel.oopsAndContinue("Bad page state: freeing frame \(frame), which is not allocated")
+            return
+        }
+        if !debugSkipPageFlush { cpu.clflush(alias(frame, record.keyID), length: PageAllocator.pageSize) }
         kernel.pages.free(frame)
     }
 
@@ -216,14 +278,85 @@ public final class MemoryManager {
         return frame
     }
 
+    // MARK: What DRAM says, checked (docs/robustness.md)
+
+    /// What a walk does with a paging entry that contradicts the kernel's bookkeeping: fail the operation
+    /// with an oops (EFAULT) before it changed anything, or — on paths that cannot fail, such as exit —
+    /// report it and skip the region or page (leaking what it named, as Linux does after "Bad page map").
+    enum BadEntryPolicy {
+        case fail
+        case skip
+    }
+
+    /// Bits 51:MAXPHYADDR of a paging entry: reserved (SDM Vol. 3A §4.5, Tables 4-15 to 4-20; the hardware
+    /// raises #PF with RSVD for them).
+    var reservedAddressBits: UInt64 {
+        ((UInt64(1) << 52) - 1) & ~((UInt64(1) << UInt64(layout.maxPhysAddr)) - 1)
+    }
+
+    /// Why the present table entry `entry` (PML4E, PDPTE or PDE) cannot be followed, or nil: the kernel
+    /// writes only entries that name one of the space's own page-table frames through KeyID 0, with no
+    /// reserved bits and no page-size bit (hwkeys maps no large pages).
+    func badTableEntry(_ entry: UInt64, in space: AddressSpace) -> String? {
+        if entry & reservedAddressBits != 0 { return "reserved bits set" }
+        if entry & PageTableEntry.pageSize != 0 { return "page-size bit set" }
+        if entry & layout.keyIDMask != 0 { return "a KeyID in a table entry" }
+        let frame = layout.frame(ofEntry: entry)
+        guard space.tableFrames.contains(frame) else { return "frame \(frame) is not a page table of this process" }
+        return nil
+    }
+
+    /// Why the leaf `entry`, which maps a frame, does not name a user page the kernel allocated with the
+    /// entry's KeyID, or nil.
+    func badLeaf(_ entry: UInt64) -> String? {
+        if entry & reservedAddressBits != 0 { return "reserved bits set" }
+        let frame = layout.frame(ofEntry: entry)
+        guard let record = kernel.pages.frame(frame) else { return "frame \(frame) is not allocated" }
+        guard record.owner == .user else { return "frame \(frame) is a \(record.owner.rawValue) frame" }
+        let keyID = layout.keyID(ofEntry: entry)
+        guard record.keyID == keyID else { return "frame \(frame) has KeyID \(record.keyID), the entry \(keyID)" }
+        return nil
+    }
+
+    /// The oops for a bad leaf at `address`.
+    func badPageMap(_ entry: UInt64, at address: UInt64, _ problem: String) -> String {
+        "Bad page map: pte \(hex(entry)) for \(hex(address)): \(problem)"
+    }
+
+    /// Walks `[start, end)` without changing anything and fails on the first bad table entry, or — with
+    /// `leaves` — on the first mapped leaf that ``badLeaf(_:)`` rejects in a VMA that `leaves` accepts. Run
+    /// before an operation that frees pages or rewrites entries, so that it fails before changing anything.
+    func check(
+        _ space: inout AddressSpace,
+        _ start: UInt64,
+        _ end: UInt64,
+        leaves: ((VMA) -> Bool)? = nil
+    ) throws(HWKeysError) {
+        let vmas = space.vmas
+        try forEachExistingLeafRun(&space, start, end) { (runStart, entries) throws(HWKeysError) -> Bool in
+            guard let leaves else { return false }
+            for index in entries.indices where PageTableEntry.mapsFrame(entries[index]) {
+                let address = runStart + UInt64(index) << 12
+                guard let vma = vmas.first(where: { $0.start <= address && address < $0.end }), leaves(vma),
+                    let problem = badLeaf(entries[index])
+                else { continue }
+                throw kernel.oops(badPageMap(entries[index], at: address, problem))
+            }
+            return false
+        }
+    }
+
     // MARK: Page-table walk (SDM Vol. 3A §4.5)
 
     /// The page table (level 1 table, 512 PTEs) covering `address`, creating missing tables when `allocate`.
-    /// Without one, also returns where the region without tables ends, so walks skip it whole.
+    /// Without one, also returns where the region without tables ends, so walks skip it whole. Every table
+    /// entry followed is checked (``badTableEntry(_:in:)``): a bad one fails the walk with an oops (EFAULT),
+    /// or under ``BadEntryPolicy/skip`` is reported and its region treated as having no tables.
     func pageTable(
         _ space: inout AddressSpace,
         _ address: UInt64,
-        allocate: Bool
+        allocate: Bool,
+        policy: BadEntryPolicy = .fail
     ) throws(HWKeysError) -> (table: UInt64?, regionEnd: UInt64) {
         var table: UInt64
         if let root = space.root {
@@ -237,6 +370,12 @@ public final class MemoryManager {
             let slot = (table << 12) + UInt64(PageTableEntry.index(address, level: level) * 8)
             let entry = physical.readUInt64(slot)
             if entry & PageTableEntry.present != 0 {
+                if let problem = badTableEntry(entry, in: space) {
+                    let what = "Bad page table entry \(hex(entry)) (level \(level)) for \(hex(address)): \(problem)"
+                    guard policy == .skip else { throw kernel.oops(what) }
+                    kernel.oopsAndContinue(what)
+                    return (nil, (address | (PageTableEntry.span(level: level) - 1)) + 1)
+                }
                 table = layout.frame(ofEntry: entry)
                 continue
             }
@@ -250,8 +389,9 @@ public final class MemoryManager {
         return (table, (address | (PageTableEntry.span(level: 1) - 1)) + 1)
     }
 
-    /// How many page-table frames mapping `[start, end)` would need that do not exist yet.
-    func missingTables(_ space: AddressSpace, _ start: UInt64, _ end: UInt64) -> Int {
+    /// How many page-table frames mapping `[start, end)` would need that do not exist yet. Fails with an
+    /// oops on a bad table entry (``badTableEntry(_:in:)``).
+    func missingTables(_ space: AddressSpace, _ start: UInt64, _ end: UInt64) throws(HWKeysError) -> Int {
         guard let root = space.root else {
             // Root, and per 512 GiB / 1 GiB / 2 MiB region one PDPT / PD / PT.
             var count = 1
@@ -269,6 +409,11 @@ public final class MemoryManager {
             while level > 0 {
                 let entry = physical.readUInt64((table << 12) + UInt64(PageTableEntry.index(address, level: level) * 8))
                 guard entry & PageTableEntry.present != 0 else { break }
+                if let problem = badTableEntry(entry, in: space) {
+                    throw kernel.oops(
+                        "Bad page table entry \(hex(entry)) (level \(level)) for \(hex(address)): \(problem)"
+                    )
+                }
                 table = layout.frame(ofEntry: entry)
                 level -= 1
             }
@@ -291,11 +436,12 @@ public final class MemoryManager {
         _ start: UInt64,
         _ end: UInt64,
         allocate: Bool,
+        policy: BadEntryPolicy = .fail,
         _ body: (UInt64, UInt64, UnsafeMutableBufferPointer<UInt64>?) throws(HWKeysError) -> Bool
     ) throws(HWKeysError) {
         var address = start
         while address < end {
-            let (table, regionEnd) = try pageTable(&space, address, allocate: allocate)
+            let (table, regionEnd) = try pageTable(&space, address, allocate: allocate, policy: policy)
             let runEnd = min(end, regionEnd)
             if let table {
                 let count = Int((runEnd - address) >> 12)
@@ -310,38 +456,49 @@ public final class MemoryManager {
         }
     }
 
-    /// ``forEachLeafRun(_:_:_:allocate:_:)`` over existing tables only, with a body that cannot fail.
+    /// ``forEachLeafRun(_:_:_:allocate:policy:_:)`` over existing tables only.
     func forEachExistingLeafRun(
         _ space: inout AddressSpace,
         _ start: UInt64,
         _ end: UInt64,
-        _ body: (UInt64, UnsafeMutableBufferPointer<UInt64>) -> Bool
-    ) {
-        do {
-            try forEachLeafRun(&space, start, end, allocate: false) { address, _, entries in
-                guard let entries else { return false }
-                return body(address, entries)
-            }
-        } catch {
-            preconditionFailure("a walk that allocates nothing cannot fail: \(error)")
+        policy: BadEntryPolicy = .fail,
+        _ body: (UInt64, UnsafeMutableBufferPointer<UInt64>) throws(HWKeysError) -> Bool
+    ) throws(HWKeysError) {
+        try forEachLeafRun(&space, start, end, allocate: false, policy: policy) {
+            (address, _, entries) throws(HWKeysError) -> Bool in
+            guard let entries else { return false }
+            return try body(address, entries)
         }
     }
 
     /// Unmaps every page of `[start, end)` and frees it (unless it belongs to a shared object, which keeps
-    /// it: `freeing` false), recording the dropped page references.
+    /// it: `freeing` false), recording the dropped page references. A leaf that ``badLeaf(_:)`` rejects is
+    /// an oops: under ``BadEntryPolicy/fail`` the walk stops there (callers ``check(_:_:_:leaves:)`` the range
+    /// first, so nothing has changed), under ``BadEntryPolicy/skip`` the entry is cleared and its frame left
+    /// alone.
     func zap(
         _ space: inout AddressSpace,
         _ start: UInt64,
         _ end: UInt64,
         freeing: Bool = true,
+        policy: BadEntryPolicy = .fail,
         _ delta: inout ReferenceDelta
-    ) {
+    ) throws(HWKeysError) {
         let layout = self.layout
         let cpu = kernel.cpu
-        forEachExistingLeafRun(&space, start, end) { _, entries in
+        try forEachExistingLeafRun(&space, start, end, policy: policy) {
+            (runStart, entries) throws(HWKeysError) -> Bool in
             var changed = false
             for index in entries.indices where PageTableEntry.mapsFrame(entries[index]) {
                 let entry = entries[index]
+                if freeing, let problem = badLeaf(entry) {
+                    let what = badPageMap(entry, at: runStart + UInt64(index) << 12, problem)
+                    guard policy == .skip else { throw kernel.oops(what) }
+                    kernel.oopsAndContinue(what)
+                    entries[index] = 0
+                    changed = true
+                    continue
+                }
                 entries[index] = 0
                 changed = true
                 guard freeing else { continue }
@@ -353,11 +510,16 @@ public final class MemoryManager {
     }
 
     /// Rewrites the protection of every mapped page of `[start, end)` (Linux `change_protection`), keeping
-    /// frame and KeyID.
-    func changeProtection(_ space: inout AddressSpace, _ start: UInt64, _ end: UInt64, to protection: Protection) {
+    /// frame and KeyID. Callers ``check(_:_:_:leaves:)`` the range first.
+    func changeProtection(
+        _ space: inout AddressSpace,
+        _ start: UInt64,
+        _ end: UInt64,
+        to protection: Protection
+    ) throws(HWKeysError) {
         let addressBits = ((UInt64(1) << UInt64(layout.maxPhysAddr)) - 1) & ~UInt64(0xFFF)
         let flags = PageTableEntry.leafFlags(protection)
-        forEachExistingLeafRun(&space, start, end) { _, entries in
+        try forEachExistingLeafRun(&space, start, end) { _, entries in
             var changed = false
             for index in entries.indices where PageTableEntry.mapsFrame(entries[index]) {
                 entries[index] = entries[index] & addressBits | flags
@@ -368,19 +530,23 @@ public final class MemoryManager {
     }
 
     /// The number of mapped pages in `[start, end)`.
-    func residentPages(_ space: AddressSpace, _ start: UInt64, _ end: UInt64) -> Int {
+    func residentPages(_ space: AddressSpace, _ start: UInt64, _ end: UInt64) throws(HWKeysError) -> Int {
         var copy = space
         var count = 0
-        forEachExistingLeafRun(&copy, start, end) { _, entries in
+        try forEachExistingLeafRun(&copy, start, end) { _, entries in
             count += entries.reduce(0) { $0 + (PageTableEntry.mapsFrame($1) ? 1 : 0) }
             return false
         }
         return count
     }
 
-    /// Frees everything `space` holds: pages (with the flush rule), then its page tables.
+    /// Frees everything `space` holds: pages (with the flush rule), then its page tables. Cannot fail: bad
+    /// entries are reported and skipped (``BadEntryPolicy/skip``).
     func tearDown(_ space: inout AddressSpace, _ delta: inout ReferenceDelta) {
-        for vma in space.vmas { zap(&space, vma.start, vma.end, freeing: vma.sharedObject == nil, &delta) }
+        for vma in space.vmas {
+            // The skipping walk throws nothing.
+            try? zap(&space, vma.start, vma.end, freeing: vma.sharedObject == nil, policy: .skip, &delta)
+        }
         delta.vmas(from: space.vmas, to: [])
         space.vmas = []
         let cpu = kernel.cpu
@@ -399,13 +565,18 @@ extension MemoryManager: ProcessLifecycleObserver {
     public func processCreated(_ child: Int32, parent: Int32, exec: Bool) throws(HWKeysError) {
         registerProcFiles(child)
         guard !exec, var source = spaces[parent], !source.vmas.isEmpty else { return }
-        // The parent's mapped pages, read from its page tables.
+        // The parent's mapped pages, read from its page tables and checked (an oops fails the fork before
+        // anything is allocated).
         var mapped: [(address: UInt64, entry: UInt64)] = []
         // Shared VMAs are not copied: the child maps the same object and faults its pages from there.
         for vma in source.vmas where vma.sharedObject == nil {
-            forEachExistingLeafRun(&source, vma.start, vma.end) { address, entries in
+            try forEachExistingLeafRun(&source, vma.start, vma.end) { (address, entries) throws(HWKeysError) -> Bool in
                 for index in entries.indices where PageTableEntry.mapsFrame(entries[index]) {
-                    mapped.append((address + UInt64(index) << 12, entries[index]))
+                    let page = address + UInt64(index) << 12
+                    if let problem = badLeaf(entries[index]) {
+                        throw kernel.oops(badPageMap(entries[index], at: page, problem))
+                    }
+                    mapped.append((page, entries[index]))
                 }
                 return false
             }
@@ -427,10 +598,12 @@ extension MemoryManager: ProcessLifecycleObserver {
         let cpu = kernel.cpu
         let buffer = SecretBytes(count: PageAllocator.pageSize)
         var index = 0
-        do {
+        do throws(HWKeysError) {
             while index < mapped.count {
                 let first = mapped[index].address
-                guard let vmaIndex = space.index(containing: first) else { preconditionFailure("page outside VMAs") }
+                guard let vmaIndex = space.index(containing: first) else {
+                    throw kernel.oops("fork: page \(hex(first)) of process \(parent) lies outside its VMAs")
+                }
                 let vma = space.vmas[vmaIndex]
                 let regionEnd = min((first | (PageTableEntry.span(level: 1) - 1)) + 1, vma.end)
                 try forEachLeafRun(&space, first, regionEnd, allocate: true) {

@@ -76,12 +76,15 @@ public struct PageAllocator: Codable, Sendable, Hashable {
     }
 
     /// Returns a frame. The caller has already flushed it through its KeyID alias.
-    public mutating func free(_ frame: UInt64) {
-        guard let info = allocated.removeValue(forKey: frame) else {
-            preconditionFailure("freeing frame \(frame) that is not allocated")
-        }
+    ///
+    /// - Returns: false (and changes nothing) when `frame` is not allocated: a frame number that came from
+    ///   corrupted kernel data (a paging entry, a heap record, an image). The caller reports the oops.
+    @discardableResult
+    public mutating func free(_ frame: UInt64) -> Bool {
+        guard let info = allocated.removeValue(forKey: frame) else { return false }
         if info.keyID != 0 { lastKeyID[frame] = info.keyID }
         freeStack.append(frame)
+        return true
     }
 
     /// The allocation record of `frame`.
@@ -90,5 +93,31 @@ public struct PageAllocator: Codable, Sendable, Hashable {
     /// Changes the KeyID recorded for an allocated frame.
     public mutating func setKeyID(_ keyID: UInt16, of frame: UInt64) {
         allocated[frame]?.keyID = keyID
+    }
+
+    /// Whether the allocator's records are possible for DRAM of `memoryBytes` with `keyIDCount` KeyIDs
+    /// (a restored kernel image is attacker-writable: docs/robustness.md). Checks: the bounds are the ones a
+    /// fresh allocator computes; the high-water mark lies between them; allocated frames lie below it with a
+    /// KeyID that exists; free frames lie below it, once each, and are not allocated.
+    func problem(memoryBytes: UInt64, keyIDCount: Int) -> String? {
+        let fresh = PageAllocator(memoryBytes: memoryBytes)
+        guard firstUsableFrame == fresh.firstUsableFrame, frameLimit == fresh.frameLimit else {
+            return "page allocator bounds do not match the memory map"
+        }
+        guard (firstUsableFrame...frameLimit).contains(highWater) else { return "page allocator high-water mark" }
+        let range = firstUsableFrame..<highWater
+        for (frame, record) in allocated.storage where !range.contains(frame) || Int(record.keyID) >= keyIDCount {
+            return "allocated frame \(frame) (KeyID \(record.keyID)) out of range"
+        }
+        guard freeStack.count <= range.count, Set(freeStack).count == freeStack.count else {
+            return "page allocator free list has duplicates"
+        }
+        for frame in freeStack where !range.contains(frame) || allocated[frame] != nil {
+            return "free frame \(frame) out of range or allocated"
+        }
+        for (frame, keyID) in lastKeyID.storage where !range.contains(frame) || Int(keyID) >= keyIDCount {
+            return "last KeyID of frame \(frame) out of range"
+        }
+        return nil
     }
 }

@@ -17,6 +17,9 @@ public enum PageTableEntry {
     public static let writable: UInt64 = 1 << 1
     /// U/S: user-mode accesses allowed.
     public static let user: UInt64 = 1 << 2
+    /// PS (bit 7) of a PDPTE or PDE: the entry maps a 1 GiB or 2 MiB page. hwkeys maps none, so a table
+    /// entry with it set is corrupted (docs/robustness.md).
+    public static let pageSize: UInt64 = 1 << 7
     /// Linux `_PAGE_PROTNONE` (bit 8, the global bit's software reuse): a `PROT_NONE` page that keeps its
     /// frame while P = 0, so the hardware faults every access.
     public static let protNone: UInt64 = 1 << 8

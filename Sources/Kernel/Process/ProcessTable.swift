@@ -54,6 +54,17 @@ public struct ProcessTable: Codable, Sendable, Hashable {
 
     mutating func insert(_ process: Process) { processes[process.pid] = process }
 
+    /// Why a restored table is impossible, or nil: init is there, every entry sits under its own pid,
+    /// pids are positive and below the next one to hand out, which is within the pid space.
+    var problem: String? {
+        guard processes[Self.initPID] != nil else { return "no init process" }
+        guard (Self.shellPID + 1...4_194_304).contains(nextPID) else { return "next pid \(nextPID)" }
+        for (pid, process) in processes.storage where process.pid != pid || pid <= 0 || pid >= nextPID {
+            return "process \(pid)"
+        }
+        return nil
+    }
+
     mutating func allocatePID() throws(HWKeysError) -> Int32 {
         guard nextPID < 4_194_304 else { throw HWKeysError(.EAGAIN, "pid space exhausted") }
         defer { nextPID += 1 }

@@ -14,7 +14,7 @@ extension LogicalProcessor {
     /// |---|---|---|
     /// | 0 | max basic leaf 1BH, vendor "GenuineIntel" | SDM Vol. 2A |
     /// | 1 | ECX[25] AES-NI; ECX[31] hypervisor present = 0 (bare metal); EBX[31:24] initial APIC ID | SDM Vol. 2A |
-    /// | 7.0 | ECX[13] TME, ECX[23] KL, EDX[18] PCONFIG | docs/contract.md §2–§3 |
+    /// | 7.0 | ECX[13] TME (absent with `--no-tme`), ECX[23] KL, EDX[18] PCONFIG | docs/contract.md §1–§3 |
     /// | 19H | Key Locker: EAX restrictions, EBX AESKLE (dynamic: CR4.KL) / WIDE_KL / backup, ECX NoBackup / random | docs/contract.md §3 |
     /// | 1BH | PCONFIG sub-leaf 0: EAX[11:0] = 1, EBX = 1 (MKTME target); later sub-leaves 0 | docs/contract.md §2 |
     /// | 80000008H | EAX[7:0] MAXPHYADDR (unchanged by KeyID bits), EAX[15:8] 48 | docs/contract.md §2 |
@@ -30,7 +30,7 @@ extension LogicalProcessor {
             return CPUIDResult(eax: 0x000A_06A0, ebx: UInt32(cpuNumber & 0xFF) << 24, ecx: CPUIDBit.aesniECX, edx: 0)
         case CPUIDLeaf.structuredExtendedFeatures where subleaf == 0:
             var result = CPUIDResult()
-            result.ecx |= CPUIDBit.tmeECX
+            if config.tmePresent { result.ecx |= CPUIDBit.tmeECX }
             if config.keyLocker { result.ecx |= CPUIDBit.keyLockerECX }
             if config.pconfig { result.edx |= CPUIDBit.pconfigEDX }
             return result

@@ -24,12 +24,29 @@ public struct PlatformImage {
         self.volatile = volatile
         self.nonVolatile = nonVolatile
     }
+
+    /// Zeroes both parts (they hold IWKeys, MKTME keys, XMM registers and cached plaintext) once the caller
+    /// has stored or decoded them. Works in place on buffers this image alone refers to, as those
+    /// ``Machine/makeImage()`` returns: a copy someone kept is that holder's to wipe.
+    public mutating func wipe() {
+        for part in [\PlatformImage.volatile, \PlatformImage.nonVolatile] {
+            self[keyPath: part].withUnsafeMutableBytes { bytes in
+                for index in bytes.indices { bytes[index] = 0 }
+            }
+        }
+    }
 }
 
 extension Machine {
-    /// Encodes the machine's state (not DRAM). The same state always gives the same bytes.
-    public func makeImage() -> PlatformImage {
+    /// Encodes the machine's state (not DRAM). The same state always gives the same bytes. The encoder's
+    /// outgrown buffers are zeroed (``ImageWriter``); the caller wipes the image (``PlatformImage/wipe()``)
+    /// when it has stored it.
+    public func makeImage() -> PlatformImage { makeImage(retiredBufferObserver: nil) }
+
+    /// ``makeImage()`` with a test seam that sees each buffer the encoders outgrew (zeroed).
+    func makeImage(retiredBufferObserver: ((UnsafeRawBufferPointer) -> Void)?) -> PlatformImage {
         var volatile = ImageWriter()
+        volatile.retiredBufferObserver = retiredBufferObserver
         volatile.section("machine", version: 1)
         volatile.string(powerState.rawValue)
         volatile.u32(UInt32(processors.count))
@@ -40,6 +57,7 @@ extension Machine {
         faults.encode(into: &volatile)
 
         var nonVolatile = ImageWriter()
+        nonVolatile.retiredBufferObserver = retiredBufferObserver
         nonVolatile.section("platform-nv", version: 2)
         nonVolatile.u64(nanoseconds)
         nonVolatile.optional((entropy as? SeededEntropySource)?.blocksConsumed) { $0.u64($1) }
@@ -93,6 +111,13 @@ extension Machine {
         }
         for processor in machine.processors { try processor.decode(from: &v) }
         try machine.memory.decode(from: &v, machine: machine)
+        // Firmware restores keys saved for standby with key select = 1 under the configured policy; saved keys
+        // it could not restore would make that WRMSR fault (a stored image is attacker-writable).
+        if configuration.tmeEnabled, let saved = machine.memory.standbyKeyAlgorithm,
+            saved != configuration.tmePolicy || !machine.memory.everyControllerHasATMEKey
+        {
+            throw .unreadableImage("machine image: the keys saved for standby do not match the TME policy")
+        }
         try machine.tme.decode(from: &v)
         machine.counters = try CycleCounters.decode(from: &v)
         machine.faults = try FaultInjection.decode(from: &v, packages: configuration.packages)

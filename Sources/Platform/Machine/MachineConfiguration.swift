@@ -29,6 +29,10 @@ public struct MachineConfiguration: Hashable, Sendable {
 
     // MARK: TME / TME-MK (docs/contract.md §1–§2)
 
+    /// Whether the CPU has TME at all: CPUID.(7,0):ECX[13] and the MSRs 981H–984H (`--no-tme` clears it). A
+    /// CPU without it has no MKTME and no PCONFIG either. Distinct from ``tmeEnabled`` (`--tme off`: present,
+    /// not activated by firmware). [present]
+    public var tmePresent: Bool = true
     /// MAXPHYADDR. [46]
     public var maxPhysAddr: Int = 46
     /// MKTME KeyID bits k that firmware activates (`IA32_TME_ACTIVATE[35:32]`). [6]
@@ -154,6 +158,14 @@ extension MachineConfiguration {
         guard (0...15).contains(keyIDBits) else {
             throw .usage("keyid-bits must be 0…15 (got \(keyIDBits))")
         }
+        if !tmePresent {
+            guard !tmeEnabled else { throw .usage("--no-tme: a CPU without TME cannot enable it (--tme on)") }
+            guard keyIDBits == 0 else { throw .usage("--no-tme: a CPU without TME has no KeyID bits") }
+            guard !pconfig else { throw .usage("--no-tme: a CPU without TME has no PCONFIG") }
+            guard !tmeBypass, tmeExclude == nil else {
+                throw .usage("--no-tme: a CPU without TME has no bypass or exclusion range")
+            }
+        }
         guard keyIDBits == 0 || tmeEnabled else {
             throw .usage(
                 "keyid-bits > 0 needs TME enabled (IA32_TME_ACTIVATE: k > 0 without enable is #GP)"
@@ -202,6 +214,7 @@ extension MachineConfiguration: Codable {
         case memoryBytes = "memory_bytes"
         case seed
         case cpuFrequencyMHz = "cpu_frequency_mhz"
+        case tmePresent = "tme_present"
         case maxPhysAddr = "maxphyaddr"
         case keyIDBits = "keyid_bits"
         case maxKeys = "max_keys"
@@ -236,6 +249,7 @@ extension MachineConfiguration: Codable {
         try take(.memoryBytes, &d.memoryBytes)
         d.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
         try take(.cpuFrequencyMHz, &d.cpuFrequencyMHz)
+        try take(.tmePresent, &d.tmePresent)
         try take(.maxPhysAddr, &d.maxPhysAddr)
         try take(.keyIDBits, &d.keyIDBits)
         try take(.maxKeys, &d.maxKeys)
@@ -267,6 +281,7 @@ extension MachineConfiguration: Codable {
         try c.encode(memoryBytes, forKey: .memoryBytes)
         try c.encode(seed, forKey: .seed)
         try c.encode(cpuFrequencyMHz, forKey: .cpuFrequencyMHz)
+        try c.encode(tmePresent, forKey: .tmePresent)
         try c.encode(maxPhysAddr, forKey: .maxPhysAddr)
         try c.encode(keyIDBits, forKey: .keyIDBits)
         try c.encode(maxKeys, forKey: .maxKeys)

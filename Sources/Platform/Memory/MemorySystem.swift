@@ -473,6 +473,9 @@ final class MemorySystem {
     /// True when keys were saved for standby and wait to be restored.
     var hasStandbyKeys: Bool { standbyKeysSaved }
 
+    /// True when every memory controller holds a TME key.
+    var everyControllerHasATMEKey: Bool { controllers.allSatisfy { $0.keyTable.tmeKey != nil } }
+
     /// TME activation with key select = 0: every controller generates its own TME key; MKTME tables empty.
     func generateTMEKeys(policy: TMEAlgorithm, entropy: any EntropySource) {
         for controller in controllers { controller.keyTable.generateTMEKey(policy: policy, entropy: entropy) }

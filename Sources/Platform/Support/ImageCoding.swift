@@ -20,32 +20,62 @@ extension HWKeysError {
 /// Explicit rather than `Codable`: hardware-internal secrets (key tables, IWKeys) must be written into
 /// the image, and secret types deliberately do not conform to `Codable`. The same state always
 /// encodes to the same bytes, which is what "saved and reloaded byte-identically" checks.
+///
+/// Because the bytes hold secrets (IWKeys, MKTME keys, XMM registers, cached plaintext), the writer grows
+/// its buffer itself and zeroes every buffer it outgrows before releasing it (an `Array` growing on its
+/// own would free the old storage with the secrets still in it); ``wipe()`` zeroes the last one, and
+/// ``PlatformImage/wipe()`` the image that took it over.
 public struct ImageWriter {
     public private(set) var bytes: [UInt8] = []
+    /// Sees each buffer the writer outgrew, after it was zeroed and before it is released. Tests only.
+    var retiredBufferObserver: ((UnsafeRawBufferPointer) -> Void)?
 
     public init() {}
 
-    public mutating func u8(_ value: UInt8) { bytes.append(value) }
-    public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+    /// Makes room for `extra` more bytes, moving to a larger buffer and zeroing the old one if needed.
+    private mutating func reserve(_ extra: Int) {
+        let needed = bytes.count + extra
+        guard needed > bytes.capacity else { return }
+        var grown: [UInt8] = []
+        grown.reserveCapacity(Swift.max(needed, 2 * bytes.capacity, 256))
+        grown.append(contentsOf: bytes)
+        bytes.withUnsafeMutableBytes { old in
+            for index in old.indices { old[index] = 0 }
+            retiredBufferObserver?(UnsafeRawBufferPointer(old))
+        }
+        bytes = grown
+    }
+
+    private mutating func append(_ buffer: UnsafeRawBufferPointer) {
+        reserve(buffer.count)
+        bytes.append(contentsOf: buffer)
+    }
+
+    public mutating func u8(_ value: UInt8) {
+        reserve(1)
+        bytes.append(value)
+    }
+    public mutating func bool(_ value: Bool) { u8(value ? 1 : 0) }
     public mutating func u16(_ value: UInt16) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: value.littleEndian) { append($0) }
     }
     public mutating func u32(_ value: UInt32) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: value.littleEndian) { append($0) }
     }
     public mutating func u64(_ value: UInt64) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: value.littleEndian) { append($0) }
     }
     public mutating func int(_ value: Int) { u64(UInt64(bitPattern: Int64(value))) }
 
     /// A length-prefixed byte string.
     public mutating func data(_ value: some Collection<UInt8>) {
         u32(UInt32(value.count))
+        reserve(value.count)
         bytes.append(contentsOf: value)
     }
 
     /// Bytes of a known fixed length (no prefix).
-    public mutating func raw(_ value: UnsafeRawBufferPointer) { bytes.append(contentsOf: value) }
+    public mutating func raw(_ value: UnsafeRawBufferPointer) { append(value) }
 
     /// A length-prefixed UTF-8 string.
     public mutating func string(_ value: String) { data(Array(value.utf8)) }
@@ -53,7 +83,7 @@ public struct ImageWriter {
     /// A secret, length-prefixed. Only state encoders of emulated hardware call this.
     public mutating func secret(_ value: SecretBytes) {
         u32(UInt32(value.count))
-        value.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        value.withUnsafeBytes { append($0) }
     }
 
     /// An optional value: a presence byte, then the value.

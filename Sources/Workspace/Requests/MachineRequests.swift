@@ -141,7 +141,6 @@ public struct MachineDescription: CommandResult {
         disks = machine.emulatedDisks.map { Disk(name: $0.name, size: $0.size) }
     }
 
-
     public var text: String {
         let diskNames = disks.map { "\($0.name) (\($0.size >> 20) MiB)" }
         var lines: [String] = []
@@ -150,7 +149,7 @@ public struct MachineDescription: CommandResult {
             "machine \(name): \(packages) package(s) × \(cpusPerPackage) CPU(s), "
                 + "\(memoryBytes >> 20) MiB DRAM, \(powerState)",
             "seed: \(seed.map(String.init) ?? "none (host CSPRNG)")",
-            "TME: \(configuration.tme ? "on" : "off"), KeyID bits \(configuration.keyIDBits), "
+            "TME: \(configuration.tmePresent ? configuration.tme ? "on" : "off" : "absent"), KeyID bits \(configuration.keyIDBits), "
                 + "MAXPHYADDR \(configuration.maxPhysAddr), max keys \(configuration.maxKeys), "
                 + "cache \(configuration.cacheLines) lines/package",
             "Key Locker: \(configuration.keyLocker ? "present" : "absent")",
@@ -168,6 +167,7 @@ public struct MachineDescription: CommandResult {
 
 /// Every configuration field, as `machine show` reports it.
 public struct ConfigurationDescription: Codable, Sendable, Hashable {
+    public var tmePresent: Bool
     public var maxPhysAddr: Int
     public var keyIDBits: Int
     public var maxKeys: Int
@@ -197,6 +197,7 @@ public struct ConfigurationDescription: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
+        case tmePresent = "tme_present"
         case maxPhysAddr = "maxphyaddr"
         case keyIDBits = "keyid_bits"
         case maxKeys = "max_keys"
@@ -222,6 +223,7 @@ public struct ConfigurationDescription: Codable, Sendable, Hashable {
     }
 
     public init(_ config: MachineConfiguration) {
+        tmePresent = config.tmePresent
         maxPhysAddr = config.maxPhysAddr
         keyIDBits = config.keyIDLayout.keyIDBits
         maxKeys = config.maxKeys

@@ -217,8 +217,12 @@ extension Machine {
 
 /// Suspend and resume (docs/contract.md §4 choice, §6).
 @Suite struct MKTMEPowerTests {
+    /// With bypass, so that the TME key's loss (docs/contract.md §4) does not refuse S3 by itself.
     @Test func suspendWithRandomKeysAndNoStandbySaveIsEBUSY() throws {
-        let (_, kernel) = try mktmeKernel(.rfcV2) { $0.saveKeyForStandby = false }
+        let (_, kernel) = try mktmeKernel(.rfcV2) {
+            $0.saveKeyForStandby = false
+            $0.tmeBypass = true
+        }
         try kernel.prepareForSleep(.suspendToRAM)
         try kernel.addMKTME("tenant", cpuKey)
         expectErrno(.EBUSY) { try kernel.prepareForSleep(.suspendToRAM) }
@@ -235,7 +239,11 @@ extension Machine {
     }
 
     @Test func aUserKeyWithoutTheStoreBlocksSuspendAndHibernate() throws {
-        let (_, kernel) = try mktmeKernel(.rfcV2) { $0.saveKeyForStandby = false }
+        let (_, kernel) = try mktmeKernel(.rfcV2) {
+            $0.saveKeyForStandby = false
+            $0.tmeBypass = true
+        }
+        try kernel.prepareForSleep(.suspendToRAM)
         try kernel.addMKTME("tenant", fixtureUserKey)
         expectErrno(.EBUSY) { try kernel.prepareForSleep(.suspendToRAM) }
         expectErrno(.EBUSY) { try kernel.mk.prepareForSleep(.hibernate) }

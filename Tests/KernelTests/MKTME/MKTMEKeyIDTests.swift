@@ -179,6 +179,28 @@ let cpuKey = "type=cpu algorithm=aes-xts-128"
         #expect(kernel.mk.keyIDsUsed == 0)
     }
 
+    /// A zero-length encrypt_mprotect looks the key up as the RFC's syscall does (lookup_user_key before
+    /// do_mprotect_ext returns 0), and takes no KeyID for it.
+    @Test func zeroLengthEncryptMprotectChecksTheKeyAndTakesNoKeyID() throws {
+        let (machine, kernel) = try machine()
+        let serial = try kernel.addMKTME("tenant", "type=cpu")
+        let pmem = try kernel.addMKTME("pmem", "type=user key=\(hex128) tweak=\(hex128)")
+        let user = try kernel.add("user", "plain", "data")
+        let base = try kernel.mmap(pid: shell, length: 0x1000, protection: .rw, shared: false)
+        func zeroLength(_ serial: Int32) throws(HWKeysError) {
+            try kernel.encryptMprotect(pid: shell, address: base, length: 0, protection: .rw, serial: serial)
+        }
+        expectErrno(.ENOKEY) { try zeroLength(12345) }
+        expectErrno(.EINVAL) { try zeroLength(user) }
+        expectErrno(.EINVAL) { try zeroLength(pmem) }
+        try zeroLength(serial)
+        try zeroLength(0)
+        #expect(kernel.mk.keyIDsUsed == 0)
+        #expect(machine.slot(1) == .unprogrammed)
+        try kernel.keys.revoke(serial, pid: shell)
+        expectErrno(.EKEYREVOKED) { try zeroLength(serial) }
+    }
+
     @Test func userKeysAreEINVALForAnonymousMemory() throws {
         let (machine, kernel) = try machine()
         let serial = try kernel.addMKTME("pmem", "type=user key=\(hex128) tweak=\(hex128)")

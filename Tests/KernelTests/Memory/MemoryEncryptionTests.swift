@@ -73,8 +73,14 @@ import X86
         #expect(keys.references.isEmpty)
         #expect(kernel.memorySnapshot() == before)
         #expect(try kernel.read(shell, base, 7) == Array("keep me".utf8))
-        // Zero length: the key is checked, nothing else happens.
+        // Zero length: the key is still looked up (the RFC's syscall calls lookup_user_key before
+        // do_mprotect_ext returns 0 for an empty range), nothing else happens.
+        let lookups = keys.lookups
+        expectErrno(.ENOKEY) {
+            try kernel.encryptMprotect(pid: shell, address: base, length: 0, protection: .rw, serial: 99)
+        }
         try kernel.encryptMprotect(pid: shell, address: base, length: 0, protection: .rw, serial: 7)
+        #expect(keys.lookups == lookups + 2)
         #expect(keys.references.isEmpty && kernel.memorySnapshot() == before)
     }
 

@@ -61,7 +61,7 @@ import X86
         #expect(kernel.pages.freeFrames == free - 2 - 4)
         #expect(try kernel.read(shell, base + 0x1000 - 100, 200) == data)
         #expect(try kernel.read(shell, base, 0x1000 - 100) == [UInt8](repeating: 0, count: 0x1000 - 100))
-        #expect(kernel.memoryManager.residentPages(kernel.memoryManager.spaces[shell]!, base, base + 0x4000) == 2)
+        #expect(try kernel.memoryManager.residentPages(kernel.memoryManager.spaces[shell]!, base, base + 0x4000) == 2)
     }
 
     @Test func accessHonoursProtectionWithEFAULTAndChangesNothing() throws {
