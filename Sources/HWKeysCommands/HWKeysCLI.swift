@@ -125,16 +125,6 @@ public enum HWKeysCLI {
                 try execute(leaf, in: cli)
             }
         }
-        if let leaf = command as? any LegacyCommand {
-            let cli = CLIEnvironment(options: leaf.global, environment: environment, emit: emit)
-            return finish(cli, leaf.global.format, output, collected: { collected }) { () throws(HWKeysError) in
-                try cli.workspace().run(
-                    LegacyRequest(command: leaf, emit: emit),
-                    machine: cli.machineName,
-                    vm: leaf.global.vm
-                )
-            }
-        }
         if let leaf = command as? any CLICommand {
             let cli = CLIEnvironment(options: leaf.global, environment: environment, emit: emit)
             return finish(cli, leaf.global.format, output, collected: { collected }) { () throws(HWKeysError) in
@@ -201,13 +191,6 @@ public enum HWKeysCLI {
         do {
             if let leaf = command as? any HWKeysCommand {
                 return try run(leaf, in: workspace, machine: try target(leaf.global), vm: leaf.global.vm ?? defaultVM)
-            }
-            if let leaf = command as? any LegacyCommand {
-                return try workspace.run(
-                    LegacyRequest(command: leaf, emit: emit),
-                    machine: try target(leaf.global),
-                    vm: leaf.global.vm ?? defaultVM
-                )
             }
         } catch {
             throw truncatingEchoes(error, of: words)

@@ -32,7 +32,9 @@ import X86
         let engine = MemoryBenchmarks.lineEngine(bytes: 256 << 10, algorithm: algorithm)
         #expect(engine.name == "line-engine")
         #expect(engine.emulatedCyclesPerPage == nil)
-        #expect(engine.seconds >= 0 && writeback.seconds >= 0 && fill.seconds >= 0)
+        #expect(engine.bytes == 256 << 10)
+        // Each workload was timed (a clock that was never read leaves 0); the value itself is not asserted.
+        #expect([engine, writeback, fill].allSatisfy { $0.seconds > 0 && $0.seconds.isFinite })
     }
 }
 
@@ -41,7 +43,7 @@ import X86
     @Test func firstTouchPaysForTheFlushesThatWritesDoNot() throws {
         let results = try ProcessMemoryBenchmarks.run(bytes: 256 << 10)
         #expect(results.map(\.name) == ["encrypt-mprotect-first-touch", "process-write", "process-read"])
-        #expect(results.allSatisfy { $0.bytes == 256 << 10 && $0.algorithm == .aesXTS128 && $0.seconds >= 0 })
+        #expect(results.allSatisfy { $0.bytes == 256 << 10 && $0.algorithm == .aesXTS128 && $0.seconds > 0 })
         let firstTouch = try #require(results[0].emulatedCyclesPerPage)
         let write = try #require(results[1].emulatedCyclesPerPage)
         // Each page: 64 CLFLUSHes when encrypt_mprotect frees it, 64 more when the fault reallocates it.

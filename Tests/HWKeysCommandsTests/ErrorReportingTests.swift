@@ -181,7 +181,7 @@ import X86
         let usage = HWKeysError(mapping: HWKeysError.usage("--cpl must be 0 or 3"))
         #expect(usage.isUsage)
         #expect(usage.exitCode == 2)
-        #expect(usage.json.serialized() == #"{"error":"EINVAL","message":"--cpl must be 0 or 3"}"#)
+        #expect(HWKeysCLI.render(usage, .json) == #"{"error":"EINVAL","message":"--cpl must be 0 or 3"}"#)
         #expect(HWKeysCLI.render(usage, .text) == "hwkeys: EINVAL: --cpl must be 0 or 3: Invalid argument")
     }
 }

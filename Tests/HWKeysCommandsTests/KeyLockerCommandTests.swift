@@ -8,10 +8,11 @@ import Foundation
 import HWKeysStore
 import Platform
 import Testing
+import Workspace
 
 @testable import HWKeysCommands
 
-/// Known answers from Tests/PlatformTests/Fixtures/keylocker/vectors.json (Python `cryptography`, see its
+/// Known answers from Tests/TestSupport/Fixtures/keylocker/vectors.json (Python `cryptography`, see its
 /// SOURCE.md): IWKey "a", and the cases a-128-0 and a-256-0.
 enum KLVector {
     static let enc = "31bd6774440d061e33ee6be4ba4219f2c5f54d75590a50751dae85d31dd2be4e"

@@ -22,7 +22,4 @@ extension HWKeysError {
 
     /// The process exit status: 2 for a usage error (bad arguments), 1 for a failed operation.
     public var exitCode: Int32 { isUsage ? 2 : 1 }
-
-    /// The JSON printed on stderr in JSON mode.
-    public var json: JSON { .object([("error", .string(code.name)), ("message", .string(message))]) }
 }

@@ -100,9 +100,11 @@ extension MemoryManager {
         guard !wrapped, end <= AddressSpace.taskSize, var space = spaces[pid],
             space.covers(address, end, where: { write ? $0.protection.writable : $0.protection.readable })
         else {
+            // A range that wraps past 2^64 is reported by its start and length, not by a wrapped end.
+            let range = wrapped ? "\(buffer.count) bytes at \(hex(address))" : "[\(hex(address)), \(hex(end)))"
             throw HWKeysError(
                 .EFAULT,
-                "process \(pid) cannot \(verb) [\(hex(address)), \(hex(end))): unmapped or not \(write ? "writable" : "readable")"
+                "process \(pid) cannot \(verb) \(range): unmapped or not \(write ? "writable" : "readable")"
             )
         }
         let firstPage = address & ~0xFFF
