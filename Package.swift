@@ -101,6 +101,16 @@ let package = Package(
         ),
         .executableTarget(name: "hwkeys", dependencies: ["HWKeysCommands"], swiftSettings: swiftSettings),
 
+        // Helpers and shared fixtures of the test targets (hex literals, test patterns, the reference XTS line
+        // cipher, expectErrno, the MKTME and Key Locker fixture vectors); never linked into the product.
+        .target(
+            name: "TestSupport",
+            dependencies: ["HWCrypto", "HWKeysBase"],
+            path: "Tests/TestSupport",
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(
             name: "HWKeysBaseTests",
             dependencies: ["HWKeysBase"],
@@ -110,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "HWCryptoTests",
             dependencies: [
-                "HWCrypto", "CAESNI",
+                "HWCrypto", "CAESNI", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
@@ -120,13 +130,12 @@ let package = Package(
         .testTarget(name: "X86Tests", dependencies: ["X86", "HWKeysBase"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PlatformTests",
-            dependencies: ["Platform", "X86", "HWCrypto", "HWKeysBase"],
-            resources: [.copy("Fixtures")],
+            dependencies: ["Platform", "X86", "HWCrypto", "HWKeysBase", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto", "HWKeysBase"],
+            dependencies: ["Kernel", "KernelInterfaces", "Platform", "X86", "HWCrypto", "HWKeysBase", "TestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
@@ -139,8 +148,7 @@ let package = Package(
         .testTarget(name: "RepositoryTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkspaceTests",
-            dependencies: ["Workspace", "HWKeysBase", "Platform", "Kernel", "X86"],
-            resources: [.copy("Fixtures")],
+            dependencies: ["Workspace", "HWKeysBase", "Platform", "Kernel", "X86", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent expected values for hwkeys' Key Locker tests (Tests/PlatformTests/Fixtures/keylocker/).
+"""Independent expected values for hwkeys' Key Locker tests (Tests/TestSupport/Fixtures/keylocker/).
 
 Computed with Python `cryptography` (OpenSSL), not with hwkeys:
 
@@ -12,7 +12,7 @@ Computed with Python `cryptography` (OpenSSL), not with hwkeys:
 
 Inputs are derived from SHA-256 of fixed labels, so rerunning the script reproduces the file exactly:
 
-    python3 Scripts/gen_keylocker_fixtures.py > Tests/PlatformTests/Fixtures/keylocker/vectors.json
+    python3 Scripts/gen_keylocker_fixtures.py > Tests/TestSupport/Fixtures/keylocker/vectors.json
 """
 
 import hashlib

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent MKTME ciphertext fixtures for hwkeys (Tests/PlatformTests/Fixtures/mktme/).
+"""Independent MKTME ciphertext fixtures for hwkeys (Tests/TestSupport/Fixtures/mktme/).
 
 docs/contract.md §2 fixes the memory cipher: AES-XTS (IEEE 1619) with the data unit = one 64-byte line and the
 data-unit sequence number = (physical address with the KeyID bits cleared) >> 6, encoded little-endian in
@@ -9,7 +9,7 @@ This script computes the DRAM contents that a store through a directly programme
 with the Python `cryptography` package (OpenSSL's AES-XTS), not with any hwkeys code. Keys and plaintexts
 are derived from SHA-256 of fixed labels, so the output is reproducible:
 
-    python3 Scripts/gen_mktme_fixtures.py > Tests/PlatformTests/Fixtures/mktme/xts-lines.json
+    python3 Scripts/gen_mktme_fixtures.py > Tests/TestSupport/Fixtures/mktme/xts-lines.json
 
 The machine the tests build: 2 packages, 64 MiB DRAM (package 0 owns [0, 32 MiB), package 1 owns
 [32 MiB, 64 MiB)), MAXPHYADDR 46, 6 KeyID bits.

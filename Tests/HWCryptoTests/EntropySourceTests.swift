@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import TestSupport
 import Testing
 
 @Suite("Entropy sources")
@@ -15,9 +16,9 @@ struct EntropySourceTests {
 
     struct Case: Decodable {
         var seed: DecimalUInt64
-        var first: HexBytes
+        var first: HexField
         var laterStart: DecimalUInt64
-        var later: HexBytes
+        var later: HexField
     }
 
     static let cases: [Case] = {

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import TestSupport
 import Testing
 
 /// KeyLockerWrap against its independent twin: handles built per docs/contract.md §3 by pyca/cryptography's
@@ -16,11 +17,11 @@ struct KeyLockerWrapTests {
     }
 
     struct Case: Decodable {
-        var encryptionKey: HexBytes
-        var integrityKey: HexBytes
-        var aad: HexBytes
-        var key: HexBytes
-        var handle: HexBytes
+        var encryptionKey: HexField
+        var integrityKey: HexField
+        var aad: HexField
+        var key: HexField
+        var handle: HexField
     }
 
     static let cases: [Case] = {

@@ -17,7 +17,7 @@ import Testing
 ///
 /// Independent references: the texts and bytes the script wrote; the DRAM ciphertexts computed with
 /// Python `cryptography` (AES-XTS, tweak = little-endian PA >> 6); the Key Locker handle of fixture
-/// a-128-0 (Tests/PlatformTests/Fixtures/keylocker/vectors.json, also Python `cryptography`).
+/// a-128-0 (Tests/TestSupport/Fixtures/keylocker/vectors.json, also Python `cryptography`).
 @Suite struct GoldenStateFileTests {
     /// A scratch copy of the golden file (the fixture itself is never opened).
     private func golden() throws -> Scratch {

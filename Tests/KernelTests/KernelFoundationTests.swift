@@ -8,6 +8,7 @@ import Foundation
 import HWCrypto
 import HWKeysBase
 import Platform
+import TestSupport
 import Testing
 
 @testable import Kernel

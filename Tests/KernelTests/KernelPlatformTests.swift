@@ -8,6 +8,7 @@ import Foundation
 import HWKeysBase
 import KernelInterfaces
 import Platform
+import TestSupport
 import Testing
 import X86
 

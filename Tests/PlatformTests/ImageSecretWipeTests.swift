@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWCrypto
+import TestSupport
 import Testing
 
 @testable import Platform

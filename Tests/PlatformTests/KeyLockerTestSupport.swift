@@ -35,17 +35,6 @@ func testBytes(_ count: Int, _ label: UInt8) -> [UInt8] {
     (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ Int(label) &* 101 &+ 11) }
 }
 
-func hexBytes(_ text: String) -> [UInt8] {
-    var bytes: [UInt8] = []
-    var index = text.startIndex
-    while index < text.endIndex {
-        let next = text.index(index, offsetBy: 2)
-        bytes.append(UInt8(text[index..<next], radix: 16)!)
-        index = next
-    }
-    return bytes
-}
-
 extension LogicalProcessor {
     func setXMM(_ register: Int, _ bytes: [UInt8]) {
         precondition(16 * register + bytes.count <= 256)
@@ -129,38 +118,4 @@ extension LogicalProcessor {
             noEncrypt ? (aes256 ? .decrypt256 : .decrypt128) : (aes256 ? .encrypt256 : .encrypt128)
         return try !aesKL(operation, testBytes(16, 9), handle: handle).zf
     }
-}
-
-/// A case of `Fixtures/keylocker/vectors.json` (see its SOURCE.md).
-struct KeyLockerVector: Decodable, Sendable, CustomTestStringConvertible {
-    let name: String
-    let iwkeyEncryptionKey: String
-    let iwkeyIntegrityKey: String
-    let restrictions: UInt32
-    let key: String
-    let handle: String
-    let blocks: String
-    let encrypted: String
-    let decrypted: String
-
-    var testDescription: String { name }
-
-    enum CodingKeys: String, CodingKey {
-        case name, restrictions, key, handle, blocks, encrypted, decrypted
-        case iwkeyEncryptionKey = "iwkey_encryption_key"
-        case iwkeyIntegrityKey = "iwkey_integrity_key"
-    }
-
-    struct Document: Decodable {
-        let cases: [KeyLockerVector]
-    }
-
-    static let all: [KeyLockerVector] = {
-        let url = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/keylocker/vectors.json")
-        do {
-            return try JSONDecoder().decode(Document.self, from: Data(contentsOf: url)).cases
-        } catch {
-            fatalError("cannot load Key Locker fixtures at \(url.path): \(error)")
-        }
-    }()
 }

@@ -7,6 +7,7 @@
 import Foundation
 import HWCrypto
 import HWKeysBase
+import TestSupport
 import Testing
 import X86
 

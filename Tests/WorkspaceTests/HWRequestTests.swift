@@ -7,79 +7,10 @@
 import Foundation
 import HWKeysBase
 import Platform
+import TestSupport
 import Testing
 import Workspace
 import X86
-
-/// Hex of a fixture field.
-private func bytes(_ hex: String) -> [UInt8] {
-    stride(from: 0, to: hex.count, by: 2).map {
-        let start = hex.index(hex.startIndex, offsetBy: $0)
-        return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
-    }
-}
-
-/// A fixture file of `Fixtures/` (see Fixtures/SOURCE.md), decoded; empty when missing (a test then fails on
-/// its count check).
-private func fixture<T: Decodable>(_ type: T.Type, _ name: String, in directory: String) -> T? {
-    guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures/\(directory)"),
-        let data = try? Data(contentsOf: url)
-    else { return nil }
-    return try? JSONDecoder().decode(type, from: data)
-}
-
-/// One case of `Fixtures/mktme/xts-lines.json`: the DRAM contents a store through a directly programmed KeyID
-/// must leave (AES-XTS computed by Python `cryptography`).
-struct XTSLineCase: Decodable, Sendable, CustomTestStringConvertible {
-    let algorithm: String
-    let dataKey: String
-    let tweakKey: String
-    let address: String
-    let package: Int
-    let plaintext: String
-    let ciphertext: String
-
-    enum CodingKeys: String, CodingKey {
-        case algorithm, address, package, plaintext, ciphertext
-        case dataKey = "data_key"
-        case tweakKey = "tweak_key"
-    }
-
-    var testDescription: String { "\(algorithm) at \(address) on package \(package)" }
-    var dramAddress: UInt64 { UInt64(address.dropFirst(2), radix: 16)! }
-
-    static let all: [XTSLineCase] = {
-        struct File: Decodable { let cases: [XTSLineCase] }
-        return fixture(File.self, "xts-lines", in: "mktme")?.cases ?? []
-    }()
-}
-
-/// One case of `Fixtures/keylocker/vectors.json`: the handle ENCODEKEY must produce under a software IWKey and
-/// the AES results AES*KL must give with it (Python `cryptography`).
-struct KeyLockerCase: Decodable, Sendable, CustomTestStringConvertible {
-    let name: String
-    let iwkeyEncryptionKey: String
-    let iwkeyIntegrityKey: String
-    let restrictions: UInt32
-    let key: String
-    let handle: String
-    let blocks: String
-    let encrypted: String
-    let decrypted: String
-
-    enum CodingKeys: String, CodingKey {
-        case name, restrictions, key, handle, blocks, encrypted, decrypted
-        case iwkeyEncryptionKey = "iwkey_encryption_key"
-        case iwkeyIntegrityKey = "iwkey_integrity_key"
-    }
-
-    var testDescription: String { name }
-
-    static let all: [KeyLockerCase] = {
-        struct File: Decodable { let cases: [KeyLockerCase] }
-        return fixture(File.self, "vectors", in: "keylocker")?.cases ?? []
-    }()
-}
 
 /// The debug monitor's typed requests on the in-memory store. The workspace does not keep machines loaded, so
 /// every request reloads the machine from the store: what one request leaves (key tables, cache lines, XMM
@@ -105,16 +36,16 @@ struct KeyLockerCase: Decodable, Sendable, CustomTestStringConvertible {
     }
 
     @Test func theFixturesAreThere() {
-        #expect(XTSLineCase.all.count >= 8)
-        #expect(Set(XTSLineCase.all.map(\.package)) == [0, 1])
-        #expect(KeyLockerCase.all.count >= 48)
+        #expect(MKTMELineVector.all.count >= 8)
+        #expect(Set(MKTMELineVector.all.map(\.package)) == [0, 1])
+        #expect(KeyLockerVector.all.count >= 48)
     }
 
     /// docs/contract.md §2: a line stored through a directly programmed KeyID sits in DRAM as AES-XTS(data key ‖
     /// tweak key, tweak = DRAM address >> 6) of the plaintext; loading it through the KeyID gives the plaintext
     /// back, through KeyID 0 it does not.
-    @Test(arguments: XTSLineCase.all)
-    func storeFlushAndLoadThroughAKeyIDMatchTheIndependentCiphertext(fixture: XTSLineCase) throws {
+    @Test(arguments: MKTMELineVector.all)
+    func storeFlushAndLoadThroughAKeyIDMatchTheIndependentCiphertext(fixture: MKTMELineVector) throws {
         let (workspace, _) = try Self.workspace()
         let algorithm = try #require(TMEAlgorithm(name: fixture.algorithm))
         let cpu = ProcessorSelection(cpu: fixture.package * 2)
@@ -123,8 +54,8 @@ struct KeyLockerCase: Decodable, Sendable, CustomTestStringConvertible {
                 processor: cpu,
                 keyID: 7,
                 keyIDControl: MKTMEKeyProgramLayout.keyIDControl(command: .setKeyDirect, algorithm: algorithm),
-                keyField1: bytes(fixture.dataKey),
-                keyField2: bytes(fixture.tweakKey)
+                keyField1: hexBytes(fixture.dataKey),
+                keyField2: hexBytes(fixture.tweakKey)
             )
         )
         #expect(programmed.status == "PROG_SUCCESS")
@@ -135,7 +66,7 @@ struct KeyLockerCase: Decodable, Sendable, CustomTestStringConvertible {
         #expect(table.keyIDs[6].algorithm == fixture.algorithm)
         #expect(try workspace.run(ShowKeyTable(package: 1 - fixture.package)).keyIDs[6].state == "unprogrammed")
 
-        let plaintext = bytes(fixture.plaintext)
+        let plaintext = hexBytes(fixture.plaintext)
         let address = MonitorAddress(pa: fixture.dramAddress, keyID: 7)
         let stored = try workspace.run(StoreThroughCache(processor: cpu, address: address, bytes: plaintext))
         #expect(stored.keyid == 7)
@@ -144,7 +75,7 @@ struct KeyLockerCase: Decodable, Sendable, CustomTestStringConvertible {
         // Still in the cache (committed with the machine): DRAM does not hold the ciphertext yet.
         #expect(
             try workspace.run(ReadDRAM(address: fixture.dramAddress, length: plaintext.count)).bytes.bytes
-                != bytes(fixture.ciphertext)
+                != hexBytes(fixture.ciphertext)
         )
         for line in stride(from: 0, to: plaintext.count, by: 64) {
             let flushed = try workspace.run(
@@ -157,7 +88,7 @@ struct KeyLockerCase: Decodable, Sendable, CustomTestStringConvertible {
         }
         let dram = try workspace.run(ReadDRAM(address: fixture.dramAddress | 7 << 40, length: plaintext.count))
         #expect(dram.pa.value == fixture.dramAddress)
-        #expect(dram.bytes.bytes == bytes(fixture.ciphertext))
+        #expect(dram.bytes.bytes == hexBytes(fixture.ciphertext))
 
         let loaded = try workspace.run(LoadThroughCache(processor: cpu, address: address, length: plaintext.count))
         #expect(loaded.bytes.bytes == plaintext)
@@ -171,8 +102,8 @@ struct KeyLockerCase: Decodable, Sendable, CustomTestStringConvertible {
     /// Key Locker spec §3 (docs/contract.md §3): LOADIWKEY with KeySource 0 makes ENCODEKEY deterministic; the
     /// handle and the AES results match values computed independently; a restriction makes the refused
     /// direction set ZF and leave the block unchanged.
-    @Test(arguments: KeyLockerCase.all)
-    func loadiwkeyEncodekeyAndAESKLMatchTheIndependentVectors(fixture: KeyLockerCase) throws {
+    @Test(arguments: KeyLockerVector.all)
+    func loadiwkeyEncodekeyAndAESKLMatchTheIndependentVectors(fixture: KeyLockerVector) throws {
         let (workspace, _) = try Self.workspace()
         let cpu = ProcessorSelection(cpu: 1)
         let cr4 = try workspace.run(ExecuteRDCR4(processor: cpu)).value.value
@@ -180,28 +111,28 @@ struct KeyLockerCase: Decodable, Sendable, CustomTestStringConvertible {
         let loaded = try workspace.run(
             ExecuteLOADIWKEY(
                 processor: cpu,
-                encryptionKey: bytes(fixture.iwkeyEncryptionKey),
-                integrityKey: bytes(fixture.iwkeyIntegrityKey)
+                encryptionKey: hexBytes(fixture.iwkeyEncryptionKey),
+                integrityKey: hexBytes(fixture.iwkeyIntegrityKey)
             )
         )
         #expect(loaded.zf == 0)
-        let key = bytes(fixture.key)
+        let key = hexBytes(fixture.key)
         let encoded = try workspace.run(
             ExecuteENCODEKEY(processor: cpu, key: key, source: fixture.restrictions)
         )
-        #expect(encoded.handle.bytes == bytes(fixture.handle))
+        #expect(encoded.handle.bytes == hexBytes(fixture.handle))
 
-        let blocks = bytes(fixture.blocks)
+        let blocks = hexBytes(fixture.blocks)
         let handle = encoded.handle.bytes
         let restrictions = KeyLockerRestrictions(rawValue: fixture.restrictions)
         let aes256 = key.count == 32
         for (operation, expected, refused) in [
             (
-                aes256 ? AESKLOperation.encrypt256 : .encrypt128, bytes(fixture.encrypted),
+                aes256 ? AESKLOperation.encrypt256 : .encrypt128, hexBytes(fixture.encrypted),
                 restrictions.contains(.noEncrypt)
             ),
             (
-                aes256 ? AESKLOperation.decrypt256 : .decrypt128, bytes(fixture.decrypted),
+                aes256 ? AESKLOperation.decrypt256 : .decrypt128, hexBytes(fixture.decrypted),
                 restrictions.contains(.noDecrypt)
             ),
         ] {

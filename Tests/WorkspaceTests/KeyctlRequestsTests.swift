@@ -9,6 +9,7 @@ import HWCrypto
 import HWKeysBase
 import Kernel
 import Platform
+import TestSupport
 import Testing
 import Workspace
 

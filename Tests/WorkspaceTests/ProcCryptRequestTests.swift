@@ -7,6 +7,7 @@
 import HWKeysBase
 import Kernel
 import Platform
+import TestSupport
 import Testing
 import Workspace
 

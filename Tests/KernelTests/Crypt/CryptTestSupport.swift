@@ -87,18 +87,6 @@ struct CryptFixtures: Decodable {
     }
 }
 
-func hex(_ text: String) -> [UInt8] {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(text.count / 2)
-    var index = text.startIndex
-    while index < text.endIndex {
-        let next = text.index(index, offsetBy: 2)
-        bytes.append(UInt8(text[index..<next], radix: 16)!)
-        index = next
-    }
-    return bytes
-}
-
 func secret(_ bytes: [UInt8]) -> SecretBytes { SecretBytes(bytes) }
 
 /// The counting key 00 01 … 3f.

@@ -9,6 +9,7 @@ import HWCrypto
 import HWKeysBase
 import KernelInterfaces
 import Platform
+import TestSupport
 import Testing
 import X86
 
@@ -29,19 +30,19 @@ import X86
                 size: 4096,
                 cipher: cipher,
                 sectorSize: sectorSize,
-                key: secret(hex(fixture.key)),
+                key: secret(hexBytes(fixture.key)),
                 as: shell
             )
             let volume = try kernel.crypt.volume(name)
-            var buffer = hex(fixture.plaintext)
+            var buffer = hexBytes(fixture.plaintext)
             try buffer.withUnsafeMutableBytes { bytes in
                 try kernel.crypt.transform(volume, bytes, firstSector: fixture.firstSector, encrypt: true)
             }
-            #expect(buffer == hex(fixture.ciphertext), "\(fixture.name)")
+            #expect(buffer == hexBytes(fixture.ciphertext), "\(fixture.name)")
             try buffer.withUnsafeMutableBytes { bytes in
                 try kernel.crypt.transform(volume, bytes, firstSector: fixture.firstSector, encrypt: false)
             }
-            #expect(buffer == hex(fixture.plaintext), "\(fixture.name)")
+            #expect(buffer == hexBytes(fixture.plaintext), "\(fixture.name)")
         }
     }
 
@@ -59,14 +60,14 @@ import X86
                 size: 4096 * UInt64(sectorSize),
                 cipher: cipher,
                 sectorSize: sectorSize,
-                key: secret(hex(fixture.key)),
+                key: secret(hexBytes(fixture.key)),
                 as: shell
             )
-            let plaintext = hex(fixture.plaintext)
+            let plaintext = hexBytes(fixture.plaintext)
             let offset = fixture.firstSector * UInt64(sectorSize)
             try plaintext.withUnsafeBytes { try kernel.crypt.write(name, offset: offset, data: $0, as: shell) }
             #expect(
-                machine.diskBytes(name, 4096 + offset, plaintext.count) == hex(fixture.ciphertext),
+                machine.diskBytes(name, 4096 + offset, plaintext.count) == hexBytes(fixture.ciphertext),
                 "\(fixture.name)"
             )
             #expect(try kernel.crypt.read(name, offset: offset, count: plaintext.count, as: shell) == plaintext)
@@ -86,13 +87,13 @@ import X86
                 size: size,
                 cipher: cipher,
                 sectorSize: sectorSize,
-                key: secret(hex(fixture.key)),
+                key: secret(hexBytes(fixture.key)),
                 as: shell
             )
-            try hex(fixture.data).withUnsafeBytes {
+            try hexBytes(fixture.data).withUnsafeBytes {
                 try kernel.crypt.write(name, offset: fixture.offset, data: $0, as: shell)
             }
-            let expected = hex(fixture.ciphertext)
+            let expected = hexBytes(fixture.ciphertext)
             #expect(
                 machine.diskBytes(name, 4096 + fixture.first_sector * unit, expected.count) == expected,
                 "\(fixture.name)"
@@ -103,7 +104,7 @@ import X86
                 count: expected.count,
                 as: shell
             )
-            #expect(plain == hex(fixture.plaintext), "\(fixture.name)")
+            #expect(plain == hexBytes(fixture.plaintext), "\(fixture.name)")
             // Untouched sectors stay all-zero ciphertext on the disk.
             let after = 4096 + fixture.first_sector * unit + UInt64(expected.count)
             #expect(machine.diskBytes(name, after, Int(4096 + size - after)).allSatisfy { $0 == 0 })

@@ -6,6 +6,7 @@
 
 import HWKeysBase
 import Platform
+import TestSupport
 import Testing
 import X86
 

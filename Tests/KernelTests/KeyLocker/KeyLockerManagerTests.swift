@@ -8,6 +8,7 @@ import HWCrypto
 import HWKeysBase
 import KernelInterfaces
 import Platform
+import TestSupport
 import Testing
 import X86
 

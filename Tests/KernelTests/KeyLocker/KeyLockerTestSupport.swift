@@ -108,17 +108,6 @@ func handleWorksEverywhere(_ kernel: Kernel, _ handle: [UInt8]) throws -> Bool {
     return true
 }
 
-/// Whether `needle` occurs in `haystack`.
-func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-    guard needle.count <= haystack.count, let first = needle.first else { return false }
-    var index = 0
-    while index <= haystack.count - needle.count {
-        if haystack[index] == first, Array(haystack[index..<index + needle.count]) == needle { return true }
-        index += 1
-    }
-    return false
-}
-
 /// Every byte of RAM as the kernel's direct map reads it (KeyID 0, through the memory encryption engine).
 func kernelView(_ kernel: Kernel) -> [UInt8] {
     let size = Int(kernel.platform.memoryMap.last!.upperBound)

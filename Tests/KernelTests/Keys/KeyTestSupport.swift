@@ -67,19 +67,3 @@ extension Machine {
     /// Advances emulated time by whole seconds.
     func advance(seconds: UInt64) { advance(nanoseconds: seconds * 1_000_000_000) }
 }
-
-/// `#expect(throws:)` for a kernel errno.
-func expectErrno(
-    _ errno: Errno,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () throws -> Void
-) {
-    do {
-        try body()
-        Issue.record("expected \(errno.name), but the operation succeeded", sourceLocation: sourceLocation)
-    } catch let error as HWKeysError {
-        #expect(error.errno == errno, "expected \(errno.name): \(error.message)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected \(errno.name), got \(error)", sourceLocation: sourceLocation)
-    }
-}

@@ -6,6 +6,7 @@
 
 import HWCrypto
 import HWKeysBase
+import TestSupport
 import Testing
 
 @testable import Kernel

@@ -8,6 +8,7 @@ import HWCrypto
 import HWKeysBase
 import KernelInterfaces
 import Platform
+import TestSupport
 import Testing
 import X86
 
@@ -149,10 +150,10 @@ extension Kernel {
         let serial = try kernel.addMKTME("tenant", fixtureUserKey)
         let base = try kernel.encryptedMapping(serial)
         let fixture = MKTMEKernelFixtures.process
-        let plaintext = bytes(hex: fixture.plaintext)
+        let plaintext = hexBytes(fixture.plaintext)
         try kernel.writeAndFlush(shell, base, plaintext)
         let pa = try kernel.translate(pid: shell, address: base).physicalAddress
         try #require(pa == fixture.address, "the first user page moved to 0x\(String(pa, radix: 16)); regenerate")
-        #expect(machine.dramBytes(pa, count: plaintext.count) == bytes(hex: fixture.ciphertext))
+        #expect(machine.dramBytes(pa, count: plaintext.count) == hexBytes(fixture.ciphertext))
     }
 }

@@ -7,6 +7,7 @@
 import Foundation
 import HWKeysBase
 import Platform
+import TestSupport
 import Testing
 import X86
 

@@ -7,6 +7,7 @@
 import HWCrypto
 import HWKeysBase
 import Platform
+import TestSupport
 import Testing
 import X86
 
@@ -151,7 +152,7 @@ import X86
         let (_, kernel) = try mktmeKernel(.revised)
         let serial = try kernel.addMKTME("pmem", "type=user key=\(hex128) tweak=\(hex128)")
         let data = try #require(kernel.keys.key(serial)?.payload.data)
-        #expect(kernel.readKernelMemory(data).revealedBytes() == bytes(hex: hex128 + hex128))
+        #expect(kernel.readKernelMemory(data).revealedBytes() == hexBytes(hex128 + hex128))
         try kernel.keys.revoke(serial, pid: shell)
         #expect(kernel.keys.key(serial)?.payload.data == nil)
         #expect(kernel.physical.readSecret(data.segments[0].address, count: 32).isZero)

@@ -8,6 +8,7 @@ import HWCrypto
 import HWKeysBase
 import KernelInterfaces
 import Platform
+import TestSupport
 import Testing
 import X86
 
@@ -51,9 +52,9 @@ extension Machine {
         let keyID = try #require(kernel.mk.keyID(ofKey: serial))
         #expect(machine.slot(Int(keyID), package: 0) == .direct)
         #expect(machine.slot(Int(keyID), package: 1) == .direct)
-        let plaintext = bytes(hex: fixture.plaintext)
+        let plaintext = hexBytes(fixture.plaintext)
         kernel.storeAndFlush(plaintext, at: fixture.address, keyID: keyID)
-        #expect(machine.dramBytes(fixture.address, count: plaintext.count) == bytes(hex: fixture.ciphertext))
+        #expect(machine.dramBytes(fixture.address, count: plaintext.count) == hexBytes(fixture.ciphertext))
         #expect(kernel.load(fixture.address, count: plaintext.count, keyID: keyID) == plaintext)
     }
 
@@ -71,7 +72,7 @@ extension Machine {
         let saved = try #require(kernel.mk.entries[1].savedKey)
         #expect(
             kernel.readKernelMemory(saved).revealedBytes()
-                == bytes(hex: MKTMEKernelFixtures.dataKey + MKTMEKernelFixtures.tweakKey)
+                == hexBytes(MKTMEKernelFixtures.dataKey + MKTMEKernelFixtures.tweakKey)
         )
         try kernel.keys.invalidate(serial, pid: shell)
         #expect(kernel.mk.entries[1].savedKey == nil)
@@ -208,9 +209,9 @@ extension Machine {
         // Package 1's memory (the second fixture) is now encrypted with exactly the user key.
         let keyID = try #require(kernel.mk.keyID(ofKey: serial))
         let fixture = MKTMEKernelFixtures.lines[1]
-        kernel.storeAndFlush(bytes(hex: fixture.plaintext), at: fixture.address, keyID: keyID)
+        kernel.storeAndFlush(hexBytes(fixture.plaintext), at: fixture.address, keyID: keyID)
         #expect(
-            machine.dramBytes(fixture.address, count: fixture.ciphertext.count / 2) == bytes(hex: fixture.ciphertext)
+            machine.dramBytes(fixture.address, count: fixture.ciphertext.count / 2) == hexBytes(fixture.ciphertext)
         )
     }
 }
@@ -260,7 +261,7 @@ extension Machine {
         try kernel.addMKTME("plain", "type=no-encrypt")
         let keyID = try #require(kernel.mk.keyID(ofKey: serial))
         let fixture = MKTMEKernelFixtures.lines[0]
-        kernel.storeAndFlush(bytes(hex: fixture.plaintext), at: fixture.address, keyID: keyID)
+        kernel.storeAndFlush(hexBytes(fixture.plaintext), at: fixture.address, keyID: keyID)
         try kernel.prepareForSleep(.suspendToRAM)
         try machine.power(.suspend)
         try machine.power(.resume)
@@ -270,7 +271,7 @@ extension Machine {
         #expect(machine.slot(2) == .noEncrypt)
         #expect(
             kernel.load(fixture.address, count: fixture.plaintext.count / 2, keyID: keyID)
-                == bytes(hex: fixture.plaintext)
+                == hexBytes(fixture.plaintext)
         )
     }
 }

@@ -7,6 +7,7 @@
 import HWCrypto
 import HWKeysBase
 import Platform
+import TestSupport
 import Testing
 import X86
 

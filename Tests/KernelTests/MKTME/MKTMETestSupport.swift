@@ -103,11 +103,3 @@ final class FakeKeyIDMappings: KeyIDMappings {
 
     func users(ofKeyID keyID: UInt16) -> Int { users[keyID] ?? 0 }
 }
-
-/// Bytes of a hex string.
-func bytes(hex: String) -> [UInt8] {
-    stride(from: 0, to: hex.count, by: 2).map {
-        let start = hex.index(hex.startIndex, offsetBy: $0)
-        return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
-    }
-}

@@ -8,6 +8,7 @@ import HWCrypto
 import HWKeysBase
 import KernelInterfaces
 import Platform
+import TestSupport
 import Testing
 import X86
 
@@ -145,7 +146,7 @@ import X86
         #expect(kernel.keyIDLayout.keyID(ofEntry: translation.entry) == 3)
         for cpu in kernel.platform.cpus { try cpu.wbinvd() }
         let dram = machine.dramBytes(translation.physicalAddress, 4096)
-        #expect(dram == xtsEncryptLines(keyA, dramAddress: translation.physicalAddress, plaintext))
+        #expect(dram == xtsLines(keyA, address: translation.physicalAddress, plaintext))
         #expect(try kernel.read(shell, base, 4096) == plaintext)
         // The same bytes under KeyID 0 sit in DRAM as something else (the TME key).
         let plain = try kernel.mmap(pid: shell, length: 0x1000, protection: .rw, shared: false)
@@ -154,7 +155,7 @@ import X86
         for cpu in kernel.platform.cpus { try cpu.wbinvd() }
         #expect(zero.keyID == 0)
         let tme = machine.dramBytes(zero.physicalAddress, 4096)
-        #expect(tme != plaintext && tme != xtsEncryptLines(keyA, dramAddress: zero.physicalAddress, plaintext))
+        #expect(tme != plaintext && tme != xtsLines(keyA, address: zero.physicalAddress, plaintext))
     }
 
     @Test func forkSharesKeyIDsWithOneMoreReferenceEach() throws {
@@ -198,7 +199,7 @@ import X86
         let page = Array(data[0x1000..<0x2000])
         #expect(
             machine.dramBytes(translation.physicalAddress, 4096)
-                == xtsEncryptLines(keyB, dramAddress: translation.physicalAddress, page)
+                == xtsLines(keyB, address: translation.physicalAddress, page)
         )
     }
 

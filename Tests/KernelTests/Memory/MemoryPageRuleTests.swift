@@ -6,6 +6,7 @@
 
 import HWCrypto
 import Platform
+import TestSupport
 import Testing
 import X86
 

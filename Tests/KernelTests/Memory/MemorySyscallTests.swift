@@ -8,6 +8,7 @@ import HWCrypto
 import HWKeysBase
 import KernelInterfaces
 import Platform
+import TestSupport
 import Testing
 import X86
 
@@ -76,6 +77,13 @@ import X86
         // Straddling into an unmapped page: nothing written, not even the mapped part.
         expectErrno(.EFAULT) { try kernel.write(shell, AddressSpace.mmapBase - 8, [UInt8](repeating: 7, count: 16)) }
         expectErrno(.EFAULT) { try kernel.write(shell, UInt64.max - 4, [1, 2, 3, 4, 5, 6, 7, 8]) }
+        // A range wrapping past 2^64 is named by its start and length, never by a wrapped end below its start.
+        let wrapped = #expect(throws: HWKeysError.self) {
+            try kernel.write(shell, UInt64.max - 4, [1, 2, 3, 4, 5, 6, 7, 8])
+        }
+        #expect(
+            wrapped?.message == "process \(shell) cannot write 8 bytes at 0xfffffffffffffffb: unmapped or not writable"
+        )
         expectErrno(.ESRCH) { _ = try kernel.read(4242, writable, 1) }
         #expect(kernel.memorySnapshot() == before)
         #expect(try kernel.read(shell, readOnly, 4) == [0, 0, 0, 0])

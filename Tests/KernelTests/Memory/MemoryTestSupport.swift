@@ -133,33 +133,3 @@ extension Machine {
         return bytes
     }
 }
-
-/// AES-XTS over 64-byte lines with sequence number = DRAM address >> 6 (docs/contract.md §2), through HWCrypto's
-/// engine (verified against NIST XTSGen vectors in HWCryptoTests): an implementation independent of the
-/// memory system's line cache and controller.
-func xtsEncryptLines(_ key: [UInt8], dramAddress: UInt64, _ plaintext: [UInt8]) -> [UInt8] {
-    let half = key.count / 2
-    let xts = key.withUnsafeBytes {
-        XTSKey(
-            dataKey: UnsafeRawBufferPointer(rebasing: $0[0..<half]),
-            tweakKey: UnsafeRawBufferPointer(rebasing: $0[half...])
-        )
-    }
-    var out = [UInt8](repeating: 0, count: plaintext.count)
-    plaintext.withUnsafeBytes { source in
-        out.withUnsafeMutableBytes { destination in
-            xts.encryptLines(
-                from: source.baseAddress!,
-                to: destination.baseAddress!,
-                firstSequence: dramAddress >> 6,
-                count: plaintext.count / 64
-            )
-        }
-    }
-    return out
-}
-
-/// Deterministic test bytes.
-func testPattern(_ count: Int, seed: UInt8 = 1) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed) &* 97 &+ 7) }
-}

@@ -13,22 +13,6 @@ import X86
 
 @testable import Kernel
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a small deterministic generator, so every fuzz run tries the
-/// same cases and a failure reproduces from its case number.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Stored DRAM pages and disk blocks of a snapshot, served to a restored machine on first touch (what the
 /// state file does for the CLI).
 final class SnapshotPages: DRAMPageSource, BlockDevicePageSource {

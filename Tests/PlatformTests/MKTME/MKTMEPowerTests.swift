@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import TestSupport
 import Testing
 import X86
 
@@ -14,7 +15,7 @@ import X86
     @Test func theTMEKeyDiffersAfterOffAndOnAndDRAMCiphertextSurvives() throws {
         let machine = try makeMachine()
         let before = try #require(machine.tmeKeyBytes(package: 0))
-        machine.cpu().store(machine.pa(0x1000), pattern(64))
+        machine.cpu().store(machine.pa(0x1000), testPattern(64))
         machine.cpu().clflush(machine.pa(0x1000))
         let ciphertext = machine.dramBytes(0x1000, 64)
         try machine.power(.off)
@@ -23,7 +24,7 @@ import X86
         try machine.power(.on)
         #expect(machine.tmeKeyBytes(package: 0) != before)
         #expect(machine.dramBytes(0x1000, 64) == ciphertext)
-        #expect(machine.cpu().load(machine.pa(0x1000), 64) != pattern(64))
+        #expect(machine.cpu().load(machine.pa(0x1000), 64) != testPattern(64))
     }
 
     @Test(arguments: [PowerAction.reset, .off, .hibernate])
@@ -41,7 +42,7 @@ import X86
     @Test(arguments: [PowerAction.reset, .off, .hibernate])
     func unflushedLinesAreLostOnS4S5AndReset(action: PowerAction) throws {
         let machine = try makeMachine { $0.tmeBypass = true }
-        machine.cpu().store(machine.pa(0x1000), pattern(64))
+        machine.cpu().store(machine.pa(0x1000), testPattern(64))
         try machine.power(action)
         #expect(machine.dramBytes(0x1000, 64) == [UInt8](repeating: 0, count: 64))
         #expect(machine.dirtyLineCount(package: 0) == 0)
@@ -53,7 +54,7 @@ import X86
         try machine.cpu(2).program(keyID: 1, .setKeyRandom)
         let key = machine.keyBytes(1, package: 1)
         let pa = machine.pa(40 << 20, keyID: 1)
-        machine.cpu(2).store(pa, pattern(4096))
+        machine.cpu(2).store(pa, testPattern(4096))
         try machine.power(.suspend)
         #expect(machine.dirtyLineCount(package: 1) == 0)
         #expect(machine.tmeStatus.standbyKeysSaved)
@@ -65,7 +66,7 @@ import X86
         #expect(machine.tmeKeyBytes(package: 1) == tmeKey)
         #expect(machine.keyBytes(1, package: 1) == key)
         #expect(machine.keyTableStatus(package: 1)[0].state == .random)
-        #expect(machine.cpu(3).load(pa, 4096) == pattern(4096))
+        #expect(machine.cpu(3).load(pa, 4096) == testPattern(4096))
     }
 
     @Test func withoutSaveForStandbyS3LosesTheKeysButWritesBack() throws {
@@ -73,7 +74,7 @@ import X86
         let tmeKey = machine.tmeKeyBytes(package: 0)
         try machine.cpu().program(keyID: 1, .setKeyRandom)
         let pa = machine.pa(0x2000, keyID: 1)
-        machine.cpu().store(pa, pattern(64))
+        machine.cpu().store(pa, testPattern(64))
         try machine.power(.suspend)
         #expect(machine.dramBytes(0x2000, 64) != [UInt8](repeating: 0, count: 64))  // written back
         #expect(!machine.tmeStatus.standbyKeysSaved)
@@ -81,7 +82,7 @@ import X86
         #expect(try machine.cpu().rdmsr(MSR.tmeActivate) & TMEActivate.keySelect == 0)
         #expect(machine.tmeKeyBytes(package: 0) != tmeKey)
         #expect(machine.keyTableStatus(package: 0)[0].state == .unprogrammed)
-        #expect(machine.cpu().load(pa, 64) != pattern(64))
+        #expect(machine.cpu().load(pa, 64) != testPattern(64))
     }
 
     @Test func powerOffWhileSuspendedLosesTheSavedKeys() throws {
@@ -110,7 +111,7 @@ import X86
         try machine.cpu().program(keyID: 2, .setKeyRandom)
         let key = machine.keyBytes(2, package: 0)
         let pa = machine.pa(0x3000, keyID: 2)
-        machine.cpu().store(pa, pattern(64))
+        machine.cpu().store(pa, testPattern(64))
         try machine.power(.suspend)
         try machine.power(.resume)
         #expect(try machine.cpu().rdmsr(MSR.tmeActivate) == 0)
@@ -122,6 +123,6 @@ import X86
         }
         try machine.cpu().wrmsr(MSR.tmeActivate, value | TMEActivate.keySelect)
         #expect(machine.keyBytes(2, package: 0) == key)
-        #expect(machine.cpu().load(pa, 64) == pattern(64))
+        #expect(machine.cpu().load(pa, 64) == testPattern(64))
     }
 }

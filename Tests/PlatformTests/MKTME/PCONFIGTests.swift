@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWKeysBase
+import TestSupport
 import Testing
 import X86
 
@@ -12,8 +13,8 @@ import X86
 
 /// PCONFIG leaf 0, MKTME_KEY_PROGRAM (docs/contract.md §2, original generation: RAX code + ZF).
 @Suite struct PCONFIGTests {
-    static let key16 = pattern(16, seed: 3)
-    static let tweak16 = pattern(16, seed: 4)
+    static let key16 = testPattern(16, seed: 3)
+    static let tweak16 = testPattern(16, seed: 4)
 
     @Test(arguments: MKTMEKeyCommand.allCases)
     func everyCommandSucceedsWithRAX0AndZF0(command: MKTMEKeyCommand) throws {
@@ -33,17 +34,23 @@ import X86
             keyID: 1,
             .setKeyDirect,
             .aesXTS256,
-            key: pattern(32, seed: 1),
-            tweak: pattern(32, seed: 2)
+            key: testPattern(32, seed: 1),
+            tweak: testPattern(32, seed: 2)
         )
-        #expect(machine.keyBytes(1, package: 0) == pattern(32, seed: 1) + pattern(32, seed: 2))
+        #expect(machine.keyBytes(1, package: 0) == testPattern(32, seed: 1) + testPattern(32, seed: 2))
     }
 
     @Test func onlyTheFirst16Or32BytesOfEachFieldAreUsed() throws {
         let machine = try makeMachine()
-        try machine.cpu().program(keyID: 1, .setKeyDirect, key: pattern(64, seed: 1), tweak: pattern(64, seed: 2))
+        try machine.cpu().program(
+            keyID: 1,
+            .setKeyDirect,
+            key: testPattern(64, seed: 1),
+            tweak: testPattern(64, seed: 2)
+        )
         #expect(
-            machine.keyBytes(1, package: 0) == Array(pattern(64, seed: 1)[0..<16]) + Array(pattern(64, seed: 2)[0..<16])
+            machine.keyBytes(1, package: 0) == Array(testPattern(64, seed: 1)[0..<16])
+                + Array(testPattern(64, seed: 2)[0..<16])
         )
     }
 
@@ -52,8 +59,8 @@ import X86
         let zero = try makeMachine()
         try zero.cpu().program(keyID: 1, .setKeyRandom)
         let mixed = try makeMachine()
-        let key = pattern(16, seed: 9)
-        let tweak = pattern(16, seed: 8)
+        let key = testPattern(16, seed: 9)
+        let tweak = testPattern(16, seed: 8)
         try mixed.cpu().program(keyID: 1, .setKeyRandom, key: key, tweak: tweak)
         let random = try #require(zero.keyBytes(1, package: 0))
         #expect(random != [UInt8](repeating: 0, count: 32))
@@ -232,11 +239,14 @@ import X86
         let machine = try makeMachine()
         let cpu = machine.cpu()
         let rbx = machine.pa(0x8000)
-        cpu.store(rbx, structure(keyID: 9, .setKeyDirect, key: pattern(16, seed: 5), tweak: pattern(16, seed: 6)))
+        cpu.store(
+            rbx,
+            structure(keyID: 9, .setKeyDirect, key: testPattern(16, seed: 5), tweak: testPattern(16, seed: 6))
+        )
         // Still only in the cache: DRAM holds nothing of it.
         #expect(machine.dramBytes(0x8000, 192) == [UInt8](repeating: 0, count: 192))
         #expect(try cpu.pconfig(leaf: 0, structure: rbx) == PCONFIGResult(status: .success))
-        #expect(machine.keyBytes(9, package: 0) == pattern(16, seed: 5) + pattern(16, seed: 6))
+        #expect(machine.keyBytes(9, package: 0) == testPattern(16, seed: 5) + testPattern(16, seed: 6))
     }
 
     @Test func theStructureIsReadThroughItsKeyIDAlias() throws {

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 import HWKeysBase
+import TestSupport
 import Testing
 import X86
 
@@ -205,9 +206,9 @@ import X86
 
     @Test func beforeActivationEverythingIsPlaintextKeyID0() throws {
         let machine = try unlocked()
-        machine.cpu().store(PhysicalAddress(0x1000), pattern(64))
+        machine.cpu().store(PhysicalAddress(0x1000), testPattern(64))
         machine.cpu().clflush(PhysicalAddress(0x1000))
-        #expect(machine.dramBytes(0x1000, 64) == pattern(64))
+        #expect(machine.dramBytes(0x1000, 64) == testPattern(64))
     }
 }
 
